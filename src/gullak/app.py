@@ -1,0 +1,46 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gullak import __version__
+from gullak.db.engine import Database
+from gullak.kit import problems
+from gullak.kit.http import BodyGuard, RequestContext
+from gullak.settings import Settings, check_startup, get_settings
+from gullak.system.api import router as system_router
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    """Build the app. A given `db` is used as is (tests); otherwise one is opened on start."""
+    settings = settings or get_settings()
+    check_startup(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = db is None
+        app.state.db = db or Database.from_settings(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Gullak",
+        version=__version__,
+        summary="Rewards, wallet and loyalty platform",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if db is not None:
+        app.state.db = db
+    problems.install(app)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
+    app.include_router(system_router)
+    return app

@@ -1,0 +1,210 @@
+"""The `gullak` command: run the platform, manage its database, load demo data."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from gullak import __version__
+from gullak.settings import ConfigError, Settings, check_startup, get_settings
+
+app = typer.Typer(help="Gullak: rewards, wallet and loyalty platform.", no_args_is_help=True)
+db_app = typer.Typer(help="The database: migrations, URL, embedded server.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+HostOpt = Annotated[str | None, typer.Option(help="Address to listen on [GULLAK_HOST].")]
+PortOpt = Annotated[int | None, typer.Option(help="Port to listen on [GULLAK_PORT].")]
+
+
+def _settings() -> Settings:
+    from gullak.kit import logging as gullak_logging
+
+    settings = get_settings()
+    gullak_logging.configure(settings.log_level, settings.log_format)
+    try:
+        check_startup(settings)
+    except ConfigError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    return settings
+
+
+def _url(settings: Settings, *, keep_running: bool = False) -> str:
+    from gullak.db.engine import resolve_url
+
+    if settings.database_url is None:
+        console.print(f"[dim]embedded PostgreSQL in {Path(settings.data_dir).resolve() / 'pg'}[/dim]")
+    return resolve_url(settings, keep_running=keep_running)
+
+
+@app.command()
+def run(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    seed: Annotated[bool, typer.Option(help="Load demo data sets not yet loaded.")] = True,
+) -> None:
+    """Run everything: database (embedded unless GULLAK_DATABASE_URL), migrations, demo
+    data, the API and the background worker. Ctrl-C stops it; the data stays for next time."""
+    from gullak.db import migrate
+
+    started = time.perf_counter()
+    settings = _settings()
+    url = _url(settings)
+    with console.status("applying migrations"):
+        migrate.upgrade(url)
+    notes = _seed(settings, url) if seed and settings.seed_demo else []
+    host, port = host or settings.host, port or settings.port
+    console.rule("[bold]Gullak is running")
+    console.print(f"API        http://{host}:{port}/v1")
+    console.print(f"API docs   http://{host}:{port}/docs")
+    console.print(f"Readiness  http://{host}:{port}/ready")
+    console.print(f"Database   {_masked(url)}   (psql: `gullak db url`)")
+    for line in notes:
+        console.print(line)
+    console.print(f"[dim]ready in {time.perf_counter() - started:.1f}s; Ctrl-C stops[/dim]")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(settings, url, host, port, with_worker=True))
+    console.print("stopped")
+
+
+@app.command()
+def serve(host: HostOpt = None, port: PortOpt = None) -> None:
+    """Serve the API alone (no worker, no migrations: see `gullak db upgrade`)."""
+    settings = _settings()
+    url = _url(settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(settings, url, host or settings.host, port or settings.port,
+                           with_worker=False))
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once.")] = None,
+) -> None:
+    """Run the background worker alone: queued jobs and periodic schedules."""
+    from gullak import worker as gullak_worker
+
+    settings = _settings()
+    url = _url(settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(gullak_worker.run(url, concurrency=concurrency or settings.worker_concurrency))
+
+
+@app.command("seed")
+def seed_command() -> None:
+    """Load the demo data sets that this database has not loaded yet."""
+    settings = _settings()
+    for line in _seed(settings, _url(settings)):
+        console.print(line)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    from gullak.db import migrate
+
+    settings = _settings()
+    migrate.upgrade(_url(settings), revision)
+    console.print(f"database at {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, '-1' or 'base'.")] = "-1",
+) -> None:
+    """Undo migrations down to REVISION (default: the last one applied)."""
+    from gullak.db import migrate
+
+    settings = _settings()
+    migrate.downgrade(_url(settings), revision)
+    console.print(f"database downgraded to {revision}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the revision the database is at, and the newest one."""
+    from gullak.db import migrate
+
+    settings = _settings()
+    current = migrate.current(_url(settings))
+    typer.echo(f"current: {', '.join(sorted(current)) or 'none'}")
+    typer.echo(f"head:    {', '.join(sorted(migrate.heads()))}")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL (for psql). Starts the embedded server if needed and leaves it
+    running; `gullak db stop` stops it."""
+    settings = _settings()
+    typer.echo(_url(settings, keep_running=True))
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded server of this data folder, if it runs."""
+    from gullak.db import embedded
+
+    settings = _settings()
+    stopped = embedded.stop(Path(settings.data_dir))
+    console.print("embedded server stopped" if stopped else "embedded server was not running")
+
+
+def _seed(settings: Settings, url: str) -> list[str]:
+    from gullak import seed
+    from gullak.db.engine import Database
+
+    async def go() -> list[str]:
+        db = Database(url, pool_size=2, max_overflow=0)
+        try:
+            with console.status("loading demo data") as status:
+                return await seed.load(db, progress=lambda name: status.update(f"loading {name}"))
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+async def _serve(settings: Settings, url: str, host: str, port: int, *, with_worker: bool) -> None:
+    import uvicorn
+
+    from gullak import worker as gullak_worker
+    from gullak.app import create_app
+    from gullak.db.engine import Database
+
+    db = Database(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    config = uvicorn.Config(create_app(settings, db), host=host, port=port, log_config=None,
+                            access_log=False, server_header=False)
+    server = uvicorn.Server(config)
+    jobs = (asyncio.create_task(gullak_worker.run(url, concurrency=settings.worker_concurrency))
+            if with_worker else None)
+    try:
+        await server.serve()
+    finally:
+        if jobs is not None:
+            jobs.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await jobs
+        await db.dispose()
+
+
+def _masked(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Database: engine, unit of work, embedded server, base model and migrations."""

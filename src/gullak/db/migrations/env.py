@@ -1,0 +1,29 @@
+"""Alembic environment: online migrations over one connection, one transaction."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+from gullak.db.migrate import include_name
+from gullak.db.registry import metadata
+
+
+def run() -> None:
+    url = context.config.get_main_option("sqlalchemy.url")
+    engine = create_engine(url, poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata(),
+            include_name=include_name,
+            compare_type=True,
+            compare_server_default=True,
+            transaction_per_migration=False,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run()

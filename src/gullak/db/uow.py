@@ -1,0 +1,32 @@
+"""The unit of work: one transaction per request or job.
+
+Whoever opens the unit commits it when the work returns and rolls it back on any error.
+Services receive the session and never commit, so a command happens whole or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.db.engine import Database
+
+
+@asynccontextmanager
+async def unit_of_work(db: Database) -> AsyncIterator[AsyncSession]:
+    async with db.sessionmaker() as session, session.begin():
+        yield session
+
+
+async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with unit_of_work(request.app.state.db) as session:
+        yield session
+
+
+# scope="function": the commit runs when the endpoint returns and before the response is
+# sent, so a failed commit becomes an error response instead of a 200 for lost work.
+SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]

@@ -1,0 +1,1 @@
+"""Small shared pieces: errors, ids, clock, logging, HTTP middleware."""

@@ -1,0 +1,128 @@
+"""RFC 9457 problem+json responses for every error, with a stable `code`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gullak.kit.errors import GullakError
+
+MEDIA_TYPE = "application/problem+json"
+log = structlog.get_logger("gullak.errors")
+
+HTTP_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Not allowed"),
+    404: ("route_not_found", "No such route"),
+    405: ("method_not_allowed", "Method not allowed"),
+    406: ("not_acceptable", "Not acceptable"),
+    413: ("payload_too_large", "Request body too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+    429: ("rate_limited", "Too many requests"),
+}
+
+
+def problem(
+    request: Request | None,
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://gullak.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": detail or title,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+        request_id = request.scope.get("state", {}).get("request_id")
+        if request_id:
+            body["request_id"] = request_id
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    # ("body", "amount") -> "amount"; ("query", "limit") -> "limit"; keep nested paths dotted.
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+async def on_gullak_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GullakError)
+    return problem(
+        request, exc.status, exc.code, exc.title, exc.detail, field=exc.field, **exc.extra
+    )
+
+
+async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return problem(
+            request, 400, "malformed_json", "Malformed JSON", "The request body is not valid JSON."
+        )
+    items = [
+        {"field": _field(e.get("loc", ())), "code": e.get("type", "invalid"), "message": e["msg"]}
+        for e in errors
+    ]
+    first = items[0] if items else {"field": "body", "message": "invalid"}
+    return problem(
+        request,
+        422,
+        "validation_error",
+        "Invalid input",
+        f"{first['field']}: {first['message']}",
+        field=first["field"],
+        errors=items,
+    )
+
+
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, title = HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
+    return problem(request, exc.status_code, code, title, detail, headers=exc.headers)
+
+
+async def on_integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # A constraint the service did not anticipate: the transaction is already rolled back.
+    log.warning("integrity_error", error=type(exc).__name__)
+    return problem(request, 409, "conflict", "Conflict with the current state")
+
+
+async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if sqlstate in {"40001", "40P01"}:  # serialization failure, deadlock: safe to retry
+        return problem(request, 409, "retry", "Concurrent update, please retry")
+    log.error("database_error", sqlstate=sqlstate, error=type(exc).__name__)
+    return problem(request, 503, "database_unavailable", "Database unavailable")
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled_error")
+    return problem(request, 500, "internal_error", "Internal error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(GullakError, on_gullak_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(IntegrityError, on_integrity_error)
+    app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(Exception, on_unexpected)

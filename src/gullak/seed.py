@@ -1,0 +1,54 @@
+"""Demo data: each domain registers a named data set; each loads once per database."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.db.engine import Database
+from gullak.db.uow import unit_of_work
+from gullak.system.models import SeedRun
+
+Loader = Callable[[AsyncSession], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class DataSet:
+    name: str
+    load: Loader  # returns lines worth printing (demo credentials, ids)
+
+
+# Filled by the domains' seed modules, in dependency order.
+DATA_SETS: list[DataSet] = []
+
+
+def data_set(name: str) -> Callable[[Loader], Loader]:
+    def register(load: Loader) -> Loader:
+        DATA_SETS.append(DataSet(name, load))
+        return load
+
+    return register
+
+
+def load_modules() -> None:
+    """Import the modules that register data sets."""
+    # Each domain with demo data adds its seed module here.
+
+
+async def load(db: Database, *, progress: Callable[[str], None] | None = None) -> list[str]:
+    """Load every data set not yet loaded; each in its own transaction."""
+    load_modules()
+    notes: list[str] = []
+    for item in DATA_SETS:
+        async with unit_of_work(db) as session:
+            done = await session.scalar(select(SeedRun).where(SeedRun.name == item.name))
+            if done is not None:
+                continue
+            if progress:
+                progress(item.name)
+            notes.extend(await item.load(session))
+            session.add(SeedRun(name=item.name))
+    return notes

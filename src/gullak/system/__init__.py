@@ -1,0 +1,1 @@
+"""Process-level endpoints and jobs: health, readiness, metrics, queue housekeeping."""

@@ -1,0 +1,63 @@
+"""The job queue (Procrastinate on our own PostgreSQL) and the worker that runs it.
+
+Jobs are rows in the same database as everything else. `enqueue` writes the job over the
+session's own connection, so it commits or rolls back with the work that caused it: no job
+for a rolled-back change, no lost job for a committed one.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import procrastinate
+import structlog
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.ext.asyncio import AsyncSession
+
+log = structlog.get_logger("gullak.worker")
+
+# Modules whose tasks the worker runs; each domain with jobs adds its `jobs` module here.
+JOB_MODULES: tuple[str, ...] = ("gullak.system.jobs",)
+
+queue = procrastinate.App(connector=procrastinate.PsycopgConnector())
+
+
+def load_jobs() -> None:
+    for module in JOB_MODULES:
+        importlib.import_module(module)
+
+
+async def enqueue(
+    session: AsyncSession, task: procrastinate.tasks.Task[Any, Any, Any], /, **kwargs: Any
+) -> int:
+    """Write a job in the session's transaction; returns the job id."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    job_id: int = await task.configure(connection=raw.driver_connection).defer_async(**kwargs)
+    return job_id
+
+
+def open_pool(url: str, *, max_size: int) -> AsyncConnectionPool:
+    # Procrastinate returns rows as dicts: its pool needs no row factory of ours.
+    return AsyncConnectionPool(url, min_size=1, max_size=max_size, open=False,
+                               kwargs={"application_name": "gullak-worker"})
+
+
+async def run(url: str, *, concurrency: int, stop_after_idle: bool = False) -> None:
+    """Run the worker until cancelled (or, with `stop_after_idle`, until the queue is empty)."""
+    load_jobs()
+    pool = open_pool(url, max_size=concurrency + 2)
+    await pool.open(wait=True)
+    try:
+        async with queue.open_async(pool):
+            log.info("worker_started", concurrency=concurrency)
+            await queue.run_worker_async(
+                concurrency=concurrency,
+                wait=not stop_after_idle,
+                install_signal_handlers=False,
+                shutdown_graceful_timeout=10,
+            )
+    finally:
+        await pool.close()
+

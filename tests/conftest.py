@@ -1,0 +1,141 @@
+"""Test databases on a real PostgreSQL server.
+
+The server is the embedded one (in .gullak-test/) unless GULLAK_TEST_DATABASE_URL names one.
+Each run migrates a template database once with Alembic; tests get either a session inside a
+transaction that is rolled back (`session`, `client`) or, when they need commits and several
+connections, a fresh database cloned from the template (`fresh_db`).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from gullak.app import create_app
+from gullak.db import embedded, migrate
+from gullak.db.engine import Database
+from gullak.db.uow import request_session
+from gullak.kit import clock
+from gullak.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """URL of the maintenance database ('postgres') on the test server."""
+    url = os.environ.get("GULLAK_TEST_DATABASE_URL")
+    if url:
+        return embedded.libpq_url(url)
+    server = embedded.start(ROOT / ".gullak-test")
+    return str(server.get_uri("postgres"))
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="session")
+def template_url(server_url: str, run_id: str) -> Iterator[str]:
+    name = f"gullak_test_{run_id}_tpl"
+    embedded.drop_database(server_url, name)
+    embedded.ensure_database(server_url, name)
+    url = embedded.with_database(server_url, name)
+    migrate.upgrade(url)
+    yield url
+    embedded.drop_database(server_url, name)
+
+
+def clone(server_url: str, template_url: str, name: str) -> str:
+    template = template_url.rsplit("/", 1)[1].split("?")[0]
+    embedded.ensure_database(server_url, name, template=template)
+    return embedded.with_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str, template_url: str, run_id: str) -> Iterator[str]:
+    name = f"gullak_test_{run_id}"
+    yield clone(server_url, template_url, name)
+    embedded.drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url, pool_size=5, max_overflow=5)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def connection(db: Database) -> AsyncIterator[AsyncConnection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    async with db.engine.connect() as conn:
+        trans = await conn.begin()
+        try:
+            yield conn
+        finally:
+            await trans.rollback()
+
+
+@pytest.fixture
+async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    # Commits inside the code under test become savepoint releases of the outer transaction.
+    async with AsyncSession(bind=connection, join_transaction_mode="create_savepoint",
+                            expire_on_commit=False) as s:
+        yield s
+
+
+@pytest.fixture
+async def fresh_db(server_url: str, template_url: str) -> AsyncIterator[Database]:
+    """A database of its own, migrated, for tests that commit or use many connections."""
+    name = f"gullak_test_{uuid.uuid4().hex[:12]}"
+    database = Database(clone(server_url, template_url, name), pool_size=5, max_overflow=40)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        embedded.drop_database(server_url, name)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(env="test", data_dir=tmp_path / "data", max_body_bytes=64 * 1024)
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database, connection: AsyncConnection) -> FastAPI:
+    """The app, every request's unit of work inside the test's rolled-back transaction."""
+    application = create_app(settings, db)
+
+    async def test_session() -> AsyncIterator[AsyncSession]:
+        async with AsyncSession(bind=connection, join_transaction_mode="create_savepoint",
+                                expire_on_commit=False) as s, s.begin():
+            yield s
+
+    application.dependency_overrides[request_session] = test_session
+    return application
+
+
+def http_client(application: FastAPI) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with http_client(app) as c:
+        yield c
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock() -> Iterator[None]:
+    yield
+    clock.reset()

@@ -1,0 +1,98 @@
+"""The unit of work: one transaction per request, committed whole or rolled back whole."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import APIRouter
+from sqlalchemy import text
+
+from gullak.app import create_app
+from gullak.db.engine import Database
+from gullak.db.uow import SessionDep, unit_of_work
+from gullak.kit.errors import Conflict
+from gullak.settings import Settings
+from tests.conftest import http_client
+
+router = APIRouter(prefix="/v1/uow")
+
+
+@router.post("/ok/{n}")
+async def write_ok(n: int, session: SessionDep) -> dict[str, int]:
+    await session.execute(text("INSERT INTO uow_probe (n) VALUES (:n)"), {"n": n})
+    return {"n": n}
+
+
+@router.post("/fail/{n}")
+async def write_then_fail(n: int, session: SessionDep) -> None:
+    await session.execute(text("INSERT INTO uow_probe (n) VALUES (:n)"), {"n": n})
+    raise Conflict("refused after writing")
+
+
+@router.post("/deferred/{n}")
+async def write_breaking_at_commit(n: int, session: SessionDep) -> dict[str, int]:
+    # The deferred check only fires at COMMIT, after the endpoint has returned.
+    await session.execute(text("INSERT INTO uow_probe (n, must_be_positive) VALUES (:n, -1)"),
+                          {"n": n})
+    return {"n": n}
+
+
+@pytest.fixture
+async def probe_db(fresh_db: Database) -> Database:
+    async with fresh_db.engine.begin() as conn:
+        await conn.execute(text(
+            "CREATE TABLE uow_probe (n int PRIMARY KEY, must_be_positive int DEFAULT 1)"))
+    return fresh_db
+
+
+async def rows(db: Database) -> list[int]:
+    async with db.engine.connect() as conn:
+        return list((await conn.scalars(text("SELECT n FROM uow_probe ORDER BY n"))).all())
+
+
+async def test_request_commits_on_success(probe_db: Database, settings: Settings) -> None:
+    app = create_app(settings, probe_db)
+    app.include_router(router)
+    async with http_client(app) as c:
+        assert (await c.post("/v1/uow/ok/1")).status_code == 200
+    assert await rows(probe_db) == [1]
+
+
+async def test_request_rolls_back_on_error(probe_db: Database, settings: Settings) -> None:
+    app = create_app(settings, probe_db)
+    app.include_router(router)
+    async with http_client(app) as c:
+        r = await c.post("/v1/uow/fail/2")
+        assert r.status_code == 409
+    assert await rows(probe_db) == []
+
+
+async def test_failed_commit_is_an_error_response(probe_db: Database, settings: Settings) -> None:
+    async with probe_db.engine.begin() as conn:
+        await conn.execute(text("""
+            CREATE FUNCTION uow_probe_check() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NEW.must_be_positive <= 0 THEN
+                RAISE EXCEPTION 'not positive' USING ERRCODE = 'check_violation';
+              END IF;
+              RETURN NULL;
+            END $$"""))
+        await conn.execute(text(
+            "CREATE CONSTRAINT TRIGGER positive_at_commit AFTER INSERT ON uow_probe"
+            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION uow_probe_check()"))
+    app = create_app(settings, probe_db)
+    app.include_router(router)
+    async with http_client(app) as c:
+        r = await c.post("/v1/uow/deferred/3")
+        assert r.status_code == 409, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+    assert await rows(probe_db) == []
+
+
+async def test_unit_of_work_outside_http(probe_db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with unit_of_work(probe_db) as session:
+            await session.execute(text("INSERT INTO uow_probe (n) VALUES (4)"))
+            raise RuntimeError("job failed")
+    async with unit_of_work(probe_db) as session:
+        await session.execute(text("INSERT INTO uow_probe (n) VALUES (5)"))
+    assert await rows(probe_db) == [5]

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gullak.kit import clock
+from gullak.kit.ids import uuid7
+
+
+def test_uuid7_is_version_7_and_increasing() -> None:
+    ids = [uuid7() for _ in range(5000)]
+    assert all(u.version == 7 and u.variant == "specified in RFC 4122" for u in ids)
+    assert ids == sorted(ids, key=lambda u: u.int)
+    assert len(set(ids)) == len(ids)
+
+
+def test_uuid7_carries_the_time() -> None:
+    before = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    ms = uuid7().int >> 80
+    assert before - 5 <= ms <= before + 1000
+
+
+@given(st.timedeltas(min_value=dt.timedelta(0), max_value=dt.timedelta(days=3650)))
+def test_clock_advance(delta: dt.timedelta) -> None:
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    clock.freeze(start)
+    clock.advance(delta)
+    assert clock.now() == start + delta
+    clock.reset()
+    assert abs(clock.now() - dt.datetime.now(dt.UTC)) < dt.timedelta(seconds=5)

@@ -1,0 +1,160 @@
+"""The error model: every error is problem+json with a stable code, never a 500 for input."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel, Field
+
+from gullak.kit.errors import Conflict, NotFound
+from tests.conftest import http_client
+
+PROBLEM = "application/problem+json"
+
+
+class Payload(BaseModel):
+    amount: int = Field(gt=0)
+    note: str = Field(max_length=10)
+
+
+probe = APIRouter(prefix="/v1/probe")
+
+
+@probe.post("/echo")
+async def echo(body: Payload) -> Payload:
+    return body
+
+
+@probe.get("/missing")
+async def missing() -> None:
+    raise NotFound("No such widget.", field="widget_id")
+
+
+@probe.get("/conflict")
+async def conflict() -> None:
+    raise Conflict("Already done.", code="already_done")
+
+
+@probe.get("/boom")
+async def boom() -> None:
+    raise RuntimeError("secret internals: password=hunter2")
+
+
+@pytest.fixture
+async def probe_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    app.include_router(probe)
+    async with http_client(app) as c:
+        yield c
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["title"] and body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+async def test_unknown_route(client: httpx.AsyncClient) -> None:
+    body = assert_problem(await client.get("/v1/nothing-here"), 404, "route_not_found")
+    assert body["instance"] == "/v1/nothing-here"
+
+
+async def test_wrong_method(client: httpx.AsyncClient) -> None:
+    assert_problem(await client.delete("/health"), 405, "method_not_allowed")
+
+
+async def test_malformed_json(probe_client: httpx.AsyncClient) -> None:
+    r = await probe_client.post("/v1/probe/echo", content=b"{bad",
+                                headers={"content-type": "application/json"})
+    assert_problem(r, 400, "malformed_json")
+
+
+async def test_malformed_json_on_unknown_route_is_a_4xx(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/anything", content=b"{bad",
+                          headers={"content-type": "application/json"})
+    assert_problem(r, 404, "route_not_found")
+
+
+async def test_form_body_is_unsupported_media_type(probe_client: httpx.AsyncClient) -> None:
+    # What `curl -d '{bad'` sends: a form-encoded body.
+    r = await probe_client.post("/v1/probe/echo", content=b"{bad",
+                                headers={"content-type": "application/x-www-form-urlencoded"})
+    assert_problem(r, 415, "unsupported_media_type")
+
+
+async def test_body_without_content_type(probe_client: httpx.AsyncClient) -> None:
+    r = await probe_client.post("/v1/probe/echo", content=b'{"amount": 1, "note": "x"}')
+    assert_problem(r, 415, "unsupported_media_type")
+
+
+async def test_body_over_limit_by_length(probe_client: httpx.AsyncClient) -> None:
+    big = b'{"amount": 1, "note": "' + b"x" * 70_000 + b'"}'
+    r = await probe_client.post("/v1/probe/echo", content=big,
+                                headers={"content-type": "application/json"})
+    assert_problem(r, 413, "payload_too_large")
+
+
+async def test_body_over_limit_when_streamed(probe_client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"amount": 1, "note": "'
+        for _ in range(20):
+            yield b"x" * 8192
+        yield b'"}'
+
+    r = await probe_client.post("/v1/probe/echo", content=chunks(),
+                                headers={"content-type": "application/json"})
+    assert_problem(r, 413, "payload_too_large")
+
+
+async def test_validation_error_names_the_field(probe_client: httpx.AsyncClient) -> None:
+    r = await probe_client.post("/v1/probe/echo", json={"amount": 0, "note": "ok"})
+    body = assert_problem(r, 422, "validation_error")
+    assert body["field"] == "amount"
+    assert [e["field"] for e in body["errors"]] == ["amount"]  # type: ignore[union-attr]
+
+
+async def test_missing_and_mistyped_fields(probe_client: httpx.AsyncClient) -> None:
+    r = await probe_client.post("/v1/probe/echo", json={"amount": "ten"})
+    body = assert_problem(r, 422, "validation_error")
+    fields = sorted(e["field"] for e in body["errors"])  # type: ignore[union-attr]
+    assert fields == ["amount", "note"]
+
+
+async def test_json_that_is_not_an_object(probe_client: httpx.AsyncClient) -> None:
+    r = await probe_client.post("/v1/probe/echo", json=[1, 2, 3])
+    assert_problem(r, 422, "validation_error")
+
+
+async def test_valid_request_passes(probe_client: httpx.AsyncClient) -> None:
+    r = await probe_client.post("/v1/probe/echo", json={"amount": 5, "note": "hi"})
+    assert r.status_code == 200
+    assert r.json() == {"amount": 5, "note": "hi"}
+
+
+async def test_domain_errors_keep_their_code(probe_client: httpx.AsyncClient) -> None:
+    body = assert_problem(await probe_client.get("/v1/probe/missing"), 404, "not_found")
+    assert body["field"] == "widget_id"
+    assert_problem(await probe_client.get("/v1/probe/conflict"), 409, "already_done")
+
+
+async def test_unexpected_error_hides_internals(probe_client: httpx.AsyncClient) -> None:
+    r = await probe_client.get("/v1/probe/boom")
+    assert r.status_code == 500
+    assert r.headers["content-type"] == PROBLEM
+    assert r.json()["code"] == "internal_error"
+    assert "hunter2" not in r.text and "Traceback" not in r.text and "RuntimeError" not in r.text
+
+
+async def test_request_id_is_kept_when_sane(client: httpx.AsyncClient) -> None:
+    r = await client.get("/health", headers={"x-request-id": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    r = await client.get("/health", headers={"x-request-id": "bad id\twith junk" * 20})
+    assert r.headers["x-request-id"] != "bad id\twith junk" * 20
+    assert len(r.headers["x-request-id"]) == 32
