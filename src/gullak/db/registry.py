@@ -9,7 +9,7 @@ from sqlalchemy import MetaData
 from gullak.db.base import Base
 
 # Each domain with tables adds its models module here.
-MODEL_MODULES: tuple[str, ...] = ("gullak.system.models",)
+MODEL_MODULES: tuple[str, ...] = ("gullak.system.models", "gullak.ledger.models")
 
 
 def metadata() -> MetaData:

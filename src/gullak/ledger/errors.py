@@ -1,0 +1,104 @@
+"""Ledger errors, each with a stable code."""
+
+from __future__ import annotations
+
+from gullak.kit.errors import Conflict, InvalidInput, NotFound, Unprocessable
+
+
+class InvalidAmount(InvalidInput):
+    code = "invalid_amount"
+    title = "Amount must be a whole number of minor units, above 0 and below 2^63"
+
+
+class SameAccount(InvalidInput):
+    code = "same_account"
+    title = "Debit and credit accounts are the same"
+
+
+class AssetNotFound(NotFound):
+    code = "asset_not_found"
+    title = "No such asset"
+
+
+class AssetExists(Conflict):
+    code = "asset_exists"
+    title = "An asset with this code exists"
+
+
+class AccountNotFound(NotFound):
+    code = "account_not_found"
+    title = "No such account"
+
+
+class AssetMismatch(Unprocessable):
+    code = "asset_mismatch"
+    title = "Account and transfer assets differ"
+
+
+class InsufficientFunds(Unprocessable):
+    code = "insufficient_funds"
+    title = "Insufficient available funds"
+
+
+class AccountFrozen(Unprocessable):
+    code = "account_frozen"
+    title = "Account is frozen"
+
+
+class LimitExceeded(Unprocessable):
+    code = "spend_limit_exceeded"
+    title = "Spend limit exceeded"
+
+
+class HoldNotFound(NotFound):
+    code = "hold_not_found"
+    title = "No such hold"
+
+
+class HoldNotPending(Conflict):
+    code = "hold_not_pending"
+    title = "Hold is already resolved"
+
+
+class HoldExpired(Conflict):
+    code = "hold_expired"
+    title = "Hold has expired"
+
+
+class CaptureExceedsHold(Unprocessable):
+    code = "capture_exceeds_hold"
+    title = "Capture exceeds the held amount"
+
+
+class TransferNotFound(NotFound):
+    code = "transfer_not_found"
+    title = "No such transfer"
+
+
+class ReversalExceedsOriginal(Unprocessable):
+    code = "reversal_exceeds_original"
+    title = "Reversals would exceed the original amount"
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+    title = "Idempotency key was used with a different request"
+
+
+class LedgerGuard(Conflict):
+    code = "ledger_guard"
+    title = "The ledger refused a direct write"
+
+
+# SQLSTATEs raised by the ledger's triggers (migrations/sql/0003_ledger.sql).
+SQLSTATE_ERRORS: dict[str, type[Exception]] = {
+    "GL001": InsufficientFunds,
+    "GL002": AccountFrozen,
+    "GL003": AccountNotFound,
+    "GL004": AssetMismatch,
+    "GL005": LimitExceeded,
+    "GL006": HoldNotPending,
+    "GL009": LedgerGuard,
+    "GL010": LedgerGuard,
+    "GL011": InvalidAmount,
+}

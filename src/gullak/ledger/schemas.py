@@ -1,0 +1,194 @@
+"""Ledger shapes: service results (stored as JSON for idempotent replays) and API bodies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_AMOUNT = 2**63 - 1
+# Strict: "10", 10.0 and true are refused, not coerced; money is a whole number of minor units.
+Amount = Annotated[int, Field(strict=True, gt=0, le=MAX_AMOUNT)]
+AssetCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,31}$")]
+Kind = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{1,31}$")]
+Purpose = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+RefText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class AssetKind(StrEnum):
+    coin = "coin"
+    cash = "cash"
+    points = "points"
+
+
+class OwnerType(StrEnum):
+    user = "user"
+    merchant = "merchant"
+    platform = "platform"
+
+
+class PlatformPurpose(StrEnum):
+    issuance = "issuance"
+    breakage = "breakage"
+    gateway_clearing = "gateway_clearing"
+    commission_revenue = "commission_revenue"
+    payout_clearing = "payout_clearing"
+    merchant_funding = "merchant_funding"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(from_attributes=True, extra="forbid")
+
+
+class AssetIn(Model):
+    code: AssetCode
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    kind: AssetKind
+    scale: int = Field(ge=0, le=6)
+    expires: bool = False
+    lifetime_days: int | None = Field(default=None, gt=0, le=36500)
+    merchant_id: uuid.UUID | None = None
+
+
+class AssetOut(AssetIn):
+    created_at: dt.datetime
+
+
+class AccountIn(Model):
+    asset_code: AssetCode
+    owner_type: OwnerType
+    owner_id: uuid.UUID | None = None
+    purpose: Purpose = "main"
+    daily_limit: Amount | None = None
+    monthly_limit: Amount | None = None
+
+
+class AccountOut(Model):
+    id: uuid.UUID
+    asset_code: str
+    owner_type: OwnerType
+    owner_id: uuid.UUID | None
+    purpose: str
+    allow_negative: bool
+    shards: int
+    frozen_reason: str | None
+    frozen_at: dt.datetime | None
+    daily_limit: int | None
+    monthly_limit: int | None
+    created_at: dt.datetime
+
+
+class TransferIn(Model):
+    debit_account_id: uuid.UUID
+    credit_account_id: uuid.UUID
+    asset_code: AssetCode
+    amount: Amount
+    kind: Kind
+    reference_type: RefText | None = None
+    reference_id: RefText | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    # For credits of an expiring asset: when this grant expires (default: the asset's lifetime).
+    lot_expires_at: dt.datetime | None = None
+
+
+class TransferOut(Model):
+    id: uuid.UUID
+    seq: int
+    transaction_id: uuid.UUID
+    asset_code: str
+    debit_account_id: uuid.UUID
+    credit_account_id: uuid.UUID
+    amount: int
+    kind: str
+    reference_type: str | None
+    reference_id: str | None
+    metadata: dict[str, Any]
+    debit_balance_after: int
+    credit_balance_after: int
+    reverses_id: uuid.UUID | None = None
+    hold_id: uuid.UUID | None = None
+    created_at: dt.datetime
+
+
+class TransactionOut(Model):
+    transaction_id: uuid.UUID
+    transfers: list[TransferOut]
+
+
+class HoldIn(Model):
+    account_id: uuid.UUID
+    asset_code: AssetCode
+    amount: Amount
+    expires_at: dt.datetime
+    reference_type: RefText | None = None
+    reference_id: RefText | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class HoldOut(Model):
+    id: uuid.UUID
+    account_id: uuid.UUID
+    asset_code: str
+    amount: int
+    captured: int
+    status: str
+    expires_at: dt.datetime
+    reference_type: str | None
+    reference_id: str | None
+    created_at: dt.datetime
+    resolved_at: dt.datetime | None
+
+
+class CaptureIn(Model):
+    credit_account_id: uuid.UUID
+    amount: Amount | None = None  # default: the whole hold
+    kind: Kind = "capture"
+    reference_type: RefText | None = None
+    reference_id: RefText | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaptureOut(Model):
+    hold: HoldOut
+    transfer: TransferOut
+
+
+class ReversalIn(Model):
+    amount: Amount | None = None  # default: what is left of the original
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class BalanceOut(Model):
+    account_id: uuid.UUID
+    asset_code: str
+    posted: int
+    held: int
+    available: int
+    expiring_soon: int
+    expiring_before: dt.datetime | None
+
+
+class EntryOut(Model):
+    """One transfer as one account sees it: signed amount and that account's balance after."""
+
+    transfer_id: uuid.UUID
+    seq: int
+    transaction_id: uuid.UUID
+    kind: str
+    amount: int
+    balance_after: int
+    counterparty_account_id: uuid.UUID
+    reference_type: str | None
+    reference_id: str | None
+    metadata: dict[str, Any]
+    reverses_id: uuid.UUID | None
+    created_at: dt.datetime
+
+
+class HistoryPage(Model):
+    entries: list[EntryOut]
+    next_cursor: str | None
