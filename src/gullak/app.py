@@ -12,6 +12,7 @@ from gullak.db.engine import Database
 from gullak.kit import problems
 from gullak.kit.http import BodyGuard, RequestContext
 from gullak.settings import Settings, check_startup, get_settings
+from gullak.ledger.api import router as ledger_router
 from gullak.system.api import router as system_router
 
 
@@ -43,4 +44,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
     app.include_router(system_router)
+    app.include_router(ledger_router)
     return app

@@ -17,6 +17,11 @@ from gullak.settings import ConfigError, Settings, check_startup, get_settings
 app = typer.Typer(help="Gullak: rewards, wallet and loyalty platform.", no_args_is_help=True)
 db_app = typer.Typer(help="The database: migrations, URL, embedded server.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+ledger_app = typer.Typer(help="The ledger: verification.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+bench_app = typer.Typer(help="Benchmarks, measured against a reference in the same run.",
+                        no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 console = Console(stderr=True)
 
 HostOpt = Annotated[str | None, typer.Option(help="Address to listen on [GULLAK_HOST].")]
@@ -160,6 +165,68 @@ def db_stop() -> None:
     settings = _settings()
     stopped = embedded.stop(Path(settings.data_dir))
     console.print("embedded server stopped" if stopped else "embedded server was not running")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Recompute every balance from the entries and check every ledger invariant; exits 1
+    on any difference."""
+    from rich.table import Table
+
+    from gullak.db.engine import Database
+    from gullak.ledger.verify import verify_database
+
+    settings = _settings()
+    url = _url(settings)
+
+    async def go():  # type: ignore[no-untyped-def]
+        db = Database(url, pool_size=1, max_overflow=0)
+        try:
+            return await verify_database(db)
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(go())
+    table = Table(title=f"ledger: {report.transfers} transfers, {report.accounts} accounts")
+    table.add_column("check")
+    table.add_column("result")
+    for check in report.checks:
+        table.add_row(check.name, "[green]ok[/green]" if check.ok
+                      else f"[red]{check.failures} differences[/red]")
+    Console().print(table)
+    for check in report.checks:
+        for row in check.sample:
+            console.print(f"[red]{check.name}:[/red] {row}")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@bench_app.command("ledger")
+def bench_ledger(
+    seconds: Annotated[float, typer.Option(help="Length of each timed workload.")] = 20.0,
+    clients: Annotated[int, typer.Option(help="Concurrent clients.")] = 16,
+    entries: Annotated[int, typer.Option(help="Entries in the account read back.")] = 1_000_000,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON line instead of a table.")] = False,
+) -> None:
+    """Ledger throughput and read latency, against pgbench's bare transfer on the same
+    server as the reference."""
+    settings = _settings()
+    _bench_module("ledger").main(_url(settings), seconds=seconds, clients=clients,
+                                 entries=entries, json_out=json_out)
+
+
+def _bench_module(name: str):  # type: ignore[no-untyped-def]
+    """Benchmarks live in bench/ of the source tree, next to src/."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "bench" / f"{name}.py"
+    if not path.exists():
+        console.print(f"[red]{path} not found:[/red] benchmarks run from a source checkout")
+        raise typer.Exit(2)
+    spec = importlib.util.spec_from_file_location(f"gullak_bench_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _seed(settings: Settings, url: str) -> list[str]:

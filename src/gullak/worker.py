@@ -15,12 +15,22 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gullak.db.engine import Database
+
 log = structlog.get_logger("gullak.worker")
 
 # Modules whose tasks the worker runs; each domain with jobs adds its `jobs` module here.
-JOB_MODULES: tuple[str, ...] = ("gullak.system.jobs",)
+JOB_MODULES: tuple[str, ...] = ("gullak.system.jobs", "gullak.ledger.jobs")
 
 queue = procrastinate.App(connector=procrastinate.PsycopgConnector())
+_db: Database | None = None
+
+
+def worker_db() -> Database:
+    """The database jobs open their units of work on (set while the worker runs)."""
+    if _db is None:
+        raise RuntimeError("the worker is not running")
+    return _db
 
 
 def load_jobs() -> None:
@@ -46,9 +56,11 @@ def open_pool(url: str, *, max_size: int) -> AsyncConnectionPool:
 
 async def run(url: str, *, concurrency: int, stop_after_idle: bool = False) -> None:
     """Run the worker until cancelled (or, with `stop_after_idle`, until the queue is empty)."""
+    global _db
     load_jobs()
     pool = open_pool(url, max_size=concurrency + 2)
     await pool.open(wait=True)
+    _db = Database(url, pool_size=concurrency, max_overflow=0)
     try:
         async with queue.open_async(pool):
             log.info("worker_started", concurrency=concurrency)
@@ -59,5 +71,7 @@ async def run(url: str, *, concurrency: int, stop_after_idle: bool = False) -> N
                 shutdown_graceful_timeout=10,
             )
     finally:
+        await _db.dispose()
+        _db = None
         await pool.close()
 

@@ -381,6 +381,14 @@ async def reverse(session: AsyncSession, transfer_id: uuid.UUID, *, reason: str,
     return await _idempotent(session, idempotency_key, "reverse", request, TransferOut, run)
 
 
+async def get_transfer(session: AsyncSession, transfer_id: uuid.UUID) -> TransferOut:
+    row = (await session.execute(text("SELECT * FROM ledger_transfers WHERE id = :id"),
+                                 {"id": transfer_id})).mappings().first()
+    if row is None:
+        raise errors.TransferNotFound(field="transfer_id")
+    return TransferOut.model_validate(dict(row))
+
+
 # -- holds --------------------------------------------------------------------------------
 
 async def place_hold(session: AsyncSession, data: HoldIn, *,
@@ -628,7 +636,7 @@ async def balance_at(session: AsyncSession, account_id: uuid.UUID, at: dt.dateti
 
 __all__ = [
     "balance", "balance_at", "capture", "create_asset", "expire_holds",
-    "expire_lots", "freeze", "get_account", "get_asset", "get_hold", "history", "list_assets",
+    "expire_lots", "freeze", "get_account", "get_transfer", "get_asset", "get_hold", "history", "list_assets",
     "open_account", "place_hold", "platform_account", "post", "release", "reverse",
     "set_limits", "transfer", "unfreeze", "user_account",
 ]

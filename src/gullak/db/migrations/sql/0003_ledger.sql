@@ -245,8 +245,9 @@ BEGIN
 
   -- Lock both balance rows in the one global order (unsharded rows first, then by account
   -- and shard) that the service's batch pre-locks follow too, so nothing can deadlock.
-  IF CASE WHEN (da.shards > 1) <> (ca.shards > 1) THEN ca.shards > 1
-          ELSE (NEW.debit_account_id, NEW.debit_shard) < (NEW.credit_account_id, NEW.credit_shard) END THEN
+  IF ((da.shards > 1) <> (ca.shards > 1) AND ca.shards > 1)
+     OR ((da.shards > 1) = (ca.shards > 1)
+         AND (NEW.debit_account_id, NEW.debit_shard) < (NEW.credit_account_id, NEW.credit_shard)) THEN
     UPDATE ledger_balances SET balance = balance - NEW.amount
       WHERE account_id = NEW.debit_account_id AND shard = NEW.debit_shard
       RETURNING balance, frozen INTO NEW.debit_balance_after, d_frozen;

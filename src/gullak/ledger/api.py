@@ -1,0 +1,184 @@
+"""Ledger HTTP API for service clients and admins: /v1/ledger/..."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from pydantic import Field, StringConstraints
+
+from gullak.db.uow import SessionDep
+from gullak.kit.security import Subject, require
+from gullak.ledger import service
+from gullak.ledger.schemas import (
+    AccountIn,
+    Amount,
+    AccountOut,
+    AssetIn,
+    AssetOut,
+    BalanceOut,
+    CaptureIn,
+    CaptureOut,
+    HistoryPage,
+    HoldIn,
+    HoldOut,
+    IdempotencyKey,
+    Model,
+    ReversalIn,
+    TransactionOut,
+    TransferIn,
+    TransferOut,
+)
+
+router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
+Reader = Annotated[Subject, require("ledger.read")]
+Writer = Annotated[Subject, require("ledger.write")]
+Admin = Annotated[Subject, require("ledger.admin")]
+KeyHeader = Annotated[IdempotencyKey, Header(alias="Idempotency-Key",
+                      description="Same key and body: the original result; other body: 409.")]
+
+
+def scoped(subject: Subject, key: str) -> str:
+    """Keys are per subject, so two clients cannot collide on the same key."""
+    return f"{subject.kind}:{subject.id}:{key}"
+
+
+class BatchIn(Model):
+    transfers: Annotated[list[TransferIn], Field(min_length=1, max_length=5000)]
+
+
+class FreezeIn(Model):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class LimitsIn(Model):
+    daily_limit: Amount | None = None
+    monthly_limit: Amount | None = None
+
+
+class BalanceAtOut(Model):
+    account_id: uuid.UUID
+    at: dt.datetime
+    balance: int
+
+
+@router.get("/assets")
+async def list_assets(session: SessionDep, _: Reader) -> list[AssetOut]:
+    return await service.list_assets(session)
+
+
+@router.post("/assets", status_code=201)
+async def create_asset(body: AssetIn, session: SessionDep, _: Admin) -> AssetOut:
+    return await service.create_asset(session, body)
+
+
+@router.get("/assets/{code}")
+async def get_asset(code: str, session: SessionDep, _: Reader) -> AssetOut:
+    return await service.get_asset(session, code)
+
+
+@router.post("/accounts", status_code=201, summary="Open an account (or return the existing one)")
+async def open_account(body: AccountIn, session: SessionDep, _: Writer) -> AccountOut:
+    return await service.open_account(session, body)
+
+
+@router.get("/accounts/{account_id}")
+async def get_account(account_id: uuid.UUID, session: SessionDep, _: Reader) -> AccountOut:
+    return await service.get_account(session, account_id)
+
+
+@router.get("/accounts/{account_id}/balance")
+async def get_balance(account_id: uuid.UUID, session: SessionDep, _: Reader) -> BalanceOut:
+    return await service.balance(session, account_id)
+
+
+@router.get("/accounts/{account_id}/balance-at")
+async def get_balance_at(account_id: uuid.UUID, at: dt.datetime, session: SessionDep,
+                         _: Reader) -> BalanceAtOut:
+    return BalanceAtOut(account_id=account_id, at=at,
+                        balance=await service.balance_at(session, account_id, at))
+
+
+@router.get("/accounts/{account_id}/history")
+async def get_history(
+    account_id: uuid.UUID,
+    session: SessionDep,
+    _: Reader,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$")] = None,
+    kind: str | None = None,
+    reference_type: str | None = None,
+    reference_id: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> HistoryPage:
+    return await service.history(session, account_id, limit=limit, cursor=cursor, kind=kind,
+                                 reference_type=reference_type, reference_id=reference_id,
+                                 since=since, until=until)
+
+
+@router.post("/accounts/{account_id}/freeze")
+async def freeze(account_id: uuid.UUID, body: FreezeIn, session: SessionDep,
+                 _: Admin) -> AccountOut:
+    return await service.freeze(session, account_id, body.reason)
+
+
+@router.post("/accounts/{account_id}/unfreeze")
+async def unfreeze(account_id: uuid.UUID, session: SessionDep, _: Admin) -> AccountOut:
+    return await service.unfreeze(session, account_id)
+
+
+@router.put("/accounts/{account_id}/limits")
+async def set_limits(account_id: uuid.UUID, body: LimitsIn, session: SessionDep,
+                     _: Admin) -> AccountOut:
+    return await service.set_limits(session, account_id, daily=body.daily_limit,
+                                    monthly=body.monthly_limit)
+
+
+@router.post("/transfers", status_code=201)
+async def create_transfer(body: TransferIn, key: KeyHeader, session: SessionDep,
+                          subject: Writer) -> TransferOut:
+    return await service.transfer(session, body, idempotency_key=scoped(subject, key))
+
+
+@router.post("/transactions", status_code=201, summary="Post several transfers, all or none")
+async def create_transaction(body: BatchIn, key: KeyHeader, session: SessionDep,
+                             subject: Writer) -> TransactionOut:
+    return await service.post(session, body.transfers, idempotency_key=scoped(subject, key))
+
+
+@router.get("/transfers/{transfer_id}")
+async def get_transfer(transfer_id: uuid.UUID, session: SessionDep, _: Reader) -> TransferOut:
+    return await service.get_transfer(session, transfer_id)
+
+
+@router.post("/transfers/{transfer_id}/reversals", status_code=201)
+async def reverse(transfer_id: uuid.UUID, body: ReversalIn, key: KeyHeader,
+                  session: SessionDep, subject: Writer) -> TransferOut:
+    return await service.reverse(session, transfer_id, reason=body.reason, amount=body.amount,
+                                 idempotency_key=scoped(subject, key))
+
+
+@router.post("/holds", status_code=201)
+async def place_hold(body: HoldIn, key: KeyHeader, session: SessionDep,
+                     subject: Writer) -> HoldOut:
+    return await service.place_hold(session, body, idempotency_key=scoped(subject, key))
+
+
+@router.get("/holds/{hold_id}")
+async def get_hold(hold_id: uuid.UUID, session: SessionDep, _: Reader) -> HoldOut:
+    return await service.get_hold(session, hold_id)
+
+
+@router.post("/holds/{hold_id}/capture")
+async def capture(hold_id: uuid.UUID, body: CaptureIn, key: KeyHeader, session: SessionDep,
+                  subject: Writer) -> CaptureOut:
+    return await service.capture(session, hold_id, body, idempotency_key=scoped(subject, key))
+
+
+@router.post("/holds/{hold_id}/release")
+async def release(hold_id: uuid.UUID, key: KeyHeader, session: SessionDep,
+                  subject: Writer) -> HoldOut:
+    return await service.release(session, hold_id, idempotency_key=scoped(subject, key))
