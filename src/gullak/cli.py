@@ -14,7 +14,8 @@ from rich.console import Console
 from gullak import __version__
 from gullak.settings import ConfigError, Settings, check_startup, get_settings
 
-app = typer.Typer(help="Gullak: rewards, wallet and loyalty platform.", no_args_is_help=True)
+app = typer.Typer(help="Gullak: rewards, wallet and loyalty platform.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
 db_app = typer.Typer(help="The database: migrations, URL, embedded server.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 ledger_app = typer.Typer(help="The ledger: verification.", no_args_is_help=True)
@@ -41,12 +42,19 @@ def _settings() -> Settings:
     return settings
 
 
-def _url(settings: Settings, *, keep_running: bool = False) -> str:
+def _url(settings: Settings, *, keep_running: bool = False, migrated: bool = False) -> str:
+    """The database URL; with `migrated`, refuse a database whose schema is not at head."""
+    from gullak.db import migrate
     from gullak.db.engine import resolve_url
 
     if settings.database_url is None:
         console.print(f"[dim]embedded PostgreSQL in {Path(settings.data_dir).resolve() / 'pg'}[/dim]")
-    return resolve_url(settings, keep_running=keep_running)
+    url = resolve_url(settings, keep_running=keep_running)
+    if migrated and migrate.current(url) != migrate.heads():
+        console.print("[red]the database schema is not at the newest migration:[/red] "
+                      "run `gullak db upgrade` first")
+        raise typer.Exit(2)
+    return url
 
 
 @app.command()
@@ -83,7 +91,7 @@ def run(
 def serve(host: HostOpt = None, port: PortOpt = None) -> None:
     """Serve the API alone (no worker, no migrations: see `gullak db upgrade`)."""
     settings = _settings()
-    url = _url(settings)
+    url = _url(settings, migrated=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(settings, url, host or settings.host, port or settings.port,
                            with_worker=False))
@@ -97,7 +105,7 @@ def worker(
     from gullak import worker as gullak_worker
 
     settings = _settings()
-    url = _url(settings)
+    url = _url(settings, migrated=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(gullak_worker.run(url, concurrency=concurrency or settings.worker_concurrency))
 
@@ -106,7 +114,7 @@ def worker(
 def seed_command() -> None:
     """Load the demo data sets that this database has not loaded yet."""
     settings = _settings()
-    for line in _seed(settings, _url(settings)):
+    for line in _seed(settings, _url(settings, migrated=True)):
         console.print(line)
 
 
@@ -177,7 +185,7 @@ def ledger_verify() -> None:
     from gullak.ledger.verify import verify_database
 
     settings = _settings()
-    url = _url(settings)
+    url = _url(settings, migrated=True)
 
     async def go():  # type: ignore[no-untyped-def]
         db = Database(url, pool_size=1, max_overflow=0)

@@ -34,8 +34,8 @@ def data_set(name: str) -> Callable[[Loader], Loader]:
 
 
 def load_modules() -> None:
-    """Import the modules that register data sets."""
-    # Each domain with demo data adds its seed module here.
+    """Import the modules that register data sets (in dependency order)."""
+    import gullak.ledger.seed  # noqa: F401
 
 
 async def load(db: Database, *, progress: Callable[[str], None] | None = None) -> list[str]:
