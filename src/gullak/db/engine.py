@@ -32,7 +32,9 @@ class Database:
             sqlalchemy_url(url),
             pool_size=pool_size,
             max_overflow=max_overflow,
-            pool_pre_ping=True,
+            # No pre-ping: it costs a round trip per checkout (measured ~150us of client CPU per
+            # unit of work); a dropped connection invalidates the pool on first use instead.
+            pool_pre_ping=False,
             connect_args={"application_name": "gullak"},
         )
         self.sessionmaker = async_sessionmaker(

@@ -26,6 +26,7 @@ from gullak.ledger.schemas import (
     HoldOut,
     IdempotencyKey,
     Model,
+    Out,
     ReversalIn,
     TransactionOut,
     TransferIn,
@@ -58,7 +59,7 @@ class LimitsIn(Model):
     monthly_limit: Amount | None = None
 
 
-class BalanceAtOut(Model):
+class BalanceAtOut(Out):
     account_id: uuid.UUID
     at: dt.datetime
     balance: int

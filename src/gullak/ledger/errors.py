@@ -101,4 +101,19 @@ SQLSTATE_ERRORS: dict[str, type[Exception]] = {
     "GL009": LedgerGuard,
     "GL010": LedgerGuard,
     "GL011": InvalidAmount,
+    "GL012": IdempotencyKeyReused,
 }
+# Check constraints whose violation means a known refusal.
+CONSTRAINT_ERRORS: dict[str, type[Exception]] = {
+    "ck_ledger_balances_available": InsufficientFunds,
+    "ck_ledger_transfers_sides": SameAccount,
+}
+
+
+def from_database(state: str | None, constraint: str | None, message: str) -> Exception | None:
+    """The domain error for a refusal raised by the ledger's triggers and checks, if any."""
+    if state in SQLSTATE_ERRORS:
+        return SQLSTATE_ERRORS[state](message)
+    if constraint in CONSTRAINT_ERRORS:
+        return CONSTRAINT_ERRORS[constraint]()
+    return None

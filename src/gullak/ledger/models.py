@@ -70,7 +70,11 @@ class Balance(Base):
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     balance: Mapped[int] = mapped_column(server_default=text("0"))
     held: Mapped[int] = mapped_column(server_default=text("0"))
+    asset_code: Mapped[str] = mapped_column(Text)
+    shards: Mapped[int] = mapped_column(SmallInteger)
     allow_negative: Mapped[bool] = mapped_column(Boolean)
+    lots: Mapped[bool] = mapped_column(Boolean)
+    limited: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     frozen: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 

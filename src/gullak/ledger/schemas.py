@@ -41,7 +41,15 @@ class PlatformPurpose(StrEnum):
 
 
 class Model(BaseModel):
+    """Request bodies: unknown fields are refused, so a typo is an error, not a no-op."""
+
     model_config = ConfigDict(from_attributes=True, extra="forbid")
+
+
+class Out(BaseModel):
+    """Results: read from rows and stored replays, which may carry more than is shown."""
+
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
 
 
 class AssetIn(Model):
@@ -55,6 +63,8 @@ class AssetIn(Model):
 
 
 class AssetOut(AssetIn):
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+
     created_at: dt.datetime
 
 
@@ -67,7 +77,7 @@ class AccountIn(Model):
     monthly_limit: Amount | None = None
 
 
-class AccountOut(Model):
+class AccountOut(Out):
     id: uuid.UUID
     asset_code: str
     owner_type: OwnerType
@@ -95,7 +105,7 @@ class TransferIn(Model):
     lot_expires_at: dt.datetime | None = None
 
 
-class TransferOut(Model):
+class TransferOut(Out):
     id: uuid.UUID
     seq: int
     transaction_id: uuid.UUID
@@ -114,7 +124,7 @@ class TransferOut(Model):
     created_at: dt.datetime
 
 
-class TransactionOut(Model):
+class TransactionOut(Out):
     transaction_id: uuid.UUID
     transfers: list[TransferOut]
 
@@ -129,7 +139,7 @@ class HoldIn(Model):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class HoldOut(Model):
+class HoldOut(Out):
     id: uuid.UUID
     account_id: uuid.UUID
     asset_code: str
@@ -152,7 +162,7 @@ class CaptureIn(Model):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class CaptureOut(Model):
+class CaptureOut(Out):
     hold: HoldOut
     transfer: TransferOut
 
@@ -162,7 +172,7 @@ class ReversalIn(Model):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
 
-class BalanceOut(Model):
+class BalanceOut(Out):
     account_id: uuid.UUID
     asset_code: str
     posted: int
@@ -172,7 +182,7 @@ class BalanceOut(Model):
     expiring_before: dt.datetime | None
 
 
-class EntryOut(Model):
+class EntryOut(Out):
     """One transfer as one account sees it: signed amount and that account's balance after."""
 
     transfer_id: uuid.UUID
@@ -189,6 +199,6 @@ class EntryOut(Model):
     created_at: dt.datetime
 
 
-class HistoryPage(Model):
+class HistoryPage(Out):
     entries: list[EntryOut]
     next_cursor: str | None

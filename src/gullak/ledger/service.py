@@ -52,18 +52,11 @@ R = TypeVar("R", bound=BaseModel)
 
 def _translate(exc: DBAPIError) -> Exception:
     """The domain error for a database refusal raised by the ledger's triggers and checks."""
-    orig = exc.orig
-    state = getattr(orig, "sqlstate", None)
-    diag = getattr(orig, "diag", None)
-    message = getattr(diag, "message_primary", None) or str(orig)
-    if state in errors.SQLSTATE_ERRORS:
-        return errors.SQLSTATE_ERRORS[state](message)
-    constraint = getattr(diag, "constraint_name", None) or ""
-    if constraint == "ck_ledger_balances_available":
-        return errors.InsufficientFunds()
-    if constraint == "ck_ledger_transfers_sides":
-        return errors.SameAccount()
-    return exc
+    diag = getattr(exc.orig, "diag", None)
+    message = getattr(diag, "message_primary", None) or str(exc.orig)
+    known = errors.from_database(getattr(exc.orig, "sqlstate", None),
+                                 getattr(diag, "constraint_name", None), message)
+    return known or exc
 
 
 async def _run(session: AsyncSession, statement: Any, params: Any = None) -> Any:
@@ -81,7 +74,7 @@ def check_amount(amount: object, field: str = "amount") -> int:
 
 # -- idempotency --------------------------------------------------------------------------
 
-def _request_hash(command: str, request: Any) -> str:
+def request_hash(command: str, request: Any) -> str:
     payload = json.dumps([command, request], sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -98,7 +91,7 @@ async def _idempotent(
     waits on it, then finds the stored result (or, if the first rolled back, runs itself)."""
     if key is None:
         return await run()
-    digest = _request_hash(command, request)
+    digest = request_hash(command, request)
     claimed = (await session.execute(
         text("INSERT INTO ledger_idempotency (key, request_hash) VALUES (:k, :h)"
              " ON CONFLICT (key) DO NOTHING RETURNING key"),
@@ -167,9 +160,13 @@ async def open_account(session: AsyncSession, data: AccountIn) -> AccountOut:
     )).first()
     if inserted is not None:
         await session.execute(
-            text("INSERT INTO ledger_balances (account_id, shard, allow_negative)"
-                 " SELECT :id, s, :neg FROM generate_series(0, :shards - 1) AS s"),
-            {"id": account_id, "neg": platform, "shards": shards},
+            text("INSERT INTO ledger_balances (account_id, shard, asset_code, shards,"
+                 " allow_negative, lots, limited)"
+                 " SELECT :id, s, :asset, :shards, :neg, :lots, :limited"
+                 " FROM generate_series(0, :shards - 1) AS s"),
+            {"id": account_id, "asset": asset.code, "neg": platform, "shards": shards,
+             "lots": asset.expires and not platform,
+             "limited": data.daily_limit is not None or data.monthly_limit is not None},
         )
     account = await session.scalar(select(Account).where(
         Account.owner_type == data.owner_type.value,
@@ -232,6 +229,8 @@ async def set_limits(session: AsyncSession, account_id: uuid.UUID, *, daily: int
         text("UPDATE ledger_accounts SET daily_limit = :d, monthly_limit = :m WHERE id = :a"),
         {"a": account_id, "d": daily, "m": monthly},
     )
+    await session.execute(text("UPDATE ledger_balances SET limited = :l WHERE account_id = :a"),
+                          {"a": account_id, "l": daily is not None or monthly is not None})
     return await _refreshed(session, account_id)
 
 
@@ -261,17 +260,22 @@ ORDER BY t.ord
 RETURNING id, seq, debit_balance_after, credit_balance_after
 """)
 
-# Batches lock every balance row they touch up front, in the global order the transfer
-# trigger uses (unsharded rows first, then by account and shard): no deadlocks.
+# Several transfers in one transaction lock every balance row they will touch up front, in
+# the global order the transfer trigger uses (account, then shard; a transfer's shard of a
+# sharded account follows from its id): no deadlocks.
 _LOCK_BALANCES = text("""
-SELECT 1 FROM ledger_balances b JOIN ledger_accounts a ON a.id = b.account_id
-WHERE b.account_id = ANY(CAST(:ids AS uuid[]))
-ORDER BY a.shards > 1, b.account_id, b.shard
+SELECT 1 FROM ledger_balances b
+JOIN (SELECT u.id, u.acc FROM unnest(CAST(:ids AS uuid[]), CAST(:debits AS uuid[])) AS u(id, acc)
+      UNION ALL
+      SELECT u.id, u.acc FROM unnest(CAST(:ids AS uuid[]), CAST(:credits AS uuid[])) AS u(id, acc)
+     ) x ON x.acc = b.account_id
+WHERE b.shard = (hashtext(x.id::text) & 2147483647) % b.shards
+ORDER BY b.account_id, b.shard
 FOR UPDATE OF b
 """)
 
 
-def _validate(t: TransferIn) -> None:
+def validate(t: TransferIn) -> None:
     check_amount(t.amount)
     if t.debit_account_id == t.credit_account_id:
         raise errors.SameAccount(field="credit_account_id")
@@ -284,16 +288,16 @@ async def _insert(
     reverses: Sequence[uuid.UUID | None] | None = None,
     holds: Sequence[uuid.UUID | None] | None = None,
     lots: Sequence[uuid.UUID | None] | None = None,
+    ids: Sequence[uuid.UUID] | None = None,
     lock: bool = False,
 ) -> TransactionOut:
     for t in transfers:
-        _validate(t)
+        validate(t)
     n = len(transfers)
     tx, at = uuid7(), clock.now()
-    ids = [uuid7() for _ in range(n)]
+    ids = list(ids or [uuid7() for _ in range(n)])
     if lock:
-        accounts = {t.debit_account_id for t in transfers} | {t.credit_account_id for t in transfers}
-        await _run(session, _LOCK_BALANCES, {"ids": sorted(accounts)})
+        await lock_balances(session, transfers, ids)
     result = await _run(session, _INSERT_TRANSFERS, {
         "tx": tx, "at": at, "ids": ids,
         "assets": [t.asset_code for t in transfers],
@@ -324,6 +328,13 @@ async def _insert(
             hold_id=holds[i] if holds else None, created_at=at,
         ))
     return TransactionOut(transaction_id=tx, transfers=out)
+
+
+async def lock_balances(session: AsyncSession, transfers: Sequence[TransferIn],
+                        ids: Sequence[uuid.UUID]) -> None:
+    await _run(session, _LOCK_BALANCES, {
+        "ids": list(ids), "debits": [t.debit_account_id for t in transfers],
+        "credits": [t.credit_account_id for t in transfers]})
 
 
 async def transfer(session: AsyncSession, data: TransferIn, *,
@@ -444,34 +455,28 @@ async def capture(session: AsyncSession, hold_id: uuid.UUID, data: CaptureIn, *,
                   idempotency_key: str | None = None) -> CaptureOut:
     """Move all or part of a held amount to `credit_account_id`; the rest is released."""
     async def run() -> CaptureOut:
-        # Lock both balance rows first, in the global order, then the hold.
-        await _run(session, _LOCK_BALANCES_OF_HOLD, {"id": hold_id, "credit": data.credit_account_id})
         hold = await _lock_pending_hold(session, hold_id)
         amount = hold.amount if data.amount is None else check_amount(data.amount)
         if amount > hold.amount:
             raise errors.CaptureExceedsHold(
                 f"The hold is for {hold.amount}.", field="amount")
-        await _resolve(session, hold_id, "captured", amount)
         move = TransferIn(
             debit_account_id=hold.account_id, credit_account_id=data.credit_account_id,
             asset_code=hold.asset_code, amount=amount, kind=data.kind,
             reference_type=data.reference_type or hold.reference_type,
             reference_id=data.reference_id or hold.reference_id, metadata=data.metadata,
         )
-        posted = await _insert(session, [move], holds=[hold_id])
+        validate(move)
+        # Releasing the hold and posting its capture lock the same balance rows: lock them
+        # first, in the global order.
+        move_id = uuid7()
+        await lock_balances(session, [move], [move_id])
+        await _resolve(session, hold_id, "captured", amount)
+        posted = await _insert(session, [move], holds=[hold_id], ids=[move_id])
         return CaptureOut(hold=await get_hold(session, hold_id), transfer=posted.transfers[0])
 
     request = {"hold_id": str(hold_id), **data.model_dump(mode="json")}
     return await _idempotent(session, idempotency_key, "capture", request, CaptureOut, run)
-
-
-_LOCK_BALANCES_OF_HOLD = text("""
-SELECT 1 FROM ledger_balances b JOIN ledger_accounts a ON a.id = b.account_id
-WHERE b.account_id IN (SELECT account_id FROM ledger_holds WHERE id = :id)
-   OR (b.account_id = :credit AND a.shards = 1)
-ORDER BY a.shards > 1, b.account_id, b.shard
-FOR UPDATE OF b
-""")
 
 
 async def release(session: AsyncSession, hold_id: uuid.UUID, *,

@@ -36,12 +36,18 @@ CREATE TABLE ledger_accounts (
   CONSTRAINT uq_ledger_accounts_owner UNIQUE NULLS NOT DISTINCT (owner_type, owner_id, asset_code, purpose)
 );
 
+-- One row per account (per shard for sharded accounts). It repeats what posting needs from the
+-- account, so that a transfer touches nothing but the two balance rows it updates.
 CREATE TABLE ledger_balances (
   account_id      uuid NOT NULL CONSTRAINT fk_ledger_balances_account_id_ledger_accounts REFERENCES ledger_accounts (id),
   shard           smallint NOT NULL,
   balance         bigint NOT NULL DEFAULT 0,
   held            bigint NOT NULL DEFAULT 0 CONSTRAINT ck_ledger_balances_held CHECK (held >= 0),
+  asset_code      text NOT NULL,
+  shards          smallint NOT NULL,
   allow_negative  boolean NOT NULL,
+  lots            boolean NOT NULL,
+  limited         boolean NOT NULL DEFAULT false,
   frozen          boolean NOT NULL DEFAULT false,
   CONSTRAINT pk_ledger_balances PRIMARY KEY (account_id, shard),
   -- The last line of defence: whatever SQL runs, a user's available balance stays >= 0.
@@ -145,9 +151,10 @@ BEGIN
   IF TG_OP = 'DELETE' THEN
     RAISE EXCEPTION 'ledger balances cannot be deleted' USING ERRCODE = 'GL009';
   END IF;
-  IF (NEW.balance IS DISTINCT FROM OLD.balance OR NEW.held IS DISTINCT FROM OLD.held
-      OR NEW.account_id IS DISTINCT FROM OLD.account_id OR NEW.shard IS DISTINCT FROM OLD.shard
-      OR NEW.allow_negative IS DISTINCT FROM OLD.allow_negative)
+  IF (NEW.balance, NEW.held, NEW.account_id, NEW.shard, NEW.asset_code, NEW.shards,
+      NEW.allow_negative, NEW.lots)
+     IS DISTINCT FROM (OLD.balance, OLD.held, OLD.account_id, OLD.shard, OLD.asset_code, OLD.shards,
+                       OLD.allow_negative, OLD.lots)
      AND pg_trigger_depth() < 2 THEN
     RAISE EXCEPTION 'balances change only through ledger transfers and holds' USING ERRCODE = 'GL009';
   END IF;
@@ -220,54 +227,52 @@ END $$;
 
 CREATE FUNCTION ledger_post_transfer() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-  da ledger_accounts;
-  ca ledger_accounts;
-  d_frozen boolean;
+  h integer := hashtext(NEW.id::text) & 2147483647;  -- picks the shard of a sharded account
+  d_asset text; d_frozen boolean; d_lots boolean; d_limited boolean;
+  c_asset text; c_lots boolean;
+  acc ledger_accounts;
   lifetime integer;
   day_start date;
   spent_d bigint;
   spent_m bigint;
 BEGIN
-  SELECT * INTO da FROM ledger_accounts WHERE id = NEW.debit_account_id;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'debit account % does not exist', NEW.debit_account_id USING ERRCODE = 'GL003';
-  END IF;
-  SELECT * INTO ca FROM ledger_accounts WHERE id = NEW.credit_account_id;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'credit account % does not exist', NEW.credit_account_id USING ERRCODE = 'GL003';
-  END IF;
-  IF da.asset_code <> NEW.asset_code OR ca.asset_code <> NEW.asset_code THEN
-    RAISE EXCEPTION 'accounts hold %/%, transfer is in %', da.asset_code, ca.asset_code, NEW.asset_code
-      USING ERRCODE = 'GL004';
-  END IF;
-  NEW.debit_shard := CASE WHEN da.shards > 1 THEN (hashtext(NEW.id::text) & 2147483647) % da.shards ELSE 0 END;
-  NEW.credit_shard := CASE WHEN ca.shards > 1 THEN (hashtext(NEW.id::text) & 2147483647) % ca.shards ELSE 0 END;
-
-  -- Lock both balance rows in the one global order (unsharded rows first, then by account
-  -- and shard) that the service's batch pre-locks follow too, so nothing can deadlock.
-  IF ((da.shards > 1) <> (ca.shards > 1) AND ca.shards > 1)
-     OR ((da.shards > 1) = (ca.shards > 1)
-         AND (NEW.debit_account_id, NEW.debit_shard) < (NEW.credit_account_id, NEW.credit_shard)) THEN
+  -- Lock the two balance rows in the one global order (by account, then shard) that every
+  -- multi-row pre-lock follows too, so concurrent postings cannot deadlock.
+  IF NEW.debit_account_id < NEW.credit_account_id THEN
     UPDATE ledger_balances SET balance = balance - NEW.amount
-      WHERE account_id = NEW.debit_account_id AND shard = NEW.debit_shard
-      RETURNING balance, frozen INTO NEW.debit_balance_after, d_frozen;
+      WHERE account_id = NEW.debit_account_id AND shard = h % shards
+      RETURNING shard, balance, asset_code, frozen, lots, limited
+      INTO NEW.debit_shard, NEW.debit_balance_after, d_asset, d_frozen, d_lots, d_limited;
     UPDATE ledger_balances SET balance = balance + NEW.amount
-      WHERE account_id = NEW.credit_account_id AND shard = NEW.credit_shard
-      RETURNING balance INTO NEW.credit_balance_after;
+      WHERE account_id = NEW.credit_account_id AND shard = h % shards
+      RETURNING shard, balance, asset_code, lots
+      INTO NEW.credit_shard, NEW.credit_balance_after, c_asset, c_lots;
   ELSE
     UPDATE ledger_balances SET balance = balance + NEW.amount
-      WHERE account_id = NEW.credit_account_id AND shard = NEW.credit_shard
-      RETURNING balance INTO NEW.credit_balance_after;
+      WHERE account_id = NEW.credit_account_id AND shard = h % shards
+      RETURNING shard, balance, asset_code, lots
+      INTO NEW.credit_shard, NEW.credit_balance_after, c_asset, c_lots;
     UPDATE ledger_balances SET balance = balance - NEW.amount
-      WHERE account_id = NEW.debit_account_id AND shard = NEW.debit_shard
-      RETURNING balance, frozen INTO NEW.debit_balance_after, d_frozen;
+      WHERE account_id = NEW.debit_account_id AND shard = h % shards
+      RETURNING shard, balance, asset_code, frozen, lots, limited
+      INTO NEW.debit_shard, NEW.debit_balance_after, d_asset, d_frozen, d_lots, d_limited;
+  END IF;
+  IF d_asset IS NULL THEN
+    RAISE EXCEPTION 'debit account % does not exist', NEW.debit_account_id USING ERRCODE = 'GL003';
+  END IF;
+  IF c_asset IS NULL THEN
+    RAISE EXCEPTION 'credit account % does not exist', NEW.credit_account_id USING ERRCODE = 'GL003';
+  END IF;
+  IF d_asset <> NEW.asset_code OR c_asset <> NEW.asset_code THEN
+    RAISE EXCEPTION 'accounts hold %/%, transfer is in %', d_asset, c_asset, NEW.asset_code
+      USING ERRCODE = 'GL004';
   END IF;
   IF d_frozen AND NEW.kind NOT IN ('expire', 'reversal') THEN
     RAISE EXCEPTION 'account % is frozen', NEW.debit_account_id USING ERRCODE = 'GL002';
   END IF;
 
-  IF (da.daily_limit IS NOT NULL OR da.monthly_limit IS NOT NULL)
-     AND NEW.kind IN ('spend', 'capture', 'withdraw', 'transfer', 'fee', 'purchase') THEN
+  IF d_limited AND NEW.kind IN ('spend', 'capture', 'withdraw', 'transfer', 'fee', 'purchase') THEN
+    SELECT * INTO acc FROM ledger_accounts WHERE id = NEW.debit_account_id;
     day_start := (NEW.created_at AT TIME ZONE 'UTC')::date;
     INSERT INTO ledger_spend AS s VALUES (NEW.debit_account_id, 'd', day_start, NEW.amount)
       ON CONFLICT (account_id, period, period_start) DO UPDATE SET spent = s.spent + EXCLUDED.spent
@@ -275,15 +280,15 @@ BEGIN
     INSERT INTO ledger_spend AS s VALUES (NEW.debit_account_id, 'm', date_trunc('month', day_start)::date, NEW.amount)
       ON CONFLICT (account_id, period, period_start) DO UPDATE SET spent = s.spent + EXCLUDED.spent
       RETURNING spent INTO spent_m;
-    IF spent_d > da.daily_limit OR spent_m > da.monthly_limit THEN
+    IF spent_d > acc.daily_limit OR spent_m > acc.monthly_limit THEN
       RAISE EXCEPTION 'spend limit of account % exceeded', NEW.debit_account_id USING ERRCODE = 'GL005';
     END IF;
   END IF;
 
-  IF da.lots THEN
+  IF d_lots THEN
     PERFORM ledger_consume_lots(NEW.debit_account_id, NEW.amount, NEW.created_at, NEW.hold_id, NEW.lot_id);
   END IF;
-  IF ca.lots THEN
+  IF c_lots THEN
     SELECT lifetime_days INTO lifetime FROM ledger_assets WHERE code = NEW.asset_code;
     INSERT INTO ledger_lots (id, account_id, transfer_id, amount, remaining, expires_at, created_at)
       VALUES (NEW.id, NEW.credit_account_id, NEW.id, NEW.amount, NEW.amount,
@@ -299,28 +304,30 @@ CREATE TRIGGER ledger_transfers_post BEFORE INSERT ON ledger_transfers
 -- Holds: placing one reserves available funds (and, for expiring assets, the earliest lots).
 CREATE FUNCTION ledger_place_hold() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-  acc ledger_accounts;
-  frozen_ boolean;
+  asset_ text; shards_ smallint; lots_ boolean; frozen_ boolean;
   left_ bigint := NEW.amount;
   take bigint;
   r record;
 BEGIN
-  SELECT * INTO acc FROM ledger_accounts WHERE id = NEW.account_id;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'account % does not exist', NEW.account_id USING ERRCODE = 'GL003';
-  END IF;
-  IF acc.asset_code <> NEW.asset_code THEN
-    RAISE EXCEPTION 'account holds %, hold is in %', acc.asset_code, NEW.asset_code USING ERRCODE = 'GL004';
-  END IF;
-  IF acc.shards > 1 OR NEW.status <> 'pending' OR NEW.captured <> 0 THEN
-    RAISE EXCEPTION 'a hold starts pending on an unsharded account' USING ERRCODE = 'GL011';
+  IF NEW.status <> 'pending' OR NEW.captured <> 0 OR NEW.resolved_at IS NOT NULL THEN
+    RAISE EXCEPTION 'a hold starts pending' USING ERRCODE = 'GL011';
   END IF;
   UPDATE ledger_balances SET held = held + NEW.amount
-    WHERE account_id = NEW.account_id AND shard = 0 RETURNING frozen INTO frozen_;
+    WHERE account_id = NEW.account_id AND shard = 0
+    RETURNING asset_code, shards, lots, frozen INTO asset_, shards_, lots_, frozen_;
+  IF asset_ IS NULL THEN
+    RAISE EXCEPTION 'account % does not exist', NEW.account_id USING ERRCODE = 'GL003';
+  END IF;
+  IF asset_ <> NEW.asset_code THEN
+    RAISE EXCEPTION 'account holds %, hold is in %', asset_, NEW.asset_code USING ERRCODE = 'GL004';
+  END IF;
+  IF shards_ > 1 THEN
+    RAISE EXCEPTION 'holds are for user and merchant accounts' USING ERRCODE = 'GL011';
+  END IF;
   IF frozen_ THEN
     RAISE EXCEPTION 'account % is frozen', NEW.account_id USING ERRCODE = 'GL002';
   END IF;
-  IF acc.lots THEN
+  IF lots_ THEN
     FOR r IN SELECT id, remaining - reserved AS free FROM ledger_lots
              WHERE account_id = NEW.account_id AND remaining > reserved AND expires_at > NEW.created_at
              ORDER BY expires_at, created_at, id FOR UPDATE LOOP
