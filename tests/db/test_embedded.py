@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,8 +29,10 @@ def query(url: str) -> int:
         return int(row[0])
 
 
-def test_start_reuse_stop_and_recover(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+def test_start_reuse_stop_and_recover() -> None:
+    # Not pytest's tmp_path: as root the server runs as another user, who must be able to
+    # enter every folder above its data, and pytest makes its own base folder private.
+    data_dir = Path(tempfile.mkdtemp(prefix="gullak-embedded-")) / "data"
     url = embedded.server_url(data_dir, keep_running=True)
     try:
         assert query(url) == 42
@@ -67,3 +71,4 @@ def test_start_reuse_stop_and_recover(tmp_path: Path) -> None:
         assert embedded.stop(data_dir) is True
     assert not (embedded.pgdata_path(data_dir) / "postmaster.pid").exists()
     assert embedded.stop(data_dir) is False
+    shutil.rmtree(data_dir.parent, ignore_errors=True)

@@ -85,6 +85,26 @@ class IdempotencyKeyReused(Conflict):
     title = "Idempotency key was used with a different request"
 
 
+class BalanceOverflow(Unprocessable):
+    code = "balance_overflow"
+    title = "The balance would pass the largest amount the ledger holds (2^63 - 1)"
+
+
+class HoldNotAllowed(Unprocessable):
+    code = "hold_not_allowed"
+    title = "Holds are for user and merchant accounts"
+
+
+class InvalidExpiry(InvalidInput):
+    code = "invalid_expiry"
+    title = "A grant must expire after it is made"
+
+
+class ReservedKind(InvalidInput):
+    code = "reserved_kind"
+    title = "This kind is posted by the ledger itself"
+
+
 class LedgerGuard(Conflict):
     code = "ledger_guard"
     title = "The ledger refused a direct write"
@@ -100,13 +120,18 @@ SQLSTATE_ERRORS: dict[str, type[Exception]] = {
     "GL006": HoldNotPending,
     "GL009": LedgerGuard,
     "GL010": LedgerGuard,
-    "GL011": InvalidAmount,
+    "GL011": HoldNotAllowed,
     "GL012": IdempotencyKeyReused,
+    "GL013": InvalidExpiry,
+    "22003": BalanceOverflow,  # numeric_value_out_of_range: a bigint balance would overflow
 }
 # Check constraints whose violation means a known refusal.
 CONSTRAINT_ERRORS: dict[str, type[Exception]] = {
     "ck_ledger_balances_available": InsufficientFunds,
     "ck_ledger_transfers_sides": SameAccount,
+    "ck_ledger_transfers_reversal": ReservedKind,
+    "ck_ledger_transfers_expire": ReservedKind,
+    "fk_ledger_holds_account_id_ledger_accounts": AccountNotFound,
 }
 
 

@@ -275,10 +275,15 @@ FOR UPDATE OF b
 """)
 
 
-def validate(t: TransferIn) -> None:
+RESERVED_KINDS = frozenset({"reversal", "expire"})
+
+
+def validate(t: TransferIn, *, internal: bool = False) -> None:
     check_amount(t.amount)
     if t.debit_account_id == t.credit_account_id:
         raise errors.SameAccount(field="credit_account_id")
+    if not internal and t.kind in RESERVED_KINDS:
+        raise errors.ReservedKind(f"Use the ledger's own command for {t.kind}.", field="kind")
 
 
 async def _insert(
@@ -292,7 +297,7 @@ async def _insert(
     lock: bool = False,
 ) -> TransactionOut:
     for t in transfers:
-        validate(t)
+        validate(t, internal=True)
     n = len(transfers)
     tx, at = uuid7(), clock.now()
     ids = list(ids or [uuid7() for _ in range(n)])
@@ -340,6 +345,8 @@ async def lock_balances(session: AsyncSession, transfers: Sequence[TransferIn],
 async def transfer(session: AsyncSession, data: TransferIn, *,
                    idempotency_key: str | None = None) -> TransferOut:
     """Post one transfer."""
+    validate(data)
+
     async def run() -> TransferOut:
         return (await _insert(session, [data])).transfers[0]
 
@@ -352,6 +359,8 @@ async def post(session: AsyncSession, transfers: Sequence[TransferIn], *,
     """Post several transfers as one transaction: all or none."""
     if not transfers:
         raise InvalidInput("A batch needs at least one transfer.", field="transfers")
+    for t in transfers:
+        validate(t)
 
     async def run() -> TransactionOut:
         return await _insert(session, transfers, lock=len(transfers) > 1)
@@ -466,7 +475,7 @@ async def capture(session: AsyncSession, hold_id: uuid.UUID, data: CaptureIn, *,
             reference_type=data.reference_type or hold.reference_type,
             reference_id=data.reference_id or hold.reference_id, metadata=data.metadata,
         )
-        validate(move)
+        validate(move, internal=True)
         # Releasing the hold and posting its capture lock the same balance rows: lock them
         # first, in the global order.
         move_id = uuid7()
@@ -591,7 +600,7 @@ async def history(
     params: dict[str, Any] = {"acc": account_id, "limit": limit}
     filters = []
     if cursor is not None:
-        if not cursor.isdigit():
+        if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 19):
             raise InvalidInput("Malformed cursor.", field="cursor")
         filters.append("AND seq < :cursor")
         params["cursor"] = int(cursor)
@@ -631,12 +640,27 @@ CROSS JOIN LATERAL (
 """)
 
 
+# What lots that had expired by `at` still held then: what they hold now, plus what the
+# sweep took from them after `at` (reservations of pending holds are not counted as expired,
+# as in `balance`).
+_EXPIRED_AT = text("""
+SELECT COALESCE(sum(l.remaining - l.reserved + COALESCE(
+         (SELECT sum(t.amount) FROM ledger_transfers t
+          WHERE t.lot_id = l.id AND t.kind = 'expire' AND t.created_at > :at), 0)), 0)
+FROM ledger_lots l WHERE l.account_id = :acc AND l.expires_at <= :at AND l.created_at <= :at
+""")
+
+
 async def balance_at(session: AsyncSession, account_id: uuid.UUID, at: dt.datetime) -> int:
-    """The posted balance as it stood at `at` (from the balance kept on every entry)."""
+    """The posted balance as `balance` would have shown it at `at`: from the balance kept on
+    every entry, less what expired lots still held then."""
     account = await get_account(session, account_id)
     value = await session.scalar(_BALANCE_AT, {"acc": account_id, "shards": account.shards,
                                                "at": at})
-    return int(value or 0)
+    expired = 0
+    if account.owner_type != OwnerType.platform:
+        expired = int(await session.scalar(_EXPIRED_AT, {"acc": account_id, "at": at}) or 0)
+    return int(value or 0) - expired
 
 
 __all__ = [

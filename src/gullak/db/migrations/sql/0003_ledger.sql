@@ -78,7 +78,10 @@ CREATE TABLE ledger_transfers (
   lot_id                uuid,
   lot_expires_at        timestamptz,
   created_at            timestamptz NOT NULL,
-  CONSTRAINT ck_ledger_transfers_sides CHECK (debit_account_id <> credit_account_id)
+  CONSTRAINT ck_ledger_transfers_sides CHECK (debit_account_id <> credit_account_id),
+  -- The kinds that bypass a freeze and spend limits are only what the ledger itself posts.
+  CONSTRAINT ck_ledger_transfers_reversal CHECK ((kind = 'reversal') = (reverses_id IS NOT NULL)),
+  CONSTRAINT ck_ledger_transfers_expire CHECK ((kind = 'expire') = (lot_id IS NOT NULL))
 );
 CREATE UNIQUE INDEX uq_ledger_transfers_seq ON ledger_transfers (seq);
 CREATE INDEX ix_ledger_transfers_debit ON ledger_transfers (debit_account_id, seq);
@@ -267,11 +270,12 @@ BEGIN
     RAISE EXCEPTION 'accounts hold %/%, transfer is in %', d_asset, c_asset, NEW.asset_code
       USING ERRCODE = 'GL004';
   END IF;
-  IF d_frozen AND NEW.kind NOT IN ('expire', 'reversal') THEN
+  IF d_frozen AND NEW.reverses_id IS NULL AND NEW.lot_id IS NULL THEN
     RAISE EXCEPTION 'account % is frozen', NEW.debit_account_id USING ERRCODE = 'GL002';
   END IF;
 
-  IF d_limited AND NEW.kind IN ('spend', 'capture', 'withdraw', 'transfer', 'fee', 'purchase') THEN
+  -- Every debit counts as spend, except corrections and expiry sweeps.
+  IF d_limited AND NEW.reverses_id IS NULL AND NEW.lot_id IS NULL THEN
     SELECT * INTO acc FROM ledger_accounts WHERE id = NEW.debit_account_id;
     day_start := (NEW.created_at AT TIME ZONE 'UTC')::date;
     INSERT INTO ledger_spend AS s VALUES (NEW.debit_account_id, 'd', day_start, NEW.amount)
@@ -287,6 +291,9 @@ BEGIN
 
   IF d_lots THEN
     PERFORM ledger_consume_lots(NEW.debit_account_id, NEW.amount, NEW.created_at, NEW.hold_id, NEW.lot_id);
+  END IF;
+  IF NEW.lot_expires_at IS NOT NULL AND NEW.lot_expires_at <= NEW.created_at THEN
+    RAISE EXCEPTION 'a grant must expire after it is made' USING ERRCODE = 'GL013';
   END IF;
   IF c_lots THEN
     SELECT lifetime_days INTO lifetime FROM ledger_assets WHERE code = NEW.asset_code;

@@ -1,0 +1,51 @@
+"""Signed access tokens (JWT, HS256 only) and opaque refresh tokens stored as hashes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from typing import Any
+
+import jwt
+
+from gullak.kit import clock
+from gullak.kit.errors import Unauthorized
+
+ALGORITHM = "HS256"
+ISSUER = "gullak"
+
+
+def issue_access(secret: str, *, subject: uuid.UUID, kind: str, session_id: uuid.UUID,
+                 ttl: dt.timedelta, extra: dict[str, Any] | None = None) -> str:
+    now = clock.now()
+    claims = {"iss": ISSUER, "sub": str(subject), "kind": kind, "sid": str(session_id),
+              "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp()),
+              "jti": secrets.token_hex(8), **(extra or {})}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def read_access(secret: str, token: str) -> dict[str, Any]:
+    """The claims of a valid token; anything else (expired, tampered, another algorithm,
+    `alg: none`) is refused the same way, without saying which."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "sid", "kind"], "verify_exp": False},
+        )
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("Invalid or expired token.", code="invalid_token") from exc
+    # Expiry against our clock, so tests can move time.
+    if claims["exp"] <= clock.now().timestamp():
+        raise Unauthorized("Invalid or expired token.", code="invalid_token")
+    return claims
+
+
+def new_secret_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def digest(token: str) -> str:
+    """What we store of a refresh token, API key or OTP: never the value itself."""
+    return hashlib.sha256(token.encode()).hexdigest()
