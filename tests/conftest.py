@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from gullak.app import create_app
 from gullak.db import embedded, migrate
 from gullak.db.engine import Database
-from gullak.db.uow import request_session
+from gullak.db.uow import request_session, transaction
 from gullak.kit import clock
 from gullak.settings import Settings
 
@@ -117,7 +117,7 @@ def app(settings: Settings, db: Database, connection: AsyncConnection) -> FastAP
 
     async def test_session() -> AsyncIterator[AsyncSession]:
         async with AsyncSession(bind=connection, join_transaction_mode="create_savepoint",
-                                expire_on_commit=False) as s, s.begin():
+                                expire_on_commit=False) as s, transaction(s):
             yield s
 
     application.dependency_overrides[request_session] = test_session

@@ -12,6 +12,8 @@ from gullak.db.engine import Database
 from gullak.kit import problems
 from gullak.kit.http import BodyGuard, RequestContext
 from gullak.settings import Settings, check_startup, get_settings
+from gullak.identity import api as identity_api
+from gullak.kit import security
 from gullak.ledger.api import router as ledger_router
 from gullak.system.api import router as system_router
 
@@ -45,4 +47,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(RequestContext)
     app.include_router(system_router)
     app.include_router(ledger_router)
+    app.include_router(identity_api.auth)
+    app.include_router(identity_api.me)
+    security.register("bearer", identity_api.bearer)
     return app

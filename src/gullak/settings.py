@@ -44,6 +44,19 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=20, ge=0)
     worker_concurrency: int = Field(default=4, ge=1)
     seed_demo: bool = Field(default=True, description="load demo data on the first `gullak run`")
+    access_token_minutes: int = Field(default=15, ge=1, le=1440)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+    # Text messages: "sandbox" keeps them in the sms_outbox table (nothing leaves the machine);
+    # "twilio" sends them through Twilio's REST API.
+    sms_provider: Literal["sandbox", "twilio"] = "sandbox"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None
+    # Social sign-in: the client ids (audiences) our apps use with each provider.
+    google_client_ids: list[str] = Field(default_factory=list)
+    apple_client_ids: list[str] = Field(default_factory=list)
+    facebook_app_id: str | None = None
+    facebook_app_secret: SecretStr | None = None
 
     @property
     def is_production(self) -> bool:

@@ -20,7 +20,7 @@ from gullak.db.engine import Database
 log = structlog.get_logger("gullak.worker")
 
 # Modules whose tasks the worker runs; each domain with jobs adds its `jobs` module here.
-JOB_MODULES: tuple[str, ...] = ("gullak.system.jobs", "gullak.ledger.jobs")
+JOB_MODULES: tuple[str, ...] = ("gullak.system.jobs", "gullak.ledger.jobs", "gullak.identity.jobs")
 
 queue = procrastinate.App(connector=procrastinate.PsycopgConnector())
 _db: Database | None = None
@@ -61,17 +61,19 @@ async def run(url: str, *, concurrency: int, stop_after_idle: bool = False) -> N
     pool = open_pool(url, max_size=concurrency + 2)
     await pool.open(wait=True)
     _db = Database(url, pool_size=concurrency, max_overflow=0)
+    # A connector per run: Procrastinate's connector keeps an external pool after closing,
+    # so a second run in the same process (tests, restarts) must not reuse it.
     try:
-        async with queue.open_async(pool):
-            log.info("worker_started", concurrency=concurrency)
-            await queue.run_worker_async(
-                concurrency=concurrency,
-                wait=not stop_after_idle,
-                install_signal_handlers=False,
-                shutdown_graceful_timeout=10,
-            )
+        with queue.replace_connector(procrastinate.PsycopgConnector()):
+            async with queue.open_async(pool):
+                log.info("worker_started", concurrency=concurrency)
+                await queue.run_worker_async(
+                    concurrency=concurrency,
+                    wait=not stop_after_idle,
+                    install_signal_handlers=False,
+                    shutdown_graceful_timeout=10,
+                )
     finally:
         await _db.dispose()
         _db = None
         await pool.close()
-

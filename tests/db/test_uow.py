@@ -96,3 +96,19 @@ async def test_unit_of_work_outside_http(probe_db: Database) -> None:
     async with unit_of_work(probe_db) as session:
         await session.execute(text("INSERT INTO uow_probe (n) VALUES (5)"))
     assert await rows(probe_db) == [5]
+
+
+@router.post("/remembered/{n}")
+async def write_then_refuse_keeping(n: int, session: SessionDep) -> None:
+    await session.execute(text("INSERT INTO uow_probe (n) VALUES (:n)"), {"n": n})
+    raise Conflict("refused, but the attempt counts", keep_changes=True)
+
+
+async def test_refusal_that_keeps_its_changes(probe_db: Database, settings: Settings) -> None:
+    app = create_app(settings, probe_db)
+    app.include_router(router)
+    async with http_client(app) as c:
+        r = await c.post("/v1/uow/remembered/6")
+        assert r.status_code == 409
+        assert r.headers["content-type"] == "application/problem+json"
+    assert await rows(probe_db) == [6]

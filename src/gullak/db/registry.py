@@ -9,7 +9,11 @@ from sqlalchemy import MetaData
 from gullak.db.base import Base
 
 # Each domain with tables adds its models module here.
-MODEL_MODULES: tuple[str, ...] = ("gullak.system.models", "gullak.ledger.models")
+MODEL_MODULES: tuple[str, ...] = (
+    "gullak.system.models",
+    "gullak.ledger.models",
+    "gullak.identity.models",
+)
 
 
 def metadata() -> MetaData:

@@ -13,6 +13,8 @@ class GullakError(Exception):
     status: int = 400
     code: str = "bad_request"
     title: str = "Bad request"
+    # Commit what the unit of work wrote before this refusal (see db/uow.py).
+    keep_changes: bool = False
 
     def __init__(
         self,
@@ -20,9 +22,12 @@ class GullakError(Exception):
         *,
         code: str | None = None,
         field: str | None = None,
+        keep_changes: bool | None = None,
         **extra: Any,
     ) -> None:
         self.detail = detail or self.title
+        if keep_changes is not None:
+            self.keep_changes = keep_changes
         if code is not None:
             self.code = code
         self.field = field

@@ -1,0 +1,1 @@
+"""Identity: users, OTP sign-in, sessions and tokens, devices, social accounts, addresses, KYC."""
