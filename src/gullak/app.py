@@ -12,8 +12,11 @@ from gullak.db.engine import Database
 from gullak.kit import problems
 from gullak.kit.http import BodyGuard, RequestContext
 from gullak.settings import Settings, check_startup, get_settings
+from gullak.access import api as access_api
+from gullak.access import service as access_service
 from gullak.identity import api as identity_api
-from gullak.kit import security
+from gullak.identity import service as identity_service
+from gullak.kit import audit, security
 from gullak.ledger.api import router as ledger_router
 from gullak.system.api import router as system_router
 
@@ -49,5 +52,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(ledger_router)
     app.include_router(identity_api.auth)
     app.include_router(identity_api.me)
+    app.include_router(identity_api.admin)
+    app.include_router(access_api.router)
+    # Who is asking: users' and admins' access tokens, service clients' API keys.
     security.register("bearer", identity_api.bearer)
+    security.register("basic", access_api.basic)
+    identity_service.PERMISSIONS["admin"] = access_service.permissions_of
+    audit.register(access_service.write_audit)
+    security.on_denial(access_api.audit_denial)
     return app

@@ -20,6 +20,10 @@ db_app = typer.Typer(help="The database: migrations, URL, embedded server.", no_
 app.add_typer(db_app, name="db")
 ledger_app = typer.Typer(help="The ledger: verification.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+admin_app = typer.Typer(help="Back-office admins.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+sms_app = typer.Typer(help="Text messages.", no_args_is_help=True)
+app.add_typer(sms_app, name="sms")
 bench_app = typer.Typer(help="Benchmarks, measured against a reference in the same run.",
                         no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -206,6 +210,72 @@ def ledger_verify() -> None:
         for row in check.sample:
             console.print(f"[red]{check.name}:[/red] {row}")
     raise typer.Exit(0 if report.ok else 1)
+
+
+@admin_app.command("create")
+def admin_create(
+    email: Annotated[str, typer.Option(help="The admin's email, used to sign in.")],
+    name: Annotated[str, typer.Option(help="The admin's name.")],
+    role: Annotated[list[str] | None, typer.Option(help="Role to give (repeatable).")] = None,
+) -> None:
+    """Create an admin (by default a super_admin) and print the password and the TOTP secret,
+    once: the only way in before any admin exists."""
+    from gullak.access import service as access
+    from gullak.access.schemas import AdminIn
+    from gullak.db.engine import Database
+    from gullak.db.uow import unit_of_work
+    from gullak.kit.errors import GullakError
+
+    settings = _settings()
+    url = _url(settings, migrated=True)
+
+    async def go():  # type: ignore[no-untyped-def]
+        db = Database(url, pool_size=1, max_overflow=0)
+        try:
+            async with unit_of_work(db) as session:
+                return await access.create_admin(session, settings, AdminIn(
+                    email=email, name=name, roles=role or ["super_admin"]))
+        finally:
+            await db.dispose()
+
+    try:
+        out = asyncio.run(go())
+    except GullakError as exc:
+        console.print(f"[red]{exc.code}:[/red] {exc.detail}")
+        raise typer.Exit(2) from exc
+    typer.echo(f"admin     {out.email} ({', '.join(out.roles)})")
+    typer.echo(f"password  {out.password}")
+    typer.echo(f"totp      {out.totp_secret}")
+    typer.echo(f"totp uri  {out.totp_uri}")
+
+
+@sms_app.command("outbox")
+def sms_outbox(
+    phone: Annotated[str | None, typer.Option(help="Only messages to this number.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 10,
+) -> None:
+    """Show messages the sandbox sender kept (nothing was sent): where a developer reads an
+    OTP code."""
+    from sqlalchemy import text
+
+    from gullak.db.engine import Database
+
+    settings = _settings()
+    url = _url(settings, migrated=True)
+
+    async def go():  # type: ignore[no-untyped-def]
+        db = Database(url, pool_size=1, max_overflow=0)
+        try:
+            async with db.engine.connect() as conn:
+                return (await conn.execute(text(
+                    "SELECT created_at, phone, status, body FROM sms_outbox"
+                    " WHERE body IS NOT NULL AND (CAST(:p AS text) IS NULL OR phone = :p)"
+                    " ORDER BY created_at DESC LIMIT :n"), {"p": phone, "n": limit})).all()
+        finally:
+            await db.dispose()
+
+    for row in asyncio.run(go()):
+        typer.echo(f"{row.created_at:%Y-%m-%d %H:%M:%S}  {row.phone}  {row.status:8}  {row.body}")
 
 
 @bench_app.command("ledger")

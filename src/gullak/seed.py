@@ -12,22 +12,23 @@ from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 from gullak.system.models import SeedRun
 
-Loader = Callable[[AsyncSession], Awaitable[list[str]]]
+Loader = Callable[[AsyncSession], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class DataSet:
     name: str
-    load: Loader  # returns lines worth printing (demo credentials, ids)
+    load: Loader
+    notes: tuple[str, ...]  # printed on every start once loaded (demo credentials, ids)
 
 
 # Filled by the domains' seed modules, in dependency order.
 DATA_SETS: list[DataSet] = []
 
 
-def data_set(name: str) -> Callable[[Loader], Loader]:
+def data_set(name: str, *notes: str) -> Callable[[Loader], Loader]:
     def register(load: Loader) -> Loader:
-        DATA_SETS.append(DataSet(name, load))
+        DATA_SETS.append(DataSet(name, load, notes))
         return load
 
     return register
@@ -35,20 +36,23 @@ def data_set(name: str) -> Callable[[Loader], Loader]:
 
 def load_modules() -> None:
     """Import the modules that register data sets (in dependency order)."""
+    import gullak.identity.seed  # noqa: F401
     import gullak.ledger.seed  # noqa: F401
+    import gullak.access.seed  # noqa: F401
 
 
 async def load(db: Database, *, progress: Callable[[str], None] | None = None) -> list[str]:
-    """Load every data set not yet loaded; each in its own transaction."""
+    """Load every data set not yet loaded, each in its own transaction; returns the notes of
+    every data set this database holds."""
     load_modules()
     notes: list[str] = []
     for item in DATA_SETS:
         async with unit_of_work(db) as session:
             done = await session.scalar(select(SeedRun).where(SeedRun.name == item.name))
-            if done is not None:
-                continue
-            if progress:
-                progress(item.name)
-            notes.extend(await item.load(session))
-            session.add(SeedRun(name=item.name))
+            if done is None:
+                if progress:
+                    progress(item.name)
+                await item.load(session)
+                session.add(SeedRun(name=item.name))
+        notes.extend(item.notes)
     return notes

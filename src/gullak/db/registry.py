@@ -13,6 +13,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "gullak.system.models",
     "gullak.ledger.models",
     "gullak.identity.models",
+    "gullak.access.models",
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.db.uow import SessionDep
@@ -13,9 +13,11 @@ from gullak.identity import jobs, service
 from gullak.identity.schemas import (
     AddressIn,
     AddressOut,
+    AdjustmentIn,
     DeactivateIn,
     KycIn,
     KycOut,
+    KycReviewIn,
     OtpRequestIn,
     OtpRequestOut,
     OtpVerifyIn,
@@ -29,6 +31,7 @@ from gullak.identity.schemas import (
     SignedInOut,
     SocialAccountOut,
     SocialLinkIn,
+    StatusIn,
     TokensOut,
     TotpCodeIn,
     TotpSetupOut,
@@ -37,9 +40,10 @@ from gullak.identity.schemas import (
 )
 from gullak.identity.service import Client
 from gullak.identity.social import verifiers_from
-from gullak.kit.security import Subject, require_kind
+from gullak.kit import audit
+from gullak.kit.security import Subject, require, require_kind
 from gullak.ledger import service as ledger
-from gullak.ledger.schemas import HistoryPage
+from gullak.ledger.schemas import HistoryPage, TransferOut
 from gullak.settings import Settings
 from gullak.worker import enqueue
 
@@ -241,3 +245,64 @@ async def my_wallet_history(
 ) -> HistoryPage:
     account_id = await service.wallet_account(session, subject.id, asset)
     return await ledger.history(session, account_id, limit=limit, cursor=cursor, kind=kind)
+
+
+admin = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+
+@admin.get("/users")
+async def find_users(
+    session: SessionDep, _: Annotated[Subject, require("users.read")],
+    query: Annotated[str | None, Query(max_length=200)] = None,
+) -> list[UserOut]:
+    return await service.find_users(session, query)
+
+
+@admin.get("/users/{user_id}")
+async def get_user(user_id: uuid.UUID, session: SessionDep,
+                   _: Annotated[Subject, require("users.read")]) -> UserOut:
+    return UserOut.model_validate(await service.get_user(session, user_id))
+
+
+@admin.post("/users/{user_id}/status", summary="Suspend, block, deactivate or re-activate")
+async def set_status(user_id: uuid.UUID, body: StatusIn, session: SessionDep,
+                     actor: Annotated[Subject, require("users.manage")]) -> UserOut:
+    before = UserOut.model_validate(await service.get_user(session, user_id))
+    after = await service.set_status(session, user_id, body.status.value, body.reason)
+    await audit.record(session, actor, "user.status", "user", str(user_id),
+                       before=before.model_dump(mode="json"), after=after.model_dump(mode="json"))
+    return after
+
+
+@admin.get("/kyc")
+async def list_kyc(session: SessionDep, _: Annotated[Subject, require("kyc.review")],
+                   status: Annotated[str | None, Query(pattern="^(pending|verified|rejected)$")]
+                   = "pending") -> list[KycOut]:
+    return await service.list_kyc(session, status)
+
+
+@admin.post("/kyc/{record_id}/review")
+async def review_kyc(record_id: uuid.UUID, body: KycReviewIn, session: SessionDep,
+                     actor: Annotated[Subject, require("kyc.review")]) -> KycOut:
+    before, after = await service.review_kyc(session, record_id, actor.id,
+                                             body.decision == "verify", body.reason)
+    await audit.record(session, actor, f"kyc.{body.decision}", "kyc_record", str(record_id),
+                       before=before.model_dump(mode="json"), after=after.model_dump(mode="json"))
+    return after
+
+
+@admin.post("/users/{user_id}/wallet/adjustments", status_code=201,
+            summary="Credit or debit a user's wallet, with a reason")
+async def adjust_wallet(user_id: uuid.UUID, body: AdjustmentIn, session: SessionDep,
+                        key: Annotated[str, Header(alias="Idempotency-Key", min_length=1,
+                                                   max_length=200)],
+                        actor: Annotated[Subject, require("wallet.adjust")]) -> TransferOut:
+    before = await service.wallet(session, user_id)
+    out = await service.adjust_wallet(session, user_id, body.asset_code, body.amount,
+                                      body.reason, f"admin:{actor.id}:{key}")
+    after = await service.wallet(session, user_id)
+    await audit.record(session, actor, "wallet.adjust", "user", str(user_id),
+                       before=[b.model_dump(mode="json") for b in before],
+                       after={"transfer": out.model_dump(mode="json"),
+                              "wallet": [b.model_dump(mode="json") for b in after]})
+    return out

@@ -250,3 +250,20 @@ class WalletBalanceOut(Out):
     held: int
     available: int
     expiring_soon: int
+
+
+class StatusIn(In):
+    status: UserStatus
+    reason: Text200 | None = None
+
+
+class KycReviewIn(In):
+    decision: Annotated[str, StringConstraints(pattern=r"^(verify|reject)$")]
+    reason: Text200 | None = None
+
+
+class AdjustmentIn(In):
+    asset_code: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,31}$")]
+    # Positive credits the user, negative debits; never zero.
+    amount: Annotated[int, Field(strict=True, ge=-(2**63 - 1), le=2**63 - 1)]
+    reason: Text200

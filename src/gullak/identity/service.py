@@ -723,3 +723,38 @@ async def wallet_account(session: AsyncSession, user_id: uuid.UUID, asset_code: 
     if account_id is None:
         raise errors.ItemNotFound("No wallet in this asset.")
     return uuid.UUID(str(account_id))
+
+
+# -- back office ------------------------------------------------------------------------------
+
+async def find_users(session: AsyncSession, query: str | None, limit: int = 50) -> list[UserOut]:
+    stmt = select(User).where(User.deleted_at.is_(None)).order_by(User.created_at.desc()).limit(limit)
+    if query:
+        q = query.strip()
+        try:
+            phone = normalize_phone(q)
+        except errors.InvalidPhone:
+            phone = None
+        stmt = stmt.where((User.phone == phone) | (func.lower(User.email) == q.lower())
+                          | (func.lower(User.username) == q.lower())
+                          | (User.referral_code == q.upper()))
+    return [UserOut.model_validate(u) for u in await session.scalars(stmt)]
+
+
+async def adjust_wallet(session: AsyncSession, user_id: uuid.UUID, asset_code: str, amount: int,
+                        reason: str, idempotency_key: str) -> Any:
+    """An admin's correction of a user's wallet: a ledger transfer with the platform's
+    issuance account, in either direction, carrying the reason."""
+    from gullak.ledger.schemas import TransferIn
+
+    if amount == 0:
+        raise InvalidInput("An adjustment moves something.", code="invalid_amount",
+                           field="amount")
+    await get_user(session, user_id)
+    wallet_ = await ledger.user_account(session, user_id, asset_code)
+    issuance = await ledger.platform_account(session, asset_code, "issuance")
+    source, target = (issuance, wallet_) if amount > 0 else (wallet_, issuance)
+    return await ledger.transfer(session, TransferIn(
+        debit_account_id=source.id, credit_account_id=target.id, asset_code=asset_code,
+        amount=abs(amount), kind="adjust", reference_type="user", reference_id=str(user_id),
+        metadata={"reason": reason}), idempotency_key=idempotency_key)

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gullak.kit.audit import RequestMeta, request_meta
 from gullak.kit.ids import uuid7
 from gullak.kit.problems import problem
 
@@ -51,6 +52,9 @@ class RequestContext:
         request_id = sent if sent and _VALID_ID.match(sent) else uuid7().hex
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        client = scope.get("client")
+        meta = request_meta.set(RequestMeta(client[0] if client else None,
+                                            _header(scope, "user-agent"), request_id))
         status = 500
         started = time.perf_counter()
 
@@ -74,7 +78,8 @@ class RequestContext:
                 "request", method=scope["method"], path=scope["path"], status=status,
                 ms=round(elapsed * 1000, 2),
             )
-            structlog.contextvars.unbind_contextvars("request_id")
+            structlog.contextvars.unbind_contextvars("request_id", "subject")
+            request_meta.reset(meta)
 
 
 class BodyGuard:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query
 from pydantic import Field, StringConstraints
 
 from gullak.db.uow import SessionDep
+from gullak.kit import audit
 from gullak.kit.security import Subject, require
 from gullak.ledger import service
 from gullak.ledger.schemas import (
@@ -39,6 +40,14 @@ Writer = Annotated[Subject, require("ledger.write")]
 Admin = Annotated[Subject, require("ledger.admin")]
 KeyHeader = Annotated[IdempotencyKey, Header(alias="Idempotency-Key",
                       description="Same key and body: the original result; other body: 409.")]
+
+
+async def audited(session: SessionDep, subject: Subject, action: str, entity_type: str,
+                  entity_id: object, after: Model | Out, before: Model | Out | None = None) -> None:
+    """Every ledger write by an admin or a service client is in the audit log."""
+    await audit.record(session, subject, action, entity_type, str(entity_id),
+                       before=before.model_dump(mode="json") if before else None,
+                       after=after.model_dump(mode="json"))
 
 
 def scoped(subject: Subject, key: str) -> str:
@@ -71,8 +80,10 @@ async def list_assets(session: SessionDep, _: Reader) -> list[AssetOut]:
 
 
 @router.post("/assets", status_code=201)
-async def create_asset(body: AssetIn, session: SessionDep, _: Admin) -> AssetOut:
-    return await service.create_asset(session, body)
+async def create_asset(body: AssetIn, session: SessionDep, subject: Admin) -> AssetOut:
+    out = await service.create_asset(session, body)
+    await audited(session, subject, "ledger.asset.create", "ledger_asset", out.code, out)
+    return out
 
 
 @router.get("/assets/{code}")
@@ -81,8 +92,10 @@ async def get_asset(code: str, session: SessionDep, _: Reader) -> AssetOut:
 
 
 @router.post("/accounts", status_code=201, summary="Open an account (or return the existing one)")
-async def open_account(body: AccountIn, session: SessionDep, _: Writer) -> AccountOut:
-    return await service.open_account(session, body)
+async def open_account(body: AccountIn, session: SessionDep, subject: Writer) -> AccountOut:
+    out = await service.open_account(session, body)
+    await audited(session, subject, "ledger.account.open", "ledger_account", out.id, out)
+    return out
 
 
 @router.get("/accounts/{account_id}")
@@ -122,32 +135,49 @@ async def get_history(
 
 @router.post("/accounts/{account_id}/freeze")
 async def freeze(account_id: uuid.UUID, body: FreezeIn, session: SessionDep,
-                 _: Admin) -> AccountOut:
-    return await service.freeze(session, account_id, body.reason)
+                 subject: Admin) -> AccountOut:
+    before = await service.get_account(session, account_id)
+    out = await service.freeze(session, account_id, body.reason)
+    await audited(session, subject, "ledger.account.freeze", "ledger_account", account_id, out,
+                  before)
+    return out
 
 
 @router.post("/accounts/{account_id}/unfreeze")
-async def unfreeze(account_id: uuid.UUID, session: SessionDep, _: Admin) -> AccountOut:
-    return await service.unfreeze(session, account_id)
+async def unfreeze(account_id: uuid.UUID, session: SessionDep, subject: Admin) -> AccountOut:
+    before = await service.get_account(session, account_id)
+    out = await service.unfreeze(session, account_id)
+    await audited(session, subject, "ledger.account.unfreeze", "ledger_account", account_id,
+                  out, before)
+    return out
 
 
 @router.put("/accounts/{account_id}/limits")
 async def set_limits(account_id: uuid.UUID, body: LimitsIn, session: SessionDep,
-                     _: Admin) -> AccountOut:
-    return await service.set_limits(session, account_id, daily=body.daily_limit,
-                                    monthly=body.monthly_limit)
+                     subject: Admin) -> AccountOut:
+    before = await service.get_account(session, account_id)
+    out = await service.set_limits(session, account_id, daily=body.daily_limit,
+                                   monthly=body.monthly_limit)
+    await audited(session, subject, "ledger.account.limits", "ledger_account", account_id, out,
+                  before)
+    return out
 
 
 @router.post("/transfers", status_code=201)
 async def create_transfer(body: TransferIn, key: KeyHeader, session: SessionDep,
                           subject: Writer) -> TransferOut:
-    return await service.transfer(session, body, idempotency_key=scoped(subject, key))
+    out = await service.transfer(session, body, idempotency_key=scoped(subject, key))
+    await audited(session, subject, "ledger.transfer", "ledger_transfer", out.id, out)
+    return out
 
 
 @router.post("/transactions", status_code=201, summary="Post several transfers, all or none")
 async def create_transaction(body: BatchIn, key: KeyHeader, session: SessionDep,
                              subject: Writer) -> TransactionOut:
-    return await service.post(session, body.transfers, idempotency_key=scoped(subject, key))
+    out = await service.post(session, body.transfers, idempotency_key=scoped(subject, key))
+    await audited(session, subject, "ledger.transaction", "ledger_transaction",
+                  out.transaction_id, out)
+    return out
 
 
 @router.get("/transfers/{transfer_id}")
@@ -158,14 +188,18 @@ async def get_transfer(transfer_id: uuid.UUID, session: SessionDep, _: Reader) -
 @router.post("/transfers/{transfer_id}/reversals", status_code=201)
 async def reverse(transfer_id: uuid.UUID, body: ReversalIn, key: KeyHeader,
                   session: SessionDep, subject: Writer) -> TransferOut:
-    return await service.reverse(session, transfer_id, reason=body.reason, amount=body.amount,
-                                 idempotency_key=scoped(subject, key))
+    out = await service.reverse(session, transfer_id, reason=body.reason, amount=body.amount,
+                                idempotency_key=scoped(subject, key))
+    await audited(session, subject, "ledger.reverse", "ledger_transfer", transfer_id, out)
+    return out
 
 
 @router.post("/holds", status_code=201)
 async def place_hold(body: HoldIn, key: KeyHeader, session: SessionDep,
                      subject: Writer) -> HoldOut:
-    return await service.place_hold(session, body, idempotency_key=scoped(subject, key))
+    out = await service.place_hold(session, body, idempotency_key=scoped(subject, key))
+    await audited(session, subject, "ledger.hold", "ledger_hold", out.id, out)
+    return out
 
 
 @router.get("/holds/{hold_id}")
@@ -176,10 +210,14 @@ async def get_hold(hold_id: uuid.UUID, session: SessionDep, _: Reader) -> HoldOu
 @router.post("/holds/{hold_id}/capture")
 async def capture(hold_id: uuid.UUID, body: CaptureIn, key: KeyHeader, session: SessionDep,
                   subject: Writer) -> CaptureOut:
-    return await service.capture(session, hold_id, body, idempotency_key=scoped(subject, key))
+    out = await service.capture(session, hold_id, body, idempotency_key=scoped(subject, key))
+    await audited(session, subject, "ledger.capture", "ledger_hold", hold_id, out)
+    return out
 
 
 @router.post("/holds/{hold_id}/release")
 async def release(hold_id: uuid.UUID, key: KeyHeader, session: SessionDep,
                   subject: Writer) -> HoldOut:
-    return await service.release(session, hold_id, idempotency_key=scoped(subject, key))
+    out = await service.release(session, hold_id, idempotency_key=scoped(subject, key))
+    await audited(session, subject, "ledger.release", "ledger_hold", hold_id, out)
+    return out

@@ -24,8 +24,9 @@ ASSETS = [
 WELCOME = {"REZ": 500, "PROMO": 200, "INR": 10_000}
 
 
-@data_set("ledger")
-async def load(session: AsyncSession) -> list[str]:
+@data_set("ledger", f"Assets     {', '.join(a.code for a in ASSETS)}; demo wallet of user "
+                   f"{DEMO_USER_ID}")
+async def load(session: AsyncSession) -> None:
     for asset in ASSETS:
         await service.create_asset(session, asset)
         for purpose in PlatformPurpose:
@@ -37,4 +38,3 @@ async def load(session: AsyncSession) -> list[str]:
             debit_account_id=issuance.id, credit_account_id=wallet.id, asset_code=code,
             amount=amount, kind="earn", reference_type="welcome_bonus",
             reference_id=str(DEMO_USER_ID)))
-    return [f"Assets     {', '.join(a.code for a in ASSETS)}; demo wallet of user {DEMO_USER_ID}"]
