@@ -249,6 +249,36 @@ def admin_create(
     typer.echo(f"totp uri  {out.totp_uri}")
 
 
+@app.command("reseal")
+def reseal() -> None:
+    """Re-seal encrypted PII (KYC numbers, TOTP secrets) under the first key of
+    GULLAK_ENCRYPTION_KEY. To rotate: put the new key first, the old one after a comma, run
+    this, then drop the old key."""
+    from gullak.db.engine import Database
+    from gullak.db.uow import unit_of_work
+    from gullak.identity.service import keyring
+    from gullak.kit.rotation import Sealed
+    from gullak.kit.rotation import reseal as reseal_columns
+
+    columns = [Sealed("kyc_records", "document_number", "kyc.document_number"),
+               Sealed("kyc_records", "pan", "kyc.pan"),
+               Sealed("kyc_records", "bank_account", "kyc.bank_account"),
+               Sealed("users", "totp_secret", "users.totp_secret"),
+               Sealed("admin_users", "totp_secret", "admin.totp")]
+    settings = _settings()
+    url = _url(settings, migrated=True)
+
+    async def go() -> int:
+        db = Database(url, pool_size=1, max_overflow=0)
+        try:
+            async with unit_of_work(db) as session:
+                return await reseal_columns(session, keyring(settings), columns)
+        finally:
+            await db.dispose()
+
+    console.print(f"re-sealed {asyncio.run(go())} values")
+
+
 @sms_app.command("outbox")
 def sms_outbox(
     phone: Annotated[str | None, typer.Option(help="Only messages to this number.")] = None,

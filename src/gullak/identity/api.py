@@ -32,6 +32,8 @@ from gullak.identity.schemas import (
     SocialAccountOut,
     SocialLinkIn,
     StatusIn,
+    StepUpIn,
+    StepUpOut,
     TokensOut,
     TotpCodeIn,
     TotpSetupOut,
@@ -101,6 +103,12 @@ async def logout(subject: AnySubject, session: SessionDep) -> Response:
 async def logout_all(subject: AnySubject, session: SessionDep) -> Response:
     await service.revoke_all(session, subject.kind, subject.id, reason="signed out everywhere")
     return Response(status_code=204)
+
+
+@me.post("/otp/verify", summary="Confirm a code for a transaction or KYC (step-up)")
+async def step_up(body: StepUpIn, subject: Me, request: Request, session: SessionDep) -> StepUpOut:
+    return await service.step_up(session, settings_of(request), subject.id, body.purpose,
+                                 body.code)
 
 
 @me.get("")

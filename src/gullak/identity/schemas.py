@@ -267,3 +267,16 @@ class AdjustmentIn(In):
     # Positive credits the user, negative debits; never zero.
     amount: Annotated[int, Field(strict=True, ge=-(2**63 - 1), le=2**63 - 1)]
     reason: Text200
+
+
+class StepUpIn(In):
+    purpose: OtpPurpose
+    code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+
+
+class StepUpOut(Out):
+    """Proof, for a few minutes, that the user just confirmed a code for `purpose`."""
+
+    verification_token: str
+    purpose: OtpPurpose
+    expires_in: int

@@ -43,6 +43,7 @@ from gullak.identity.schemas import (
     SessionOut,
     SignedInOut,
     SocialAccountOut,
+    StepUpOut,
     TokensOut,
     TotpSetupOut,
     UserOut,
@@ -162,6 +163,33 @@ async def verify_otp(session: AsyncSession, settings: Settings, phone: str, purp
         raise errors.OtpInvalid(field="code")
     otp.consumed_at = clock.now()
     return phone
+
+
+STEP_UP_TTL = dt.timedelta(minutes=5)
+
+
+async def step_up(session: AsyncSession, settings: Settings, user_id: uuid.UUID,
+                  purpose: OtpPurpose, code: str) -> StepUpOut:
+    """A signed-in user confirms a code sent to their own phone for a transaction or KYC; the
+    token proves it to the endpoint that asks for it (see `check_step_up`)."""
+    user = await get_user(session, user_id)
+    if user.phone is None:
+        raise InvalidInput("This account has no phone number.", code="no_phone")
+    await verify_otp(session, settings, user.phone, purpose, code)
+    token = tokens.issue_access(settings.secret("secret_key"), subject=user.id, kind="step_up",
+                                session_id=user.id, ttl=STEP_UP_TTL,
+                                extra={"purpose": purpose.value})
+    return StepUpOut(verification_token=token, purpose=purpose,
+                     expires_in=int(STEP_UP_TTL.total_seconds()))
+
+
+def check_step_up(settings: Settings, user_id: uuid.UUID, purpose: OtpPurpose,
+                  token: str) -> None:
+    claims = tokens.read_access(settings.secret("secret_key"), token)
+    if (claims.get("kind") != "step_up" or claims.get("purpose") != purpose.value
+            or claims.get("sub") != str(user_id)):
+        raise errors.InvalidToken("This verification is for something else.",
+                                  field="verification_token")
 
 
 async def send_sms(session: AsyncSession, message_id: uuid.UUID, sender: Any) -> str:
