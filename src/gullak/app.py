@@ -14,10 +14,15 @@ from gullak.kit.http import BodyGuard, RequestContext
 from gullak.settings import Settings, check_startup, get_settings
 from gullak.access import api as access_api
 from gullak.access import service as access_service
+from gullak.catalog import api as catalog_api
+from gullak.discovery import api as discovery_api
 from gullak.identity import api as identity_api
 from gullak.identity import service as identity_service
 from gullak.kit import audit, security
 from gullak.ledger.api import router as ledger_router
+from gullak.merchants import api as merchants_api
+from gullak.merchants import service as merchants_service
+from gullak.offers import api as offers_api
 from gullak.system.api import router as system_router
 
 
@@ -54,10 +59,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(identity_api.me)
     app.include_router(identity_api.admin)
     app.include_router(access_api.router)
+    app.include_router(merchants_api.router)
+    app.include_router(catalog_api.router)
+    app.include_router(offers_api.router)
+    app.include_router(discovery_api.router)
     # Who is asking: users' and admins' access tokens, service clients' API keys.
     security.register("bearer", identity_api.bearer)
     security.register("basic", access_api.basic)
     identity_service.PERMISSIONS["admin"] = access_service.permissions_of
+    identity_service.PERMISSIONS["merchant_user"] = merchants_service.merchant_user_permissions
     audit.register(access_service.write_audit)
     security.on_denial(access_api.audit_denial)
     return app

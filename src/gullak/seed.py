@@ -39,6 +39,10 @@ def load_modules() -> None:
     import gullak.identity.seed  # noqa: F401
     import gullak.ledger.seed  # noqa: F401
     import gullak.access.seed  # noqa: F401
+    import gullak.merchants.seed  # noqa: F401
+    import gullak.catalog.seed  # noqa: F401
+    import gullak.offers.seed  # noqa: F401
+    import gullak.discovery.seed  # noqa: F401
 
 
 async def load(db: Database, *, progress: Callable[[str], None] | None = None) -> list[str]:

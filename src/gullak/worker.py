@@ -20,7 +20,15 @@ from gullak.db.engine import Database
 log = structlog.get_logger("gullak.worker")
 
 # Modules whose tasks the worker runs; each domain with jobs adds its `jobs` module here.
-JOB_MODULES: tuple[str, ...] = ("gullak.system.jobs", "gullak.ledger.jobs", "gullak.identity.jobs")
+JOB_MODULES: tuple[str, ...] = (
+    "gullak.system.jobs",
+    "gullak.ledger.jobs",
+    "gullak.identity.jobs",
+    "gullak.merchants.jobs",
+    "gullak.catalog.jobs",
+    "gullak.offers.jobs",
+    "gullak.discovery.jobs",
+)
 
 queue = procrastinate.App(connector=procrastinate.PsycopgConnector())
 _db: Database | None = None

@@ -14,6 +14,10 @@ MODEL_MODULES: tuple[str, ...] = (
     "gullak.ledger.models",
     "gullak.identity.models",
     "gullak.access.models",
+    "gullak.merchants.models",
+    "gullak.catalog.models",
+    "gullak.offers.models",
+    "gullak.discovery.models",
 )
 
 

@@ -1,0 +1,3 @@
+"""Catalog jobs."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Catalog demo data."""
+
+from __future__ import annotations

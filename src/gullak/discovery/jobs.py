@@ -1,0 +1,3 @@
+"""Discovery jobs."""
+
+from __future__ import annotations

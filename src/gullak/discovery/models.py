@@ -1,0 +1,3 @@
+"""Discovery tables."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Discovery demo data."""
+
+from __future__ import annotations

@@ -1,0 +1,58 @@
+"""What a searchable domain offers discovery: one query shape in, ranked hits out.
+
+Merchants, catalog and offers each search their own tables (PostgreSQL full-text search with
+pg_trgm for typos and prefixes) and answer with these shapes; `discovery` merges them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["merchant", "outlet", "product", "offer"]
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str | None = None
+    city: str | None = None
+    category_id: uuid.UUID | None = None
+    tags: tuple[str, ...] = ()
+    min_price: int | None = None  # minor units
+    max_price: int | None = None
+    min_rating: float | None = None
+    open_now: bool = False
+    at: dt.datetime | None = None  # "now" for open-now and validity windows
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    kind: Kind
+    id: uuid.UUID
+    title: str
+    score: float  # higher is better; comparable across kinds only roughly
+    merchant_id: uuid.UUID | None = None
+    subtitle: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    kind: Kind
+    id: uuid.UUID
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class NearbyHit:
+    kind: Kind
+    id: uuid.UUID
+    merchant_id: uuid.UUID
+    title: str
+    distance_m: float
+    latitude: float
+    longitude: float

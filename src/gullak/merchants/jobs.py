@@ -1,0 +1,3 @@
+"""Merchants jobs."""
+
+from __future__ import annotations

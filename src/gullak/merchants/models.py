@@ -1,0 +1,3 @@
+"""Merchants tables."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Merchants demo data."""
+
+from __future__ import annotations

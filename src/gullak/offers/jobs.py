@@ -1,0 +1,3 @@
+"""Offers jobs."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Offers tables."""
+
+from __future__ import annotations

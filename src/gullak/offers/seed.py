@@ -1,0 +1,3 @@
+"""Offers demo data."""
+
+from __future__ import annotations
