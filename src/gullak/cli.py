@@ -322,6 +322,19 @@ def bench_ledger(
                                  entries=entries, json_out=json_out)
 
 
+@bench_app.command("discovery")
+def bench_discovery(
+    queries: Annotated[int, typer.Option(help="Queries per kind of query.")] = 500,
+    scale: Annotated[float, typer.Option(help="Fraction of the full catalog to build.")] = 1.0,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON line instead of a table.")] = False,
+) -> None:
+    """Search, autocomplete and nearby latency over a catalog of 10,000 merchants, 50,000
+    outlets, 100,000 products and 50,000 offers, built in a scratch database."""
+    settings = _settings()
+    _bench_module("discovery").main(_url(settings), queries=queries, scale=scale,
+                                    json_out=json_out)
+
+
 def _bench_module(name: str):  # type: ignore[no-untyped-def]
     """Benchmarks live in bench/ of the source tree, next to src/."""
     import importlib.util
