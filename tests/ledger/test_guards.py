@@ -109,15 +109,16 @@ def raw(debit: AccountOut, credit: AccountOut, amount: int) -> dict[str, Any]:
 
 async def test_raw_transfer_that_overdraws_a_user_is_refused(book: Book) -> None:
     a, b = await funded(book, 100), await book.user()
-    # 23514 is check_violation: ck_ledger_balances_available keeps balance - held >= 0.
-    assert await refused_sql(book.session, RAW_TRANSFER, raw(a, b, 101)) == "23514"
+    # The posting trigger refuses it (GL001); ck_ledger_balances_available (23514) stands
+    # behind it for any write that would get past the trigger.
+    assert await refused_sql(book.session, RAW_TRANSFER, raw(a, b, 101)) == "GL001"
     await book.session.execute(text(
         "INSERT INTO ledger_holds (id, account_id, asset_code, amount, expires_at, created_at)"
         " VALUES (:id, :a, 'COIN', 60, :exp, :at)"),
         {"id": uuid.uuid4(), "a": a.id, "exp": clock.now() + dt.timedelta(hours=1),
          "at": clock.now()})
     # What is held is not available to a raw transfer either.
-    assert await refused_sql(book.session, RAW_TRANSFER, raw(a, b, 41)) == "23514"
+    assert await refused_sql(book.session, RAW_TRANSFER, raw(a, b, 41)) == "GL001"
     for bad in (raw(a, a, 1), raw(a, b, 0), raw(a, b, -1)):
         assert await refused_sql(book.session, RAW_TRANSFER, bad) == "23514"
     ghost = AccountOut.model_construct(id=uuid.uuid4())

@@ -228,11 +228,37 @@ BEGIN
   END IF;
 END $$;
 
+-- Why a transfer cannot post, in a fixed order: a missing account, then a mismatched asset,
+-- then a frozen debit account, then insufficient funds.
+CREATE FUNCTION ledger_refuse(p_debit uuid, p_credit uuid, p_asset text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  d record;
+  c record;
+BEGIN
+  SELECT asset_code, frozen INTO d FROM ledger_balances WHERE account_id = p_debit LIMIT 1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'debit account % does not exist', p_debit USING ERRCODE = 'GL003';
+  END IF;
+  SELECT asset_code INTO c FROM ledger_balances WHERE account_id = p_credit LIMIT 1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'credit account % does not exist', p_credit USING ERRCODE = 'GL003';
+  END IF;
+  IF d.asset_code <> p_asset OR c.asset_code <> p_asset THEN
+    RAISE EXCEPTION 'accounts hold %/%, transfer is in %', d.asset_code, c.asset_code, p_asset
+      USING ERRCODE = 'GL004';
+  END IF;
+  IF d.frozen THEN
+    RAISE EXCEPTION 'account % is frozen', p_debit USING ERRCODE = 'GL002';
+  END IF;
+  RAISE EXCEPTION 'insufficient available funds in %', p_debit USING ERRCODE = 'GL001';
+END $$;
+
 CREATE FUNCTION ledger_post_transfer() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   h integer := hashtext(NEW.id::text) & 2147483647;  -- picks the shard of a sharded account
-  d_asset text; d_frozen boolean; d_lots boolean; d_limited boolean;
-  c_asset text; c_lots boolean;
+  d_lots boolean; d_limited boolean; c_lots boolean;
+  d_ok boolean; c_ok boolean; sys_kind boolean;
   acc ledger_accounts;
   lifetime integer;
   day_start date;
@@ -240,38 +266,39 @@ DECLARE
   spent_m bigint;
 BEGIN
   -- Lock the two balance rows in the one global order (by account, then shard) that every
-  -- multi-row pre-lock follows too, so concurrent postings cannot deadlock.
+  -- multi-row pre-lock follows too, so concurrent postings cannot deadlock. Each UPDATE only
+  -- applies when its side is acceptable (asset, freeze, funds); a side that did not apply is
+  -- diagnosed below, so the refusal is the same whichever side was locked first.
+  sys_kind := NEW.reverses_id IS NOT NULL OR NEW.lot_id IS NOT NULL;
   IF NEW.debit_account_id < NEW.credit_account_id THEN
     UPDATE ledger_balances SET balance = balance - NEW.amount
       WHERE account_id = NEW.debit_account_id AND shard = h % shards
-      RETURNING shard, balance, asset_code, frozen, lots, limited
-      INTO NEW.debit_shard, NEW.debit_balance_after, d_asset, d_frozen, d_lots, d_limited;
+        AND asset_code = NEW.asset_code AND (NOT frozen OR sys_kind)
+        AND (allow_negative OR balance - held >= NEW.amount)
+      RETURNING shard, balance, lots, limited
+      INTO NEW.debit_shard, NEW.debit_balance_after, d_lots, d_limited;
+    d_ok := FOUND;
     UPDATE ledger_balances SET balance = balance + NEW.amount
       WHERE account_id = NEW.credit_account_id AND shard = h % shards
-      RETURNING shard, balance, asset_code, lots
-      INTO NEW.credit_shard, NEW.credit_balance_after, c_asset, c_lots;
+        AND asset_code = NEW.asset_code
+      RETURNING shard, balance, lots INTO NEW.credit_shard, NEW.credit_balance_after, c_lots;
+    c_ok := FOUND;
   ELSE
     UPDATE ledger_balances SET balance = balance + NEW.amount
       WHERE account_id = NEW.credit_account_id AND shard = h % shards
-      RETURNING shard, balance, asset_code, lots
-      INTO NEW.credit_shard, NEW.credit_balance_after, c_asset, c_lots;
+        AND asset_code = NEW.asset_code
+      RETURNING shard, balance, lots INTO NEW.credit_shard, NEW.credit_balance_after, c_lots;
+    c_ok := FOUND;
     UPDATE ledger_balances SET balance = balance - NEW.amount
       WHERE account_id = NEW.debit_account_id AND shard = h % shards
-      RETURNING shard, balance, asset_code, frozen, lots, limited
-      INTO NEW.debit_shard, NEW.debit_balance_after, d_asset, d_frozen, d_lots, d_limited;
+        AND asset_code = NEW.asset_code AND (NOT frozen OR sys_kind)
+        AND (allow_negative OR balance - held >= NEW.amount)
+      RETURNING shard, balance, lots, limited
+      INTO NEW.debit_shard, NEW.debit_balance_after, d_lots, d_limited;
+    d_ok := FOUND;
   END IF;
-  IF d_asset IS NULL THEN
-    RAISE EXCEPTION 'debit account % does not exist', NEW.debit_account_id USING ERRCODE = 'GL003';
-  END IF;
-  IF c_asset IS NULL THEN
-    RAISE EXCEPTION 'credit account % does not exist', NEW.credit_account_id USING ERRCODE = 'GL003';
-  END IF;
-  IF d_asset <> NEW.asset_code OR c_asset <> NEW.asset_code THEN
-    RAISE EXCEPTION 'accounts hold %/%, transfer is in %', d_asset, c_asset, NEW.asset_code
-      USING ERRCODE = 'GL004';
-  END IF;
-  IF d_frozen AND NEW.reverses_id IS NULL AND NEW.lot_id IS NULL THEN
-    RAISE EXCEPTION 'account % is frozen', NEW.debit_account_id USING ERRCODE = 'GL002';
+  IF NOT (d_ok AND c_ok) THEN
+    PERFORM ledger_refuse(NEW.debit_account_id, NEW.credit_account_id, NEW.asset_code);
   END IF;
 
   -- Every debit counts as spend, except corrections and expiry sweeps.

@@ -31,6 +31,7 @@ def downgrade() -> None:
                    ledger_assets;
         DROP SEQUENCE ledger_transfer_seq;
         DROP FUNCTION ledger_resolve_hold(), ledger_place_hold(), ledger_post_transfer(),
+                      ledger_refuse(uuid, uuid, text),
                       ledger_consume_lots(uuid, bigint, timestamptz, uuid, uuid),
                       ledger_immutable(), ledger_guard_new_balance(), ledger_guard_balances();
         """
