@@ -98,3 +98,9 @@ def check_startup(settings: Settings) -> None:
         settings.secret(name)
     if settings.is_production and settings.database_url is None:
         raise ConfigError("GULLAK_DATABASE_URL must be set when GULLAK_ENV=production")
+    if settings.sms_provider == "twilio":
+        missing = [name for name in ("twilio_account_sid", "twilio_auth_token", "twilio_from")
+                   if not getattr(settings, name)]
+        if missing:
+            names = ", ".join(f"GULLAK_{m.upper()}" for m in missing)
+            raise ConfigError(f"GULLAK_SMS_PROVIDER=twilio needs {names}")

@@ -15,7 +15,7 @@ import phonenumbers
 import pyotp
 from email_validator import EmailNotValidError, validate_email
 from fastapi import Request
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.identity import errors
@@ -67,6 +67,7 @@ OTP_PER_IP = (20, dt.timedelta(hours=1))
 LOGIN_PER_ACCOUNT = (10, dt.timedelta(minutes=15))
 MIN_PASSWORD = 10
 _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ class Client:
 
 def normalize_phone(raw: str, region: str = "IN") -> str:
     """E.164 (`+919812345678`) for a valid mobile number; `invalid_phone` otherwise."""
+    if re.search(r"[A-Za-z]", raw):  # the parser would read letters as keypad digits
+        raise errors.InvalidPhone(field="phone")
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
@@ -264,8 +267,10 @@ async def sign_in_with_password(session: AsyncSession, settings: Settings, login
     field = User.email if "@" in key else User.username
     user = await session.scalar(select(User).where(func.lower(field) == key,
                                                    User.deleted_at.is_(None)))
-    ok, rehashed = (verify_password(user.password_hash, password)
-                    if user is not None and user.password_hash else (False, None))
+    # An unknown login costs a hash check too, so timing does not tell which logins exist.
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    ok, rehashed = verify_password(stored, password)
+    ok = ok and user is not None and user.password_hash is not None
     if user is None or not ok:
         raise errors.InvalidCredentials()
     if user.totp_enabled:
@@ -296,7 +301,9 @@ async def update_profile(session: AsyncSession, user_id: uuid.UUID, data: Profil
     if changes.get("date_of_birth") is not None:
         born: dt.date = changes["date_of_birth"]
         today = clock.now().date()
-        if born > today or born.year < today.year - 130:
+        oldest = today.replace(year=today.year - 130, day=min(today.day, 28)
+                               if (today.month, today.day) == (2, 29) else today.day)
+        if born > today or born < oldest:
             raise InvalidInput("Not a plausible date of birth.", code="invalid_date",
                                field="date_of_birth")
     for name, value in changes.items():
@@ -339,6 +346,9 @@ async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     user.status, user.status_reason = "deactivated", "deleted"
     user.phone = user.email = user.username = user.name = None
     user.password_hash = user.totp_secret = None
+    # What only serves reaching or recognising the person goes too.
+    for model in (Address, Device, SocialAccount):
+        await session.execute(delete(model).where(model.user_id == user.id))
     await revoke_all(session, "user", user.id, reason="account deleted")
 
 
@@ -359,6 +369,9 @@ async def set_password(session: AsyncSession, user_id: uuid.UUID, new: str,
 
 async def start_totp(session: AsyncSession, settings: Settings, user_id: uuid.UUID) -> TotpSetupOut:
     user = await get_user(session, user_id)
+    if user.totp_enabled:  # switching factors needs the current code: disable first
+        raise errors.Taken("An authenticator is already on; disable it first.",
+                           code="totp_already_enabled")
     secret = pyotp.random_base32()
     user.totp_secret = keyring(settings).seal(secret, context="users.totp_secret")
     user.totp_enabled = False
@@ -591,12 +604,30 @@ async def update_address(session: AsyncSession, user_id: uuid.UUID, address_id: 
                          data: AddressIn) -> AddressOut:
     address = await _own_address(session, user_id, address_id)
     _check_coordinates(data.latitude, data.longitude)
-    if data.is_default and not address.is_default:
+    values = data.model_dump()
+    if "is_default" not in data.model_fields_set:
+        values["is_default"] = address.is_default  # not mentioned: unchanged
+    if values["is_default"] and not address.is_default:
         await _clear_default(session, user_id)
-    for name, value in data.model_dump().items():
+    was_default = address.is_default
+    for name, value in values.items():
         setattr(address, name, value)
     await session.flush()
+    if was_default and not address.is_default:
+        await _promote_default(session, user_id, exclude=address.id)
     return AddressOut.model_validate(address)
+
+
+async def _promote_default(session: AsyncSession, user_id: uuid.UUID,
+                           exclude: uuid.UUID | None = None) -> None:
+    """Someone with addresses always has a default one: the newest other one takes over."""
+    query = select(Address).where(Address.user_id == user_id).order_by(Address.created_at.desc())
+    if exclude is not None:
+        query = query.where(Address.id != exclude)
+    other = await session.scalar(query.limit(1))
+    if other is not None:
+        other.is_default = True
+        await session.flush()
 
 
 async def list_addresses(session: AsyncSession, user_id: uuid.UUID) -> list[AddressOut]:
@@ -607,7 +638,11 @@ async def list_addresses(session: AsyncSession, user_id: uuid.UUID) -> list[Addr
 
 async def delete_address(session: AsyncSession, user_id: uuid.UUID, address_id: uuid.UUID) -> None:
     address = await _own_address(session, user_id, address_id)
+    was_default = address.is_default
     await session.delete(address)
+    await session.flush()
+    if was_default:
+        await _promote_default(session, user_id)
 
 
 # -- social accounts --------------------------------------------------------------------------
