@@ -83,7 +83,7 @@ async def list_admins(session: SessionDep,
 @router.post("/admins", status_code=201, summary="Create an admin (password and TOTP shown once)")
 async def create_admin(body: AdminIn, request: Request, session: SessionDep,
                        actor: Annotated[Subject, require("admins.manage")]) -> AdminCreatedOut:
-    out = await service.create_admin(session, settings_of(request), body)
+    out = await service.create_admin(session, settings_of(request), body, actor)
     await audit.record(session, actor, "admin.create", "admin", str(out.id),
                        after=AdminOut(**out.model_dump()).model_dump(mode="json"))
     return out
@@ -99,7 +99,7 @@ async def get_admin(admin_id: uuid.UUID, session: SessionDep,
 async def update_admin(admin_id: uuid.UUID, body: AdminUpdateIn, session: SessionDep,
                        actor: Annotated[Subject, require("admins.manage")]) -> AdminOut:
     before = await service.get_admin(session, admin_id)
-    after = await service.update_admin(session, admin_id, body)
+    after = await service.update_admin(session, admin_id, body, actor)
     await audit.record(session, actor, "admin.update", "admin", str(admin_id),
                        before=before.model_dump(mode="json"), after=after.model_dump(mode="json"))
     return after
@@ -124,7 +124,7 @@ async def put_role(name: str, body: RoleIn, session: SessionDep,
         body = body.model_copy(update={"name": name})
     before = (await service.list_roles(session))
     old = next((r for r in before if r.name == name), None)
-    after = await service.put_role(session, body)
+    after = await service.put_role(session, body, actor)
     await audit.record(session, actor, "role.put", "role", name,
                        before=old.model_dump(mode="json") if old else None,
                        after=after.model_dump(mode="json"))
@@ -140,7 +140,7 @@ async def list_api_keys(session: SessionDep,
 @router.post("/api-keys", status_code=201, summary="Create an API key (the key is shown once)")
 async def create_api_key(body: ApiKeyIn, session: SessionDep,
                          actor: Annotated[Subject, require("api_keys.manage")]) -> ApiKeyCreatedOut:
-    out = await service.create_api_key(session, body, actor.id)
+    out = await service.create_api_key(session, body, actor.id, actor)
     await audit.record(session, actor, "api_key.create", "api_key", str(out.id),
                        after=ApiKeyOut(**out.model_dump()).model_dump(mode="json"))
     return out

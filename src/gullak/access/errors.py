@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gullak.kit.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from gullak.kit.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 
 
 class AdminLoginFailed(Unauthorized):
@@ -44,3 +44,9 @@ class SettingNotFound(NotFound):
 class InvalidSettingValue(InvalidInput):
     code = "invalid_setting_value"
     title = "The value does not fit the setting's type"
+
+
+class CannotGrant(Forbidden):
+    code = "cannot_grant"
+    title = "Nobody can grant a permission they do not hold"
+    keep_changes = True  # the denied attempt stays in the audit log

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
 import secrets
 import time
 import uuid
@@ -48,7 +49,7 @@ from gullak.access.schemas import (
 )
 from gullak.identity import service as identity
 from gullak.identity.schemas import DeviceIn, TokensOut
-from gullak.kit import clock, tokens
+from gullak.kit import audit, clock, tokens
 from gullak.kit.audit import RequestMeta
 from gullak.kit.errors import InvalidInput
 from gullak.kit.passwords import hash_password, verify_password
@@ -59,12 +60,35 @@ from gullak.system import service as system
 ADMIN_LOGIN_LIMIT = (10, dt.timedelta(minutes=15))
 LAST_USED_EVERY = dt.timedelta(minutes=1)  # how stale an API key's last_used_at may get
 CACHE_SECONDS = 5.0  # other processes see a changed setting or flag within this
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+_MISSING = object()
 
 
 # -- admins -------------------------------------------------------------------------------------
 
-async def create_admin(session: AsyncSession, settings: Settings, data: AdminIn) -> AdminCreatedOut:
+async def _check_grant(session: AsyncSession, actor: Subject | None, granted: set[str],
+                       what: str, entity_id: str | None) -> None:
+    """An actor may hand out only permissions it holds itself (a super admin holds all). The
+    command line (no actor) bootstraps the first admin."""
+    if actor is None or actor.can("*") or granted <= set(actor.permissions):
+        return
+    missing = sorted(granted - set(actor.permissions))
+    await audit.record(session, actor, f"denied:grant:{what}", what, entity_id,
+                       after={"permissions": missing}, outcome="denied")
+    raise errors.CannotGrant(f"You do not hold {missing[0]}.", permission=missing[0])
+
+
+async def _role_permissions(session: AsyncSession, role_names: list[str]) -> set[str]:
+    rows = await session.scalars(
+        select(RolePermission.permission).join(Role, Role.id == RolePermission.role_id)
+        .where(Role.name.in_(role_names)))
+    return set(rows)
+
+
+async def create_admin(session: AsyncSession, settings: Settings, data: AdminIn,
+                       actor: Subject | None = None) -> AdminCreatedOut:
     email = identity.normalize_email(data.email)
+    await _check_grant(session, actor, await _role_permissions(session, data.roles), "admin", None)
     if await session.scalar(select(AdminUser.id).where(func.lower(AdminUser.email) == email.lower())):
         raise errors.AlreadyExists("An admin with this email exists.", field="email")
     password = secrets.token_urlsafe(12)
@@ -123,10 +147,14 @@ async def list_admins(session: AsyncSession) -> list[AdminOut]:
     return [await get_admin(session, i) for i in ids]
 
 
-async def update_admin(session: AsyncSession, admin_id: uuid.UUID, data: AdminUpdateIn) -> AdminOut:
+async def update_admin(session: AsyncSession, admin_id: uuid.UUID, data: AdminUpdateIn,
+                       actor: Subject | None = None) -> AdminOut:
     admin = await session.get(AdminUser, admin_id)
     if admin is None:
         raise errors.AdminNotFound()
+    if data.roles is not None:
+        await _check_grant(session, actor, await _role_permissions(session, data.roles), "admin",
+                           str(admin_id))
     for name in ("name", "city", "status"):
         value = getattr(data, name)
         if value is not None:
@@ -153,17 +181,19 @@ async def permissions_of(session: AsyncSession, admin_id: uuid.UUID) -> set[str]
 
 
 async def admin_login(session: AsyncSession, settings: Settings, email: str, password: str,
-                      totp_code: str, device: DeviceIn, client: identity.Client) -> TokensOut:
+                      totp_code: str | None, device: DeviceIn,
+                      client: identity.Client) -> TokensOut:
     """Password and authenticator code, both required; one vague refusal for any mistake."""
     key = email.strip().lower()
     await system.hit(session, f"admin-login:{key}", limit=ADMIN_LOGIN_LIMIT[0],
                      window=ADMIN_LOGIN_LIMIT[1])
     admin = await session.scalar(select(AdminUser).where(func.lower(AdminUser.email) == key))
-    if admin is None:
+    # An unknown email costs a hash check too, so timing does not tell which admins exist.
+    ok, rehashed = verify_password(admin.password_hash if admin else _DUMMY_HASH, password)
+    if admin is None or not ok or not totp_code or not totp_code.isdigit():
         raise errors.AdminLoginFailed()
-    ok, rehashed = verify_password(admin.password_hash, password)
     secret = identity.keyring(settings).open(admin.totp_secret, context="admin.totp")
-    if not ok or not pyotp.TOTP(secret).verify(totp_code, for_time=clock.now(), valid_window=1):
+    if not pyotp.TOTP(secret).verify(totp_code, for_time=clock.now(), valid_window=1):
         raise errors.AdminLoginFailed()
     if admin.status != "active":
         raise errors.AdminLoginFailed("This admin is disabled.", keep_changes=False)
@@ -207,9 +237,10 @@ async def list_roles(session: AsyncSession) -> list[RoleOut]:
     return [await role_out(session, r) for r in await session.scalars(select(Role).order_by(Role.name))]
 
 
-async def put_role(session: AsyncSession, data: RoleIn) -> RoleOut:
+async def put_role(session: AsyncSession, data: RoleIn, actor: Subject | None = None) -> RoleOut:
     """Create the role, or replace its description and permissions."""
     await _check_permissions(session, data.permissions, "permissions")
+    await _check_grant(session, actor, set(data.permissions), "role", data.name)
     role = await session.scalar(select(Role).where(Role.name == data.name))
     if role is None:
         role = Role(name=data.name)
@@ -232,8 +263,10 @@ async def get_role(session: AsyncSession, name: str) -> RoleOut:
 # -- API keys -----------------------------------------------------------------------------------
 
 async def create_api_key(session: AsyncSession, data: ApiKeyIn,
-                         created_by: uuid.UUID | None) -> ApiKeyCreatedOut:
+                         created_by: uuid.UUID | None,
+                         actor: Subject | None = None) -> ApiKeyCreatedOut:
     await _check_permissions(session, data.permissions, "permissions")
+    await _check_grant(session, actor, set(data.permissions), "api_key", None)
     holder, key = f"gk_{secrets.token_hex(8)}", secrets.token_urlsafe(32)
     row = ApiKey(name=data.name, holder=holder, key_hash=tokens.digest(key),
                  permissions=sorted(set(data.permissions)), created_by=created_by)
@@ -312,7 +345,20 @@ _TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "int": (int,), "float":
                                        "bool": (bool,), "json": (dict, list)}
 
 
+def finite(value: Any) -> bool:
+    """JSON numbers only: NaN and infinities parse in Python but PostgreSQL refuses them."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(finite(v) for v in value)
+    return True
+
+
 def _typed(value: Any, value_type: str) -> None:
+    if not finite(value):
+        raise errors.InvalidSettingValue("Numbers must be finite.", field="value")
     ok = isinstance(value, _TYPES[value_type])
     if value_type in ("int", "float") and isinstance(value, bool):
         ok = False
@@ -349,15 +395,17 @@ async def setting(session: AsyncSession, key: str, default: Any = None) -> Any:
     """A setting's value for the code that reads it, cached for a few seconds."""
     hit = _cache.get(("setting", key))
     if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
-        return hit[1]
+        return default if hit[1] is _MISSING else hit[1]
     row = await session.get(AppSetting, key)
-    value = row.value if row is not None else default
+    value = row.value if row is not None else _MISSING
     _cache[("setting", key)] = (time.monotonic(), value)
-    return value
+    return default if value is _MISSING else value
 
 
 async def put_flag(session: AsyncSession, key: str, data: FlagIn,
                    actor: uuid.UUID | None) -> tuple[FlagOut | None, FlagOut]:
+    if not finite(data.rules):
+        raise errors.InvalidSettingValue("Numbers must be finite.", field="rules")
     row = await session.get(FeatureFlag, key, with_for_update=True)
     before = FlagOut.model_validate(row) if row is not None else None
     if row is None:
