@@ -80,7 +80,7 @@ def test_run_serves_ready_and_stops_on_ctrl_c(fresh_db, tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "gullak.cli", "run"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240  # a first start on a busy machine migrates and seeds
         status = None
         while time.monotonic() < deadline and proc.poll() is None:
             try:

@@ -158,3 +158,13 @@ async def test_request_id_is_kept_when_sane(client: httpx.AsyncClient) -> None:
     r = await client.get("/health", headers={"x-request-id": "bad id\twith junk" * 20})
     assert r.headers["x-request-id"] != "bad id\twith junk" * 20
     assert len(r.headers["x-request-id"]) == 32
+
+
+@probe.get("/clash")
+async def clash() -> None:
+    raise Conflict("Extra members named like standard ones.", status="frozen", code_hint="x")
+
+
+async def test_extra_members_never_replace_standard_ones(probe_client: httpx.AsyncClient) -> None:
+    body = assert_problem(await probe_client.get("/v1/probe/clash"), 409, "conflict")
+    assert body["code_hint"] == "x"

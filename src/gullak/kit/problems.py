@@ -37,7 +37,8 @@ def problem(
     detail: str | None = None,
     *,
     headers: dict[str, str] | None = None,
-    **extra: Any,
+    extra: dict[str, Any] | None = None,
+    **fields: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"https://gullak.dev/problems/{code}",
@@ -51,7 +52,9 @@ def problem(
         request_id = request.scope.get("state", {}).get("request_id")
         if request_id:
             body["request_id"] = request_id
-    body.update({k: v for k, v in extra.items() if v is not None})
+    # Extra members never replace the standard ones a client relies on.
+    more = {**(extra or {}), **fields}
+    body.update({k: v for k, v in more.items() if v is not None and k not in body})
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -65,9 +68,8 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 
 async def on_gullak_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GullakError)
-    return problem(
-        request, exc.status, exc.code, exc.title, exc.detail, field=exc.field, **exc.extra
-    )
+    return problem(request, exc.status, exc.code, exc.title, exc.detail,
+                   extra={"field": exc.field, **exc.extra})
 
 
 async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -346,20 +346,24 @@ BEGIN
   IF NEW.status <> 'pending' OR NEW.captured <> 0 OR NEW.resolved_at IS NOT NULL THEN
     RAISE EXCEPTION 'a hold starts pending' USING ERRCODE = 'GL011';
   END IF;
+  -- Applies only when the hold is acceptable; otherwise say why, in a fixed order.
   UPDATE ledger_balances SET held = held + NEW.amount
-    WHERE account_id = NEW.account_id AND shard = 0
-    RETURNING asset_code, shards, lots, frozen INTO asset_, shards_, lots_, frozen_;
-  IF asset_ IS NULL THEN
-    RAISE EXCEPTION 'account % does not exist', NEW.account_id USING ERRCODE = 'GL003';
-  END IF;
-  IF asset_ <> NEW.asset_code THEN
-    RAISE EXCEPTION 'account holds %, hold is in %', asset_, NEW.asset_code USING ERRCODE = 'GL004';
-  END IF;
-  IF shards_ > 1 THEN
-    RAISE EXCEPTION 'holds are for user and merchant accounts' USING ERRCODE = 'GL011';
-  END IF;
-  IF frozen_ THEN
-    RAISE EXCEPTION 'account % is frozen', NEW.account_id USING ERRCODE = 'GL002';
+    WHERE account_id = NEW.account_id AND shard = 0 AND asset_code = NEW.asset_code
+      AND shards = 1 AND NOT frozen AND (allow_negative OR balance - held >= NEW.amount)
+    RETURNING lots INTO lots_;
+  IF NOT FOUND THEN
+    SELECT asset_code, shards, frozen INTO asset_, shards_, frozen_
+      FROM ledger_balances WHERE account_id = NEW.account_id AND shard = 0;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'account % does not exist', NEW.account_id USING ERRCODE = 'GL003';
+    ELSIF asset_ <> NEW.asset_code THEN
+      RAISE EXCEPTION 'account holds %, hold is in %', asset_, NEW.asset_code USING ERRCODE = 'GL004';
+    ELSIF shards_ > 1 THEN
+      RAISE EXCEPTION 'holds are for user and merchant accounts' USING ERRCODE = 'GL011';
+    ELSIF frozen_ THEN
+      RAISE EXCEPTION 'account % is frozen', NEW.account_id USING ERRCODE = 'GL002';
+    END IF;
+    RAISE EXCEPTION 'insufficient available funds in %', NEW.account_id USING ERRCODE = 'GL001';
   END IF;
   IF lots_ THEN
     FOR r IN SELECT id, remaining - reserved AS free FROM ledger_lots
