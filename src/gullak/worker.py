@@ -8,6 +8,7 @@ for a rolled-back change, no lost job for a committed one.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import procrastinate
@@ -16,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.db.engine import Database
+from gullak.db.uow import unit_of_work
 
 log = structlog.get_logger("gullak.worker")
 
@@ -39,6 +41,18 @@ def worker_db() -> Database:
     if _db is None:
         raise RuntimeError("the worker is not running")
     return _db
+
+
+async def drain(step: Callable[..., Awaitable[int]], batch: int) -> int:
+    """Run `step(session, limit=batch)` in its own unit of work until a batch comes back short:
+    a long backlog commits as it goes instead of holding one huge transaction."""
+    total = 0
+    while True:
+        async with unit_of_work(worker_db()) as session:
+            done = await step(session, limit=batch)
+        total += done
+        if done < batch:
+            return total
 
 
 def load_jobs() -> None:
