@@ -1,0 +1,162 @@
+"""Inventory and reservations that never oversell.
+
+Every change of `reserved` is one conditional UPDATE: the row lock it takes makes concurrent
+reservations queue, and PostgreSQL re-checks `on_hand - reserved >= quantity` on the row as
+it is after the one before them committed. CHECK constraints refuse reserved > on_hand and
+negatives even if a bug tried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.catalog import errors
+from gullak.catalog.common import product, record
+from gullak.catalog.models import ProductVariant, Reservation
+from gullak.catalog.schemas import ReservationOut, ReserveIn, StockIn, StockOut
+from gullak.kit import clock
+from gullak.kit.errors import InvalidInput
+from gullak.kit.ids import uuid7
+from gullak.kit.security import Subject
+
+
+def _key(variant_id: uuid.UUID | None) -> str:
+    # The two partial unique indexes: one stock row per variant, or per product without any.
+    return "variant_id = :v" if variant_id is not None else "variant_id IS NULL"
+
+
+async def _check_item(session: AsyncSession, product_id: uuid.UUID,
+                      variant_id: uuid.UUID | None, merchant_id: uuid.UUID | None = None,
+                      *, for_sale: bool = False) -> None:
+    row = await product(session, product_id, merchant_id)
+    if for_sale and row.status != "active":
+        raise errors.ProductNotFound("The product is not on sale.")
+    if variant_id is not None:
+        variant = await session.scalar(select(ProductVariant).where(
+            ProductVariant.id == variant_id, ProductVariant.product_id == product_id))
+        if variant is None or (for_sale and not variant.active):
+            raise errors.VariantNotFound(field="variant_id")
+    elif await session.scalar(select(ProductVariant.id).where(
+            ProductVariant.product_id == product_id).limit(1)):
+        raise InvalidInput("This product keeps its stock per variant: name the variant.",
+                           code="variant_required", field="variant_id")
+
+
+async def set_stock(session: AsyncSession, product_id: uuid.UUID, data: StockIn,
+                    actor: Subject | None, *, merchant_id: uuid.UUID | None = None) -> StockOut:
+    """Set the quantity on hand (never below what is reserved right now)."""
+    await _check_item(session, product_id, data.variant_id, merchant_id)
+    target = "(variant_id) WHERE variant_id IS NOT NULL" if data.variant_id is not None \
+        else "(product_id) WHERE variant_id IS NULL"
+    before = await session.execute(text(
+        "SELECT on_hand, reserved FROM inventory"
+        f" WHERE product_id = :p AND {_key(data.variant_id)}"),
+        {"p": product_id, "v": data.variant_id})
+    old = before.first()
+    row = (await session.execute(text(
+        "INSERT INTO inventory (id, product_id, variant_id, on_hand, reserved)"
+        " VALUES (:id, :p, :v, :n, 0)"
+        f" ON CONFLICT {target} DO UPDATE SET on_hand = EXCLUDED.on_hand, updated_at = now()"
+        " WHERE inventory.reserved <= EXCLUDED.on_hand"
+        " RETURNING on_hand, reserved"),
+        {"id": uuid7(), "p": product_id, "v": data.variant_id, "n": data.on_hand})).first()
+    if row is None:
+        raise errors.StockBelowReserved(field="on_hand")
+    out = StockOut(variant_id=data.variant_id, on_hand=row.on_hand, reserved=row.reserved,
+                   available=row.on_hand - row.reserved)
+    await record(session, actor, "product.stock_set", "product", product_id,
+                 before={"on_hand": old.on_hand, "reserved": old.reserved} if old else None,
+                 after=out.model_dump(mode="json"))
+    return out
+
+
+async def reserve(session: AsyncSession, data: ReserveIn) -> ReservationOut:
+    """Hold `quantity` for `ttl_seconds` (409 out_of_stock when not that many are free)."""
+    await _check_item(session, data.product_id, data.variant_id, for_sale=True)
+    params: dict[str, Any] = {"p": data.product_id, "v": data.variant_id, "q": data.quantity}
+    stock_id = await session.scalar(text(
+        "UPDATE inventory SET reserved = reserved + :q, updated_at = now()"
+        f" WHERE product_id = :p AND {_key(data.variant_id)} AND on_hand - reserved >= :q"
+        " RETURNING id"), params)
+    if stock_id is None:
+        exists = await session.scalar(text(
+            f"SELECT id FROM inventory WHERE product_id = :p AND {_key(data.variant_id)}"),
+            params)
+        if exists is None:
+            raise errors.StockNotFound()
+        raise errors.OutOfStock(f"Fewer than {data.quantity} available.", field="quantity")
+    now = clock.now()
+    row = Reservation(id=uuid7(), stock_id=stock_id, product_id=data.product_id,
+                      variant_id=data.variant_id, quantity=data.quantity, status="pending",
+                      reference=data.reference, created_at=now,
+                      expires_at=now + dt.timedelta(seconds=data.ttl_seconds))
+    session.add(row)
+    await session.flush()
+    return ReservationOut.model_validate(row)
+
+
+async def get_reservation(session: AsyncSession, reservation_id: uuid.UUID) -> ReservationOut:
+    row = await session.get(Reservation, reservation_id, populate_existing=True)
+    if row is None:
+        raise errors.ReservationNotFound()
+    return ReservationOut.model_validate(row)
+
+
+async def _close(session: AsyncSession, reservation_id: uuid.UUID, status: str,
+                 consume: bool) -> ReservationOut:
+    now = clock.now()
+    closed = (await session.execute(text(
+        "UPDATE inventory_reservations SET status = :s, resolved_at = :now"
+        " WHERE id = :id AND status = 'pending' AND (:release OR expires_at > :now)"
+        " RETURNING stock_id, quantity"),
+        {"s": status, "now": now, "id": reservation_id, "release": not consume})).first()
+    if closed is None:
+        current = await get_reservation(session, reservation_id)
+        why = "expired" if current.status == "pending" else current.status
+        raise errors.ReservationClosed(f"The reservation is {why}.", state=why)
+    on_hand = "on_hand - :q" if consume else "on_hand"
+    await session.execute(text(
+        f"UPDATE inventory SET on_hand = {on_hand}, reserved = reserved - :q, updated_at = now()"
+        " WHERE id = :id"), {"q": closed.quantity, "id": closed.stock_id})
+    return await get_reservation(session, reservation_id)
+
+
+async def commit_reservation(session: AsyncSession, reservation_id: uuid.UUID) -> ReservationOut:
+    """The reserved items are sold: on hand and reserved both drop (refused once expired)."""
+    return await _close(session, reservation_id, "committed", consume=True)
+
+
+async def release_reservation(session: AsyncSession,
+                              reservation_id: uuid.UUID) -> ReservationOut:
+    """The reserved items go back on sale."""
+    return await _close(session, reservation_id, "released", consume=False)
+
+
+_EXPIRE = text("""
+WITH due AS (
+  SELECT id FROM inventory_reservations
+  WHERE status = 'pending' AND expires_at <= :now
+  ORDER BY expires_at LIMIT :limit FOR UPDATE SKIP LOCKED
+), gone AS (
+  UPDATE inventory_reservations r SET status = 'expired', resolved_at = :now
+  FROM due WHERE r.id = due.id
+  RETURNING r.stock_id, r.quantity
+), per_stock AS (
+  SELECT stock_id, sum(quantity) AS quantity FROM gone GROUP BY stock_id
+), freed AS (
+  UPDATE inventory i SET reserved = i.reserved - p.quantity, updated_at = now()
+  FROM per_stock p WHERE i.id = p.stock_id
+  RETURNING i.id
+)
+SELECT count(*) FROM gone
+""")
+
+
+async def expire_reservations(session: AsyncSession, *, limit: int = 1000) -> int:
+    """Release up to `limit` reservations past their deadline; returns how many."""
+    return int(await session.scalar(_EXPIRE, {"now": clock.now(), "limit": limit}) or 0)
