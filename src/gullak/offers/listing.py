@@ -1,0 +1,150 @@
+"""The hot reads: active offers by city and category (cached), and the search contract of
+gullak.kit.search (full text with pg_trgm for typos and prefixes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy import Text, and_, func, literal, not_, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.kit import clock
+from gullak.kit.search import SearchHit, SearchQuery, Suggestion
+from gullak.offers.cache import ActiveOffersCache
+from gullak.offers.lookup import offer_out
+from gullak.offers.models import Offer
+from gullak.offers.schemas import OfferOut
+from gullak.system import service as system
+
+CACHE = ActiveOffersCache()
+
+
+def _live_at(at: dt.datetime) -> list[Any]:
+    return [Offer.status == "active", Offer.valid_from <= at, Offer.valid_until > at]
+
+
+def _placement(at: dt.datetime) -> list[Any]:
+    return [func.coalesce(Offer.boosted_until > at, False).desc(), Offer.is_featured.desc(),
+            Offer.display_priority.desc(), Offer.id.desc()]
+
+
+def _in_city(city: str) -> Any:
+    # No cities: everywhere. Both tests can use the GIN index on cities.
+    return or_(Offer.cities == literal([], ARRAY(Text)),
+               Offer.cities.contains([city.strip().lower()]))
+
+
+async def active_offers(session: AsyncSession, city: str | None,
+                        category_id: uuid.UUID | None, at: dt.datetime | None = None, *,
+                        limit: int = 100) -> list[OfferOut]:
+    """Active offers valid at `at` (to the minute), boosted, featured and prioritised first.
+    Cached (see cache.py); any change of an offer invalidates the cache."""
+    minute = (at or clock.now()).astimezone(dt.UTC).replace(second=0, microsecond=0)
+    key = f"{(city or '').strip().lower()}|{category_id or ''}|{minute.isoformat()}|{limit}"
+    redis = system.redis_client()
+    # A session with uncommitted offer changes reads its own writes and shares none of them.
+    shared = not session.sync_session.info.get("offers_cache_hook")
+    cached = await CACHE.get(redis, key) if shared else None
+    if cached is not None:
+        return [OfferOut.model_validate(o) for o in cached]
+    query = select(Offer).where(*_live_at(minute)).order_by(*_placement(minute)).limit(limit)
+    if city:
+        query = query.where(_in_city(city))
+    if category_id is not None:
+        query = query.where(Offer.category_id == category_id)
+    out = [offer_out(o) for o in await session.scalars(query)]
+    if shared:
+        await CACHE.put(redis, key, [o.model_dump(mode="json") for o in out])
+    return out
+
+
+def headline(offer: Offer) -> str:
+    """The benefit in a few words: "20% off up to 100.00", "Buy 2 get 1"."""
+    def money(minor: int) -> str:
+        return f"{minor // 100}.{minor % 100:02d}"
+
+    if offer.type == "bogo":
+        return f"Buy {offer.bogo_buy} get {offer.bogo_get}"
+    if offer.type == "freebie":
+        return f"Free {offer.freebie_item}"
+    parts = []
+    for kind, value, cap, word in (
+            (offer.discount_kind, offer.discount_value, offer.max_discount, "off"),
+            (offer.cashback_kind, offer.cashback_value, offer.max_cashback, "cashback")):
+        if kind == "percent" and value:
+            text_ = f"{value / 100:g}% {word}"
+            parts.append(text_ + (f" up to {money(cap)}" if cap else ""))
+        elif kind == "fixed" and value:
+            parts.append(f"{money(value)} {word}")
+    return " + ".join(parts) or offer.title
+
+
+def _hit(offer: Offer, score: float) -> SearchHit:
+    return SearchHit(
+        kind="offer", id=offer.id, title=offer.title, score=float(score),
+        merchant_id=offer.merchant_id, subtitle=headline(offer),
+        data={"type": offer.type, "coupon_code": offer.coupon_code,
+              "category_id": str(offer.category_id) if offer.category_id else None,
+              "valid_until": offer.valid_until.isoformat(), "tags": list(offer.tags),
+              "cities": list(offer.cities), "is_featured": offer.is_featured,
+              "coins_required": offer.coins_required, "coins_earned": offer.coins_earned,
+              "image_url": offer.image_url})
+
+
+def _filtered(query: Any, q: SearchQuery) -> Any:
+    if q.city:
+        query = query.where(_in_city(q.city))
+    if q.category_id is not None:
+        query = query.where(Offer.category_id == q.category_id)
+    if q.tags:
+        query = query.where(Offer.tags.overlap([t.strip().lower() for t in q.tags]))
+    return query
+
+
+async def _best(session: AsyncSession, columns: list[Any], words_query: Any, typed: str,
+                at: dt.datetime, q: SearchQuery, limit: int) -> list[Any]:
+    """The best `limit` live offers matching by words; when those are too few (a typo, most
+    likely), topped up with offers whose title is close by trigram similarity. One index per
+    query: an OR of both makes the planner filter every live offer instead."""
+    score = (func.ts_rank(Offer.search_vector, words_query)
+             + func.word_similarity(typed, Offer.title)).label("score")
+    by_words = Offer.search_vector.bool_op("@@")(words_query)
+    found: list[Any] = []
+    for match in (by_words, and_(literal(typed).bool_op("<%")(Offer.title), not_(by_words))):
+        query = _filtered(select(*columns, score).where(*_live_at(at), match), q)
+        query = query.order_by(score.desc(), *_placement(at)).limit(limit - len(found))
+        found += (await session.execute(query)).all()
+        if len(found) >= limit:
+            break
+    return found
+
+
+async def search(session: AsyncSession, q: SearchQuery) -> list[SearchHit]:
+    """Active offers valid at `q.at` matching the words (full text, or close to the title for
+    typos), filtered by city, category and tags (any of them)."""
+    at = q.at or clock.now()
+    words = (q.text or "").strip()[:200]
+    if not words:
+        query = _filtered(select(Offer, literal(0.0)).where(*_live_at(at)), q)
+        rows = (await session.execute(query.order_by(*_placement(at)).limit(q.limit))).all()
+    else:
+        tsq = func.websearch_to_tsquery(literal("english").cast(REGCONFIG), words)
+        rows = await _best(session, [Offer], tsq, words, at, q, q.limit)
+    return [_hit(o, s) for o, s in rows]
+
+
+async def autocomplete(session: AsyncSession, prefix: str, limit: int,
+                       city: str | None) -> list[Suggestion]:
+    """Titles of active offers that the words typed so far begin (or nearly match)."""
+    words = re.findall(r"[^\W_]+", prefix.lower())[:8]
+    if not words:
+        return []
+    tsq = func.to_tsquery(literal("english").cast(REGCONFIG),
+                          " & ".join(f"{w}:*" for w in words))
+    rows = await _best(session, [Offer.id, Offer.title], tsq, " ".join(words), clock.now(),
+                       SearchQuery(city=city), limit)
+    return [Suggestion(kind="offer", id=r.id, text=r.title, score=float(r.score)) for r in rows]

@@ -1,0 +1,907 @@
+"""Identity security: nobody reaches another user's things, OTP codes resist guessing, tokens
+resist reuse and forgery, and secrets and PII stay out of logs and error responses."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+import pyotp
+import pytest
+import structlog
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from gullak.identity.service import OTP_MAX_ATTEMPTS, OTP_PER_IP, OTP_PER_PHONE
+from gullak.kit import clock
+from gullak.kit import logging as app_logging
+from gullak.ledger import service as ledger
+from gullak.ledger.models import Asset
+from gullak.ledger.schemas import AssetIn, TransferIn
+from gullak.offers import service as offers
+from gullak.settings import Settings
+from tests.identity.conftest import (
+    IdentityProvider,
+    SignedIn,
+    bearer,
+    count,
+    guarded_client,
+    last_code,
+    new_phone,
+    refused,
+    rewind_clock,
+    session_id,
+    sign_in,
+    snapshot,
+)
+from tests.offers.conftest import live_merchant, make_coins, make_offer
+
+pytestmark = pytest.mark.usefixtures("quick_argon2")
+
+# -- routes -----------------------------------------------------------------------------------
+
+# The one back-office route open to anyone: how an admin gets a token.
+ADMIN_SIGN_IN = ("POST", "/v1/admin/auth/login")
+# Routes that act on the signed-in subject's own things, besides /v1/me/...
+SUBJECT_AUTH_ROUTES = {("POST", "/v1/auth/logout"), ("POST", "/v1/auth/logout-all")}
+
+
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path template) of every route the app serves.
+
+    Routers included with `include_router` appear in `app.routes` as one entry per router;
+    their own routes are listed by `effective_route_contexts()`."""
+    found: set[tuple[str, str]] = set()
+    for route in app.routes:
+        if hasattr(route, "effective_route_contexts"):
+            pairs = [(c.original_route, c.path) for c in route.effective_route_contexts()]
+        else:
+            pairs = [(route, getattr(route, "path", ""))]
+        for original, path in pairs:
+            for method in getattr(original, "methods", None) or ():
+                if method != "HEAD":
+                    found.add((method, path))
+    assert found, "no routes found: the app's routing changed shape"
+    return found
+
+
+def is_subject_route(method: str, path: str) -> bool:
+    return path == "/v1/me" or path.startswith("/v1/me/") or (method, path) in SUBJECT_AUTH_ROUTES
+
+
+def is_back_office_route(method: str, path: str) -> bool:
+    return path.startswith("/v1/admin/") and (method, path) != ADMIN_SIGN_IN
+
+
+# -- a world where Bob owns things ----------------------------------------------------------
+
+BOB_DEVICE = "bob-pixel-7"
+BOB_PUSH_TOKEN = "fcm:bob-push-token-0123456789"
+BOB_GOOGLE_SUBJECT = "google-subject-bob"
+# Bob's identity things and wallet; his offers are built only for the offers routes (slow).
+EVERYTHING = frozenset({"device", "address", "social", "kyc", "totp", "step_up", "wallet"})
+
+
+@dataclass
+class World:
+    client: httpx.AsyncClient
+    connection: AsyncConnection
+    google: IdentityProvider
+    alice: SignedIn
+    bob: SignedIn
+    bob_session: str
+    bob_address: str = ""
+    bob_social: str = ""
+    bob_kyc: str = ""
+    bob_account: str = ""
+    bob_transfer: str = ""
+    bob_totp: str = ""
+    bob_step_up_code: str = ""
+    bob_offer: str = ""
+    bob_redemption: str = ""
+
+    @property
+    def bob_id(self) -> str:
+        return str(self.bob.user["id"])
+
+    @property
+    def alice_id(self) -> str:
+        return str(self.alice.user["id"])
+
+    def needles(self) -> tuple[str, ...]:
+        """What identifies Bob's rows in any table."""
+        return tuple(n for n in (self.bob_id, self.bob.phone, self.bob_account) if n)
+
+    async def bob_rows(self) -> dict[str, list[str]]:
+        return await snapshot(self.connection, mentioning=self.needles())
+
+    async def bob_still_signed_in(self) -> None:
+        r = await self.client.get("/v1/me", headers=self.bob.headers)
+        assert r.status_code == 200 and r.json()["id"] == self.bob_id, r.text
+
+
+async def fund(session: AsyncSession, user_id: str, amounts: list[int]) -> tuple[str, str]:
+    """A COIN wallet for `user_id` credited with `amounts`; (account id, last transfer id)."""
+    if await session.get(Asset, "COIN") is None:
+        await ledger.create_asset(session, AssetIn(code="COIN", name="Coins", kind="coin",
+                                                   scale=0))
+    issuance = await ledger.platform_account(session, "COIN", "issuance")
+    account = await ledger.user_account(session, uuid.UUID(user_id), "COIN")
+    last = None
+    for amount in amounts:
+        last = await ledger.transfer(session, TransferIn(
+            debit_account_id=issuance.id, credit_account_id=account.id, asset_code="COIN",
+            amount=amount, kind="earn"))
+    await session.flush()
+    assert last is not None
+    return str(account.id), str(last.id)
+
+
+async def build_world(client: httpx.AsyncClient, connection: AsyncConnection,
+                      session: AsyncSession, google: IdentityProvider, alice: SignedIn,
+                      bob: SignedIn, needs: frozenset[str]) -> World:
+    """Alice, and Bob with the things in `needs` (each case asks only for what it aims at)."""
+    w = World(client, connection, google, alice, bob, session_id(bob))
+    h = bob.headers
+    if "device" in needs:
+        r = await client.put(f"/v1/me/devices/{BOB_DEVICE}", headers=h, json={
+            "platform": "android", "name": "Bob's phone", "push_token": BOB_PUSH_TOKEN})
+        assert r.status_code == 200, r.text
+    if "address" in needs:
+        r = await client.post("/v1/me/addresses", headers=h, json={
+            "line1": "12 MG Road", "city": "Bengaluru", "postal_code": "560001"})
+        assert r.status_code == 201, r.text
+        w.bob_address = r.json()["id"]
+    if "social" in needs:
+        r = await client.post("/v1/me/social-accounts", headers=h, json={
+            "provider": "google",
+            "token": google.token(BOB_GOOGLE_SUBJECT, email="bob@gmail.com")})
+        assert r.status_code == 201, r.text
+        w.bob_social = r.json()["id"]
+    if "kyc" in needs:
+        r = await client.post("/v1/me/kyc", headers=h, json={
+            "document_type": "aadhaar", "document_number": "234567890123", "pan": "ABCDE1234F"})
+        assert r.status_code == 201, r.text
+        w.bob_kyc = r.json()["id"]
+    if "totp" in needs:
+        r = await client.post("/v1/me/totp", headers=h)
+        assert r.status_code == 200, r.text
+        w.bob_totp = r.json()["secret"]
+        r = await client.post("/v1/me/totp/confirm", headers=h,
+                              json={"code": pyotp.TOTP(w.bob_totp).at(clock.now())})
+        assert r.status_code == 204, r.text
+    if "step_up" in needs:
+        r = await client.post("/v1/auth/otp", json={"phone": bob.phone, "purpose": "transaction"})
+        assert r.status_code == 202, r.text
+        w.bob_step_up_code = await last_code(connection, bob.phone)
+    if "wallet" in needs:
+        w.bob_account, w.bob_transfer = await fund(session, bob.user["id"], [700, 300])
+    if "offers" in needs:
+        # A live merchant's offer that Bob saved and redeemed (the offers domain's own helpers).
+        await make_coins(session)
+        merchant_id, _ = await live_merchant(session)
+        w.bob_offer = str((await make_offer(session, merchant_id)).id)
+        await session.flush()
+        r = await client.put(f"/v1/me/saved-offers/{w.bob_offer}", headers=h)
+        assert r.status_code == 200, r.text
+        r = await client.post(f"/v1/offers/{w.bob_offer}/redeem", headers=h,
+                              json={"amount": 50000})
+        assert r.status_code == 201, r.text
+        w.bob_redemption = r.json()["id"]
+    return w
+
+
+@pytest.fixture(autouse=True)
+def _fresh_offers_cache() -> Iterator[None]:
+    # The offers cache outlives each test's rolled-back transaction: start and end empty.
+    offers.CACHE.invalidate_soon(None)
+    yield
+    offers.CACHE.invalidate_soon(None)
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient, connection: AsyncConnection, session: AsyncSession,
+                google: IdentityProvider, alice: SignedIn, bob: SignedIn) -> World:
+    return await build_world(client, connection, session, google, alice, bob, EVERYTHING)
+
+
+# -- (1) nobody reaches another user's things -------------------------------------------------
+
+async def not_found_like_a_missing_id(w: World, method: str, path: str, bob_thing: str,
+                                      body: dict[str, Any] | None = None) -> None:
+    """Alice naming Bob's thing gets the same 404 as naming nothing, and nothing changes."""
+    before = await snapshot(w.connection)
+    r = await w.client.request(method, path.format(bob_thing), headers=w.alice.headers,
+                               json=body)
+    problem = refused(r, 404, "not_found")
+    missing = str(uuid.uuid4()) if _is_uuid(bob_thing) else "no-such-thing"
+    r2 = await w.client.request(method, path.format(missing), headers=w.alice.headers, json=body)
+    other = refused(r2, 404, "not_found")
+    assert {k: v for k, v in problem.items() if k not in ("instance", "request_id")} == \
+        {k: v for k, v in other.items() if k not in ("instance", "request_id")}
+    assert await snapshot(w.connection) == before
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+ADDRESS = {"line1": "1 Park Street", "city": "Kolkata", "is_default": True}
+
+
+async def get_me(w: World) -> None:
+    r = await w.client.get("/v1/me", headers=w.alice.headers, params={"user_id": w.bob_id})
+    assert r.status_code == 200 and r.json()["id"] == w.alice_id
+    assert w.bob.phone not in r.text
+
+
+async def patch_me(w: World) -> None:
+    r = await w.client.patch("/v1/me", headers=w.alice.headers, json={"name": "Alice"})
+    assert r.status_code == 200 and r.json()["id"] == w.alice_id and r.json()["name"] == "Alice"
+    r = await w.client.patch("/v1/me", headers=w.alice.headers, json={"id": w.bob_id})
+    refused(r, 422, "validation_error", "id")
+
+
+async def delete_me(w: World) -> None:
+    r = await w.client.delete("/v1/me", headers=w.alice.headers)
+    assert r.status_code == 204
+    await w.bob_still_signed_in()
+
+
+async def deactivate_me(w: World) -> None:
+    r = await w.client.post("/v1/me/deactivate", headers=w.alice.headers,
+                            json={"reason": "moving away"})
+    assert r.status_code == 200 and r.json()["id"] == w.alice_id
+    await w.bob_still_signed_in()
+
+
+async def set_my_password(w: World) -> None:
+    r = await w.client.put("/v1/me/password", headers=w.alice.headers,
+                           json={"new_password": "alice-long-password"})
+    assert r.status_code == 204
+
+
+async def start_my_totp(w: World) -> None:
+    r = await w.client.post("/v1/me/totp", headers=w.alice.headers)
+    assert r.status_code == 200 and r.json()["secret"] != w.bob_totp
+
+
+async def confirm_my_totp(w: World) -> None:
+    # Bob's current code means nothing for Alice, who has no authenticator.
+    r = await w.client.post("/v1/me/totp/confirm", headers=w.alice.headers,
+                            json={"code": pyotp.TOTP(w.bob_totp).at(clock.now())})
+    refused(r, 422, "invalid_totp", "code")
+
+
+async def disable_my_totp(w: World) -> None:
+    r = await w.client.post("/v1/me/totp/disable", headers=w.alice.headers,
+                            json={"code": pyotp.TOTP(w.bob_totp).at(clock.now())})
+    assert r.status_code == 204
+    r = await w.client.get("/v1/me", headers=w.bob.headers)
+    assert r.json()["totp_enabled"] is True
+
+
+async def step_up(w: World) -> None:
+    # The code sent to Bob's phone proves nothing for Alice; Bob's code is neither spent nor
+    # counted (his rows are compared around every case).
+    r = await w.client.post("/v1/me/otp/verify", headers=w.alice.headers,
+                            json={"purpose": "transaction", "code": w.bob_step_up_code})
+    refused(r, 401, "otp_invalid", "code")
+
+
+async def list_my_sessions(w: World) -> None:
+    r = await w.client.get("/v1/me/sessions", headers=w.alice.headers)
+    assert r.status_code == 200
+    assert [s["id"] for s in r.json()] == [session_id(w.alice)]
+
+
+async def revoke_my_session(w: World) -> None:
+    await not_found_like_a_missing_id(w, "DELETE", "/v1/me/sessions/{}", w.bob_session)
+    await w.bob_still_signed_in()
+
+
+async def list_my_devices(w: World) -> None:
+    r = await w.client.get("/v1/me/devices", headers=w.alice.headers)
+    assert r.status_code == 200 and r.json() == []
+
+
+async def put_my_device(w: World) -> None:
+    # Device ids are chosen by the app on the phone: the same id names Alice's own device.
+    r = await w.client.put(f"/v1/me/devices/{BOB_DEVICE}", headers=w.alice.headers,
+                           json={"platform": "ios", "name": "Alice's phone"})
+    assert r.status_code == 200
+    assert r.json()["name"] == "Alice's phone" and r.json()["has_push_token"] is False
+    r = await w.client.get("/v1/me/devices", headers=w.bob.headers)
+    assert [(d["name"], d["has_push_token"]) for d in r.json()] == [("Bob's phone", True)]
+
+
+async def delete_my_device(w: World) -> None:
+    await not_found_like_a_missing_id(w, "DELETE", "/v1/me/devices/{}", BOB_DEVICE)
+
+
+async def list_my_addresses(w: World) -> None:
+    r = await w.client.get("/v1/me/addresses", headers=w.alice.headers)
+    assert r.status_code == 200 and r.json() == []
+
+
+async def add_my_address(w: World) -> None:
+    r = await w.client.post("/v1/me/addresses", headers=w.alice.headers, json=ADDRESS)
+    assert r.status_code == 201 and r.json()["is_default"] is True
+    r = await w.client.get("/v1/me/addresses", headers=w.bob.headers)
+    assert [(a["id"], a["is_default"]) for a in r.json()] == [(w.bob_address, True)]
+
+
+async def update_my_address(w: World) -> None:
+    await not_found_like_a_missing_id(w, "PUT", "/v1/me/addresses/{}", w.bob_address, ADDRESS)
+
+
+async def delete_my_address(w: World) -> None:
+    await not_found_like_a_missing_id(w, "DELETE", "/v1/me/addresses/{}", w.bob_address)
+
+
+async def list_my_social(w: World) -> None:
+    r = await w.client.get("/v1/me/social-accounts", headers=w.alice.headers)
+    assert r.status_code == 200 and r.json() == []
+
+
+async def link_my_social(w: World) -> None:
+    before = await snapshot(w.connection)
+    r = await w.client.post("/v1/me/social-accounts", headers=w.alice.headers, json={
+        "provider": "google", "token": w.google.token(BOB_GOOGLE_SUBJECT)})
+    refused(r, 409, "already_taken", "token")
+    assert await snapshot(w.connection) == before
+
+
+async def unlink_my_social(w: World) -> None:
+    await not_found_like_a_missing_id(w, "DELETE", "/v1/me/social-accounts/{}", w.bob_social)
+
+
+async def list_my_kyc(w: World) -> None:
+    r = await w.client.get("/v1/me/kyc", headers=w.alice.headers)
+    assert r.status_code == 200 and r.json() == []
+
+
+async def submit_my_kyc(w: World) -> None:
+    r = await w.client.post("/v1/me/kyc", headers=w.alice.headers, json={
+        "document_type": "passport", "document_number": "K1234567"})
+    assert r.status_code == 201 and r.json()["user_id"] == w.alice_id
+    assert r.json()["id"] != w.bob_kyc
+
+
+async def my_wallet(w: World) -> None:
+    r = await w.client.get("/v1/me/wallet", headers=w.alice.headers,
+                           params={"account_id": w.bob_account})
+    assert r.status_code == 200 and r.json() == []
+
+
+async def my_wallet_history(w: World) -> None:
+    before = await snapshot(w.connection)
+    r = await w.client.get("/v1/me/wallet/history", headers=w.alice.headers,
+                           params={"asset": "COIN", "account_id": w.bob_account})
+    refused(r, 404, "not_found")
+    assert w.bob_transfer not in r.text
+    assert await snapshot(w.connection) == before
+
+
+async def my_saved_offers(w: World) -> None:
+    r = await w.client.get("/v1/me/saved-offers", headers=w.alice.headers)
+    assert r.status_code == 200 and r.json() == []
+
+
+async def save_an_offer(w: World) -> None:
+    # Offers are public: saving the one Bob saved makes Alice's own save.
+    r = await w.client.put(f"/v1/me/saved-offers/{w.bob_offer}", headers=w.alice.headers)
+    assert r.status_code == 200, r.text
+    r = await w.client.get("/v1/me/saved-offers", headers=w.alice.headers)
+    assert [s["offer"]["id"] for s in r.json()] == [w.bob_offer]
+
+
+async def unsave_an_offer(w: World) -> None:
+    r = await w.client.delete(f"/v1/me/saved-offers/{w.bob_offer}", headers=w.alice.headers)
+    assert r.status_code == 204
+    r = await w.client.get("/v1/me/saved-offers", headers=w.bob.headers)
+    assert [s["offer"]["id"] for s in r.json()] == [w.bob_offer]
+
+
+async def my_redemptions(w: World) -> None:
+    r = await w.client.get("/v1/me/redemptions", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert r.status_code == 200 and r.json()["items"] == []
+    assert w.bob_redemption not in r.text
+
+
+async def logout(w: World) -> None:
+    r = await w.client.post("/v1/auth/logout", headers=w.alice.headers)
+    assert r.status_code == 204
+    await w.bob_still_signed_in()
+
+
+async def logout_all(w: World) -> None:
+    r = await w.client.post("/v1/auth/logout-all", headers=w.alice.headers)
+    assert r.status_code == 204
+    await w.bob_still_signed_in()
+
+
+# One case per route that acts on the signed-in subject: Alice uses it, aiming at Bob where
+# the route takes an id, with what Bob must own for the case to mean something. A new such
+# route fails `test_every_subject_route_has_a_case`.
+Case = Callable[[World], Awaitable[None]]
+CASES: dict[tuple[str, str], tuple[Case, frozenset[str]]] = {
+    ("GET", "/v1/me"): (get_me, frozenset()),
+    ("PATCH", "/v1/me"): (patch_me, frozenset()),
+    ("DELETE", "/v1/me"): (delete_me, EVERYTHING),
+    ("POST", "/v1/me/deactivate"): (deactivate_me, frozenset()),
+    ("PUT", "/v1/me/password"): (set_my_password, frozenset()),
+    ("POST", "/v1/me/totp"): (start_my_totp, frozenset({"totp"})),
+    ("POST", "/v1/me/totp/confirm"): (confirm_my_totp, frozenset({"totp"})),
+    ("POST", "/v1/me/totp/disable"): (disable_my_totp, frozenset({"totp"})),
+    ("POST", "/v1/me/otp/verify"): (step_up, frozenset({"step_up"})),
+    ("GET", "/v1/me/sessions"): (list_my_sessions, frozenset()),
+    ("DELETE", "/v1/me/sessions/{session_id}"): (revoke_my_session, frozenset()),
+    ("GET", "/v1/me/devices"): (list_my_devices, frozenset({"device"})),
+    ("PUT", "/v1/me/devices/{device_id}"): (put_my_device, frozenset({"device"})),
+    ("DELETE", "/v1/me/devices/{device_id}"): (delete_my_device, frozenset({"device"})),
+    ("GET", "/v1/me/addresses"): (list_my_addresses, frozenset({"address"})),
+    ("POST", "/v1/me/addresses"): (add_my_address, frozenset({"address"})),
+    ("PUT", "/v1/me/addresses/{address_id}"): (update_my_address, frozenset({"address"})),
+    ("DELETE", "/v1/me/addresses/{address_id}"): (delete_my_address, frozenset({"address"})),
+    ("GET", "/v1/me/social-accounts"): (list_my_social, frozenset({"social"})),
+    ("POST", "/v1/me/social-accounts"): (link_my_social, frozenset({"social"})),
+    ("DELETE", "/v1/me/social-accounts/{account_id}"): (unlink_my_social, frozenset({"social"})),
+    ("GET", "/v1/me/kyc"): (list_my_kyc, frozenset({"kyc"})),
+    ("POST", "/v1/me/kyc"): (submit_my_kyc, frozenset({"kyc"})),
+    ("GET", "/v1/me/wallet"): (my_wallet, frozenset({"wallet"})),
+    ("GET", "/v1/me/wallet/history"): (my_wallet_history, frozenset({"wallet"})),
+    ("GET", "/v1/me/saved-offers"): (my_saved_offers, frozenset({"offers"})),
+    ("PUT", "/v1/me/saved-offers/{offer_id}"): (save_an_offer, frozenset({"offers"})),
+    ("DELETE", "/v1/me/saved-offers/{offer_id}"): (unsave_an_offer, frozenset({"offers"})),
+    ("GET", "/v1/me/redemptions"): (my_redemptions, frozenset({"offers"})),
+    ("POST", "/v1/auth/logout"): (logout, frozenset()),
+    ("POST", "/v1/auth/logout-all"): (logout_all, EVERYTHING),
+}
+
+
+def test_every_subject_route_has_a_case(app: FastAPI) -> None:
+    routes = {r for r in app_routes(app) if is_subject_route(*r)}
+    assert routes - set(CASES) == set(), "routes without a cross-user case"
+    assert set(CASES) - routes == set(), "cases for routes that are gone"
+
+
+@pytest.mark.parametrize("route", list(CASES), ids=[f"{m} {p}" for m, p in CASES])
+async def test_another_users_things_are_out_of_reach(
+        client: httpx.AsyncClient, connection: AsyncConnection, session: AsyncSession,
+        google: IdentityProvider, alice: SignedIn, bob: SignedIn,
+        route: tuple[str, str]) -> None:
+    case, needs = CASES[route]
+    world = await build_world(client, connection, session, google, alice, bob, needs)
+    bob_before = await world.bob_rows()
+    await case(world)
+    assert await world.bob_rows() == bob_before
+    await world.bob_still_signed_in()
+
+
+async def test_subject_routes_need_a_token(app: FastAPI, client: httpx.AsyncClient) -> None:
+    ids = {"session_id": str(uuid.uuid4()), "address_id": str(uuid.uuid4()),
+           "account_id": str(uuid.uuid4()), "device_id": "some-device"}
+    for method, path in sorted(r for r in app_routes(app) if is_subject_route(*r)):
+        url = fill(path, ids)
+        r = await client.request(method, url, json={} if method != "GET" else None)
+        refused(r, 401, "unauthorized")
+
+
+def fill(path: str, values: dict[str, str]) -> str:
+    """`path` with its parameters from `values`; others get an id that names nothing."""
+    return re.sub(r"\{(\w+)(:\w+)?\}",
+                  lambda m: values.get(m.group(1)) or str(uuid.uuid4()), path)
+
+
+async def test_a_user_token_opens_no_back_office_route(app: FastAPI, world: World) -> None:
+    """Every /v1/admin route refuses a user with 403, whatever id is named: the answer for
+    Bob's things is the answer for things that do not exist."""
+    bobs = {"user_id": world.bob_id, "account_id": world.bob_account,
+            "transfer_id": world.bob_transfer, "record_id": world.bob_kyc,
+            "hold_id": str(uuid.uuid4()), "admin_id": str(uuid.uuid4()),
+            "key_id": str(uuid.uuid4()), "code": "COIN", "name": "super_admin",
+            "key": "referral_bonus"}
+    nobody = {name: str(uuid.uuid4()) if _is_uuid(value) else "nothing_here"
+              for name, value in bobs.items()}
+    guarded = sorted(r for r in app_routes(app) if is_back_office_route(*r))
+    assert ("GET", "/v1/admin/users/{user_id}") in guarded
+    before = await snapshot(world.connection, exclude=("audit_log",))
+    for method, path in guarded:
+        answers = []
+        for values in ((bobs, nobody) if "{" in path else (bobs,)):
+            r = await world.client.request(method, fill(path, values),
+                                           headers={**world.alice.headers,
+                                                    "idempotency-key": "k1"},
+                                           json={} if method != "GET" else None)
+            problem = refused(r, 403, "forbidden")
+            answers.append((problem["code"], problem["detail"]))
+        assert len(set(answers)) == 1, (method, path, answers)
+    # Denials are audited on purpose; nothing else was written.
+    assert await snapshot(world.connection, exclude=("audit_log",)) == before
+
+
+# -- (2) OTP brute force and rate limits ------------------------------------------------------
+
+def wrong_codes(right: str, n: int) -> list[str]:
+    return [f"{(int(right) + i) % 1_000_000:06d}" for i in range(1, n + 1)]
+
+
+async def otp_row(connection: AsyncConnection, phone: str) -> Any:
+    return (await connection.execute(text(
+        "SELECT attempts, consumed_at FROM otp_codes WHERE phone = :p"
+        " ORDER BY created_at DESC, id DESC LIMIT 1"), {"p": phone})).one()
+
+
+async def test_sixth_attempt_is_refused_even_with_the_right_code(
+        client: httpx.AsyncClient, connection: AsyncConnection) -> None:
+    phone = new_phone()
+    assert (await client.post("/v1/auth/otp", json={"phone": phone})).status_code == 202
+    code = await last_code(connection, phone)
+    for attempt, wrong in enumerate(wrong_codes(code, OTP_MAX_ATTEMPTS), start=1):
+        r = await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": wrong})
+        refused(r, 401, "otp_invalid", "code")
+        # Counted although the request failed: the refusal keeps what it wrote.
+        assert (await otp_row(connection, phone)).attempts == attempt
+    before = await snapshot(connection)
+    r = await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": code})
+    refused(r, 429, "otp_locked", "code")
+    assert await snapshot(connection) == before
+    assert await count(connection, "SELECT count(*) FROM users WHERE phone = :p", p=phone) == 0
+    row = await otp_row(connection, phone)
+    assert row.attempts == OTP_MAX_ATTEMPTS and row.consumed_at is None
+
+
+async def test_a_new_code_after_a_lock_works_and_the_old_one_does_not(
+        client: httpx.AsyncClient, connection: AsyncConnection) -> None:
+    rewind_clock()
+    phone = new_phone()
+    await client.post("/v1/auth/otp", json={"phone": phone})
+    old = await last_code(connection, phone)
+    for wrong in wrong_codes(old, OTP_MAX_ATTEMPTS):
+        await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": wrong})
+    clock.advance(dt.timedelta(seconds=31))
+    assert (await client.post("/v1/auth/otp", json={"phone": phone})).status_code == 202
+    new = await last_code(connection, phone)
+    if new != old:  # one in a million, the new code is the old one
+        r = await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": old})
+        refused(r, 401, "otp_invalid", "code")
+    r = await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": new})
+    assert r.status_code == 200 and r.json()["created"] is True
+
+
+async def test_a_code_is_spent_once_and_expires(client: httpx.AsyncClient,
+                                                connection: AsyncConnection) -> None:
+    rewind_clock()
+    user = await sign_in(client, connection)
+    code = await last_code(connection, user.phone)
+    before = await snapshot(connection)
+    r = await client.post("/v1/auth/otp/verify", json={"phone": user.phone, "code": code})
+    refused(r, 401, "otp_invalid", "code")
+    assert await snapshot(connection) == before
+
+    phone = new_phone()
+    await client.post("/v1/auth/otp", json={"phone": phone})
+    code = await last_code(connection, phone)
+    clock.advance(dt.timedelta(minutes=5, seconds=1))
+    r = await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": code})
+    refused(r, 401, "otp_invalid", "code")
+    assert await count(connection, "SELECT count(*) FROM users WHERE phone = :p", p=phone) == 0
+
+
+async def test_codes_per_phone_are_limited(client: httpx.AsyncClient,
+                                           connection: AsyncConnection) -> None:
+    rewind_clock()
+    phone = new_phone()
+    limit, window = OTP_PER_PHONE
+    for _ in range(limit):
+        assert (await client.post("/v1/auth/otp", json={"phone": phone})).status_code == 202
+        clock.advance(dt.timedelta(seconds=31))  # past the resend cooldown
+    before = await snapshot(connection, exclude=("rate_limits",))
+    r = await client.post("/v1/auth/otp", json={"phone": phone})
+    problem = refused(r, 429, "rate_limited")
+    assert 0 < problem["retry_after"] <= window.total_seconds()
+    assert await snapshot(connection, exclude=("rate_limits",)) == before
+    # The next window lets the phone ask again.
+    clock.advance(window)
+    assert (await client.post("/v1/auth/otp", json={"phone": phone})).status_code == 202
+
+
+async def test_codes_per_ip_are_limited_across_phones(app: FastAPI, client: httpx.AsyncClient,
+                                                      connection: AsyncConnection) -> None:
+    rewind_clock()
+    limit, _ = OTP_PER_IP
+    for _ in range(limit):
+        assert (await client.post("/v1/auth/otp", json={"phone": new_phone()})).status_code == 202
+    before = await snapshot(connection, exclude=("rate_limits",))
+    phone = new_phone()
+    refused(await client.post("/v1/auth/otp", json={"phone": phone}), 429, "rate_limited")
+    # A forwarded-for header is not believed: it would make every request a new IP.
+    r = await client.post("/v1/auth/otp", json={"phone": phone},
+                          headers={"x-forwarded-for": "198.51.100.9"})
+    refused(r, 429, "rate_limited")
+    assert await snapshot(connection, exclude=("rate_limits",)) == before
+    # The limit is per IP: another address still gets a code for the same phone.
+    async with guarded_client(app, ("203.0.113.7", 4321)) as elsewhere:
+        assert (await elsewhere.post("/v1/auth/otp", json={"phone": phone})).status_code == 202
+
+
+async def test_resend_waits_for_the_cooldown(client: httpx.AsyncClient,
+                                             connection: AsyncConnection) -> None:
+    rewind_clock()
+    phone = new_phone()
+    r = await client.post("/v1/auth/otp", json={"phone": phone})
+    assert r.status_code == 202 and r.json()["resend_after"] == 30
+    before = await snapshot(connection, exclude=("rate_limits",))
+    clock.advance(dt.timedelta(seconds=10))
+    problem = refused(await client.post("/v1/auth/otp", json={"phone": phone}), 429,
+                      "otp_cooldown")
+    assert 0 < problem["retry_after"] <= 21
+    assert await snapshot(connection, exclude=("rate_limits",)) == before
+    clock.advance(dt.timedelta(seconds=21))
+    assert (await client.post("/v1/auth/otp", json={"phone": phone})).status_code == 202
+    assert await count(connection, "SELECT count(*) FROM sms_outbox WHERE phone = :p",
+                       p=phone) == 2
+
+
+# -- (3) refresh tokens and access tokens -----------------------------------------------------
+
+async def test_refresh_token_reuse_revokes_the_whole_family(
+        client: httpx.AsyncClient, connection: AsyncConnection) -> None:
+    rewind_clock()
+    first = await sign_in(client, connection)
+    clock.advance(dt.timedelta(seconds=31))
+    other = await sign_in(client, connection, first.phone)  # a second device: its own family
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": first.refresh})
+    assert r.status_code == 200, r.text
+    rotated = r.json()
+    assert rotated["refresh_token"] != first.refresh
+    assert rotated["session_id"] == session_id(first)
+
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": first.refresh})
+    refused(r, 401, "refresh_token_reused", "refresh_token")
+    # Kept although the request failed: every token of the family is revoked.
+    statuses = (await connection.scalars(text(
+        "SELECT DISTINCT status FROM auth_sessions WHERE family_id = :f"),
+        {"f": session_id(first)})).all()
+    assert statuses == ["revoked"]
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]})
+    refused(r, 401, "invalid_token", "refresh_token")
+    for access in (first.access, rotated["access_token"]):
+        refused(await client.get("/v1/me", headers=bearer(access)), 401, "invalid_credentials")
+    # The other device's session is another family and goes on.
+    assert (await client.get("/v1/me", headers=other.headers)).status_code == 200
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": other.refresh})
+    assert r.status_code == 200
+
+
+async def test_expired_tokens_are_refused(client: httpx.AsyncClient, connection: AsyncConnection,
+                                          settings: Settings) -> None:
+    rewind_clock()
+    user = await sign_in(client, connection)
+    clock.advance(dt.timedelta(minutes=settings.access_token_minutes) - dt.timedelta(seconds=5))
+    assert (await client.get("/v1/me", headers=user.headers)).status_code == 200
+    clock.advance(dt.timedelta(seconds=10))
+    refused(await client.get("/v1/me", headers=user.headers), 401, "invalid_token")
+    clock.advance(dt.timedelta(days=settings.refresh_token_days))
+    before = await snapshot(connection)
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": user.refresh})
+    refused(r, 401, "invalid_token", "refresh_token")
+    assert await snapshot(connection) == before
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def unb64(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def forgeries(token: str, other_user: str, server_secret: str) -> dict[str, str]:
+    header, payload, signature = token.split(".")
+    claims = json.loads(unb64(payload))
+    as_other = b64(json.dumps({**claims, "sub": other_user}).encode())
+    # A character in the middle of the signature: the last one may only carry padding bits.
+    i = len(signature) // 2
+    flipped = signature[:i] + ("A" if signature[i] != "A" else "B") + signature[i + 1:]
+    none_header = b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    return {
+        "payload changed": f"{header}.{as_other}.{signature}",
+        "signature changed": f"{header}.{payload}.{flipped}",
+        "signature removed": f"{header}.{payload}.",
+        "another secret": jwt.encode(claims, "not-the-server-secret-0123456789abcdef",
+                                     algorithm="HS256"),
+        # Signed with the server's own secret, but not as the server signs: refused too.
+        "another algorithm": jwt.encode(claims, server_secret + "-padding-for-hs512-keys-0000",
+                                        algorithm="HS512"),
+        "no issuer": jwt.encode({k: v for k, v in claims.items() if k != "iss"}, server_secret,
+                                algorithm="HS256"),
+        "another issuer": jwt.encode({**claims, "iss": "someone-else"}, server_secret,
+                                     algorithm="HS256"),
+        "alg none": f"{none_header}.{payload}.",
+        "alg none, other user": f"{none_header}.{as_other}.",
+        "alg None": f"{b64(json.dumps({'alg': 'None', 'typ': 'JWT'}).encode())}.{payload}.",
+        "garbage": "not-a-token",
+        "empty": "",
+    }
+
+
+async def test_forged_access_tokens_are_refused(client: httpx.AsyncClient, alice: SignedIn,
+                                                bob: SignedIn, settings: Settings) -> None:
+    secret = settings.secret("secret_key")
+    for name, token in forgeries(alice.access, bob.user["id"], secret).items():
+        r = await client.get("/v1/me", headers=bearer(token))
+        assert r.status_code == 401, (name, r.text)
+        refused(r, 401, r.json()["code"])
+        assert r.json()["code"] in ("invalid_token", "unauthorized"), (name, r.json())
+        assert alice.user["id"] not in r.text and bob.user["id"] not in r.text
+    # The genuine token still works: the refusals were about the forgeries.
+    r = await client.get("/v1/me", headers=alice.headers)
+    assert r.status_code == 200 and r.json()["id"] == alice.user["id"]
+
+
+async def test_made_up_refresh_tokens_are_refused(client: httpx.AsyncClient,
+                                                  connection: AsyncConnection,
+                                                  alice: SignedIn) -> None:
+    before = await snapshot(connection)
+    for token in (alice.refresh[:-1] + ("A" if alice.refresh[-1] != "A" else "B"),
+                  alice.access[:200], "x" * 43):
+        r = await client.post("/v1/auth/refresh", json={"refresh_token": token})
+        refused(r, 401, "invalid_token", "refresh_token")
+    assert await snapshot(connection) == before
+
+
+async def test_tokens_issued_after_the_clock_moved_are_accepted(
+        client: httpx.AsyncClient, connection: AsyncConnection) -> None:
+    """Tests move the injectable clock forward (cooldowns, expiry); tokens issued then must
+    work like any other, since their expiry is judged by the same clock."""
+    clock.advance(dt.timedelta(minutes=2))
+    user = await sign_in(client, connection)
+    r = await client.get("/v1/me", headers=user.headers)
+    assert r.status_code == 200, r.text
+
+
+# -- (4) secrets and PII stay out of logs and error responses ---------------------------------
+
+@pytest.fixture
+def app_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
+    """The app's logging as configured in production (JSON, debug level), captured."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    app_logging.configure("debug", "json")
+    # The app's handler writes to stderr; the same formatter writes to a buffer we can read
+    # whichever stream pytest has swapped in. pytest's own handlers stay where they were.
+    buffer = io.StringIO()
+    ours = logging.StreamHandler(buffer)
+    ours.setFormatter(root.handlers[0].formatter)
+    root.handlers[:] = [*handlers, ours]
+
+    def read() -> str:
+        out = capsys.readouterr()  # anything printed rather than logged
+        return buffer.getvalue() + out.out + out.err
+
+    try:
+        yield read
+    finally:
+        root.removeHandler(ours)
+        root.setLevel(level)
+        structlog.configure(**saved)
+
+
+def without_noise(logs: str) -> str:
+    """The logs without timestamps, durations, request ids and subject ids, whose digits
+    could match a six-digit code by chance."""
+    lines = []
+    for line in logs.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            lines.append(line)
+            continue
+        for key in ("timestamp", "ms", "request_id", "subject"):
+            event.pop(key, None)
+        lines.append(json.dumps(event))
+    return "\n".join(lines)
+
+
+PAN = "FGHIJ6789K"
+BANK_ACCOUNT = "987654321012"
+AADHAAR = "345678901234"
+
+
+async def test_secrets_and_pii_stay_out_of_logs_and_errors(
+        client: httpx.AsyncClient, connection: AsyncConnection,
+        app_logs: Callable[[], str]) -> None:
+    phone = new_phone()
+    password = "correct-horse-battery-staple"
+    errors: list[str] = []
+
+    def failed(r: httpx.Response, status: int) -> None:
+        assert r.status_code == status, r.text
+        errors.append(r.text)
+
+    # OTP sign-in: a wrong code, then the right one.
+    assert (await client.post("/v1/auth/otp", json={"phone": phone})).status_code == 202
+    code = await last_code(connection, phone)
+    failed(await client.post("/v1/auth/otp", json={"phone": phone}), 429)
+    wrong = wrong_codes(code, 1)[0]
+    failed(await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": wrong}), 401)
+    r = await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": code})
+    assert r.status_code == 200
+    signed = r.json()
+    h = bearer(signed["access_token"])
+    failed(await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": code}), 401)
+    failed(await client.post("/v1/auth/otp", json={"phone": phone[:-4]}), 422)
+
+    # Password: set, log in, then fail.
+    assert (await client.patch("/v1/me", headers=h, json={"username": "pii_check"})
+            ).status_code == 200
+    assert (await client.put("/v1/me/password", headers=h, json={"new_password": password})
+            ).status_code == 204
+    r = await client.post("/v1/auth/password", json={"login": "pii_check", "password": password})
+    assert r.status_code == 200
+    failed(await client.post("/v1/auth/password",
+                             json={"login": "pii_check", "password": password + "!"}), 401)
+    failed(await client.put("/v1/me/password", headers=h,
+                            json={"new_password": "short", "current_password": password}), 422)
+    failed(await client.put("/v1/me/password", headers=h,
+                            json={"new_password": password + "2", "current_password": "nope"}),
+           401)
+
+    # Refresh: rotate, then reuse.
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": signed["refresh_token"]})
+    assert r.status_code == 200
+    rotated = r.json()
+    failed(await client.post("/v1/auth/refresh",
+                             json={"refresh_token": signed["refresh_token"]}), 401)
+    failed(await client.get("/v1/me", headers=bearer(rotated["access_token"])), 401)
+
+    # KYC on a fresh session: refused variants, then accepted, then a duplicate.
+    user = await sign_in(client, connection, new_phone())
+    kyc = {"document_type": "aadhaar", "document_number": AADHAAR, "pan": PAN,
+           "bank_account": BANK_ACCOUNT, "ifsc": "HDFC0001234", "upi_id": "pii@okhdfc"}
+    failed(await client.post("/v1/me/kyc", headers=user.headers,
+                             json={**kyc, "pan": PAN[:-1] + "1"}), 422)
+    failed(await client.post("/v1/me/kyc", headers=user.headers,
+                             json={**kyc, "document_number": "1" + AADHAAR[1:]}), 422)
+    failed(await client.post("/v1/me/kyc", headers=user.headers,
+                             json={**kyc, "bank_account": BANK_ACCOUNT + "x"}), 422)
+    failed(await client.post("/v1/me/kyc", headers=user.headers,
+                             json={**kyc, "ifsc": None}), 422)
+    r = await client.post("/v1/me/kyc", headers=user.headers, json=kyc)
+    assert r.status_code == 201
+    assert PAN not in r.text and BANK_ACCOUNT not in r.text and AADHAAR not in r.text
+    failed(await client.post("/v1/me/kyc", headers=user.headers, json=kyc), 409)
+
+    logs = without_noise(app_logs())
+    # The capture works: the requests above were logged.
+    assert '"event": "request"' in logs and "/v1/auth/otp/verify" in logs
+    secrets = {
+        "otp code": code, "wrong otp code": wrong, "password": password,
+        "refresh token": signed["refresh_token"], "rotated refresh": rotated["refresh_token"],
+        "access token": signed["access_token"], "phone": phone, "national number": phone[3:],
+        "other phone": user.phone, "pan": PAN, "bank account": BANK_ACCOUNT,
+        "aadhaar": AADHAAR, "aadhaar tail": AADHAAR[4:],
+    }
+    for what, value in secrets.items():
+        assert value not in logs, f"{what} appears in the logs"
+        for body in errors:
+            assert value not in body, f"{what} appears in an error response: {body}"
