@@ -429,7 +429,7 @@ def worker(url: str, workload: str, setup: Setup, clients: list[int], seconds: f
         # A plain tuple: the parent cannot unpickle this module's classes (the CLI loads the
         # module from a path, so it is not importable by name).
         results.put(("ok", tuple(share)))
-    except BaseException as exc:  # noqa: BLE001 - the parent reports it and stops
+    except BaseException as exc:
         results.put(("error", f"{type(exc).__name__}: {exc}"))
         barrier.abort()  # a parent still waiting at the start learns it now, not at timeout
 

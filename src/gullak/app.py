@@ -8,21 +8,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gullak import __version__
-from gullak.db.engine import Database
-from gullak.kit import problems
-from gullak.kit.http import BodyGuard, RequestContext
-from gullak.settings import Settings, check_startup, get_settings
 from gullak.access import api as access_api
 from gullak.access import service as access_service
 from gullak.catalog import api as catalog_api
+from gullak.db.engine import Database
 from gullak.discovery import api as discovery_api
 from gullak.identity import api as identity_api
 from gullak.identity import service as identity_service
-from gullak.kit import audit, security
+from gullak.kit import audit, problems, security
+from gullak.kit.http import BodyGuard, RequestContext
 from gullak.ledger.api import router as ledger_router
 from gullak.merchants import api as merchants_api
 from gullak.merchants import service as merchants_service
 from gullak.offers import api as offers_api
+from gullak.settings import Settings, check_startup, get_settings
 from gullak.system.api import router as system_router
 
 

@@ -36,13 +36,13 @@ def data_set(name: str, *notes: str) -> Callable[[Loader], Loader]:
 
 def load_modules() -> None:
     """Import the modules that register data sets (in dependency order)."""
-    import gullak.identity.seed  # noqa: F401
-    import gullak.ledger.seed  # noqa: F401
-    import gullak.access.seed  # noqa: F401
-    import gullak.merchants.seed  # noqa: F401
-    import gullak.catalog.seed  # noqa: F401
+    import gullak.access.seed
+    import gullak.catalog.seed
+    import gullak.discovery.seed
+    import gullak.identity.seed
+    import gullak.ledger.seed
+    import gullak.merchants.seed
     import gullak.offers.seed  # noqa: F401
-    import gullak.discovery.seed  # noqa: F401
 
 
 async def load(db: Database, *, progress: Callable[[str], None] | None = None) -> list[str]:

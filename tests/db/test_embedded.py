@@ -12,10 +12,8 @@ import time
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from gullak.db import embedded
-
 
 
 def postmaster_pid(data_dir: Path) -> int:

@@ -21,6 +21,7 @@ from gullak.ledger.schemas import AccountOut, CaptureIn, HoldIn, TransferIn
 from gullak.ledger.verify import verify, verify_database
 from tests.ledger.conftest import Book, make_book
 
+
 async def state(session: AsyncSession) -> dict[str, list[tuple[Any, ...]]]:
     return {
         "balances": [tuple(r) for r in await session.execute(text(

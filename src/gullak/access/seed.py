@@ -6,7 +6,6 @@ local demo database only and are refused in production (seeding is off there by 
 
 from __future__ import annotations
 
-import pyotp
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.access.models import AdminRole, AdminUser, ApiKey, Role, RolePermission

