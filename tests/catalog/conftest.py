@@ -19,7 +19,7 @@ from gullak.kit.security import Subject, current_subject
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import AssetIn, AssetKind
 from gullak.merchants import service as merchants
-from gullak.merchants.schemas import MerchantIn, MerchantUserIn
+from gullak.merchants.schemas import DocumentIn, MerchantIn, MerchantUserIn, Status
 from tests.conftest import http_client
 
 PROBLEM = "application/problem+json"
@@ -43,9 +43,22 @@ async def ensure_assets(session: AsyncSession) -> None:
 
 
 async def new_merchant(session: AsyncSession, name: str = "Chai Point",
-                       city: str | None = "Bengaluru") -> uuid.UUID:
+                       city: str | None = "Bengaluru", *, live: bool = True) -> uuid.UUID:
+    """A merchant, taken live through its onboarding unless `live` is False (pending): the
+    public sees only live merchants' products."""
     out = await merchants.create_merchant(session, MerchantIn(name=name, city=city), None)
+    if live:
+        await go_live(session, out.id)
     return out.id
+
+
+async def go_live(session: AsyncSession, merchant_id: uuid.UUID) -> None:
+    document = await merchants.add_document(session, merchant_id, DocumentIn(
+        document_type="other", file_url=f"https://files.example/{merchant_id}.pdf"), None)
+    await merchants.set_status(session, merchant_id, Status.documents_submitted, None, None)
+    await merchants.review_document(session, merchant_id, document.id, True, None, None)
+    await merchants.set_status(session, merchant_id, Status.verified, None, None)
+    await merchants.set_status(session, merchant_id, Status.live, None, None)
 
 
 async def merchant_subject(session: AsyncSession, merchant_id: uuid.UUID,

@@ -12,10 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gullak.catalog import errors, service
 from gullak.catalog.schemas import CategoryIn, ImageIn, ProductIn, VariantIn
+from gullak.merchants import service as merchants
+from gullak.merchants.schemas import Status
 from tests.catalog.conftest import (
     acting_as,
     admin,
     assert_problem,
+    ensure_assets,
+    go_live,
     merchant_subject,
     new_merchant,
     product_in,
@@ -235,3 +239,36 @@ async def test_public_reads_show_only_products_on_sale(app: FastAPI, session: As
         rest = (await api.get(f"/v1/merchants/{merchant_id}/products?limit=2"
                               f"&cursor={page['next_cursor']}")).json()
         assert ([p["sku"] for p in rest["items"]], rest["next_cursor"]) == (["S1", "S0"], None)
+
+
+async def test_the_public_sees_only_products_of_live_merchants(
+        app: FastAPI, session: AsyncSession) -> None:
+    await ensure_assets(session)
+    pending = await new_merchant(session, "Pending shop", live=False)
+    suspended = await new_merchant(session, "Suspended shop")
+    products = {m: (await service.create_product(session, m, product_in(), None)).id
+                for m in (pending, suspended)}
+    await merchants.set_status(session, suspended, Status.suspended, "fraud check", None)
+    await session.commit()
+    async with acting_as(app, admin("catalog.products")) as api:
+        for merchant_id, product_id in products.items():
+            assert_problem(await api.get(f"/v1/products/{product_id}"), 404,
+                           "product_not_found")
+            page = (await api.get(f"/v1/merchants/{merchant_id}/products")).json()
+            assert page == {"items": [], "next_cursor": None}
+            # Admins still see every merchant's products through their own endpoint...
+            page = (await api.get(f"/v1/admin/merchants/{merchant_id}/products")).json()
+            assert [p["id"] for p in page["items"]] == [str(product_id)]
+    # ...and merchant users their own.
+    subject = await merchant_subject(session, suspended)
+    async with acting_as(app, subject) as api:
+        assert (await api.get(f"/v1/merchant/products/{products[suspended]}")).status_code == 200
+        page = (await api.get("/v1/merchant/products")).json()
+        assert [p["id"] for p in page["items"]] == [str(products[suspended])]
+    # Once live, the same product is public.
+    await go_live(session, pending)
+    await session.commit()
+    async with acting_as(app, admin()) as api:
+        assert (await api.get(f"/v1/products/{products[pending]}")).status_code == 200
+        page = (await api.get(f"/v1/merchants/{pending}/products")).json()
+        assert [p["id"] for p in page["items"]] == [str(products[pending])]

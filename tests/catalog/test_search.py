@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,7 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gullak.catalog import errors, service
 from gullak.catalog.schemas import CategoryIn, ProductPatch
 from gullak.kit.search import SearchQuery
+from gullak.merchants import reviews
+from gullak.merchants import service as merchants
+from gullak.merchants.schemas import OutletIn, Status, UserReviewIn
 from tests.catalog.conftest import new_merchant, product_in
+
+# Wednesday 12:00 in Bengaluru (UTC+5:30).
+NOON = dt.datetime(2030, 3, 6, 6, 30, tzinfo=dt.UTC)
+NINE_TO_NINE: dict[str, Any] = {day: [{"open": "09:00", "close": "21:00"}]
+                for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
 @pytest.fixture
@@ -97,3 +107,46 @@ async def test_autocomplete(session: AsyncSession, catalog: dict[str, uuid.UUID]
     assert [s.text for s in await service.autocomplete(session, "cri", 5, "Bengaluru")] == []
     assert await service.autocomplete(session, " %_ ", 5, None) == []
     assert len(await service.autocomplete(session, "r", 1, None)) == 1
+
+
+async def test_only_products_of_live_merchants_are_found(
+        session: AsyncSession, catalog: dict[str, uuid.UUID]) -> None:
+    pending = await new_merchant(session, "Pending Sports", live=False)
+    suspended = await new_merchant(session, "Suspended Sports")
+    for merchant in (pending, suspended):
+        await service.create_product(session, merchant, product_in(
+            "SOCKS", name="Running socks", tags=["running"], category_id=catalog["sports"]),
+            None)
+    await merchants.set_status(session, suspended, Status.suspended, "fraud check", None)
+    on_sale = {"Nike running shoes", "Running cap"}
+    assert set(await found(session, text="running")) == on_sale
+    assert set(await found(session, tags=("running",))) == on_sale  # no words: newest first
+    assert "Running socks" not in await found(session, text="runing sokcs")  # typo: trigrams
+    assert "Running socks" not in await found(session, category_id=catalog["sports"])
+    suggestions = await service.autocomplete(session, "running", 5, None)
+    assert [s.text for s in suggestions] == ["Running cap", "Nike running shoes"]
+    assert await service.autocomplete(session, "socks", 5, None) == []  # a word inside
+    # Not a stale list: a merchant going live shows at once.
+    await merchants.set_status(session, suspended, Status.live, None, None)
+    assert "Running socks" in await found(session, text="running")
+
+
+async def test_min_rating_and_open_now_are_the_merchants(
+        session: AsyncSession, catalog: dict[str, uuid.UUID]) -> None:
+    # The catalog's own merchant has no outlet and no rating.
+    rated = await new_merchant(session, "Rated Runners")
+    await merchants.add_outlet(session, rated, OutletIn(
+        name="Indiranagar", address="100 Feet Road", city="Bengaluru", latitude=12.97,
+        longitude=77.64, hours=NINE_TO_NINE), None)
+    await service.create_product(session, rated, product_in(
+        "SOCKS", name="Running socks", tags=["running"]), None)
+    await reviews.create_review(session, uuid.uuid4(), rated,
+                                UserReviewIn(order_id="order-1", rating=4))
+    running = {"Nike running shoes", "Running cap", "Running socks"}
+    assert set(await found(session, tags=("running",))) == running
+    assert await found(session, tags=("running",), min_rating=3.5) == ["Running socks"]
+    assert await found(session, text="running", min_rating=4.5) == []
+    assert await found(session, text="running", open_now=True, at=NOON) == ["Running socks"]
+    night = NOON + dt.timedelta(hours=11)  # 23:00 in Bengaluru: closed
+    assert await found(session, text="running", open_now=True, at=night) == []
+    assert set(await found(session, text="running", at=night)) == running

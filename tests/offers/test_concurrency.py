@@ -1,14 +1,20 @@
 """Limits hold exactly under concurrency: 64 redeemers race for an offer with a total limit
-of 50 and a per-user limit of 1, each request its own transaction on its own connection."""
+of 50 and a per-user limit of 1, each request its own transaction on its own connection. Two
+writers racing for one coupon code: the loser is told the code is taken, as if it came second.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Coroutine
+from typing import Any
 
+import httpx
 import pytest
-from fastapi import Request
+from fastapi import FastAPI, Request
 from sqlalchemy import text
 
 from gullak.app import create_app
@@ -16,9 +22,19 @@ from gullak.db.engine import Database
 from gullak.db.uow import SessionDep
 from gullak.kit.security import Subject, current_subject
 from gullak.ledger.verify import verify_database
+from gullak.offers import service
+from gullak.offers.schemas import OfferIn
 from gullak.settings import Settings
 from tests.conftest import http_client
-from tests.offers.conftest import fund, live_merchant, make_coins, make_offer
+from tests.offers.conftest import (
+    OWNER_PERMISSIONS,
+    fund,
+    live_merchant,
+    make_coins,
+    make_offer,
+    refused,
+    terms,
+)
 
 TOTAL, USERS, TWICE = 50, 56, 8  # 56 users, the first 8 of whom try twice: 64 redeemers
 
@@ -73,3 +89,76 @@ async def test_64_concurrent_redeemers_end_with_exactly_the_limits(
         assert held == 5 * TOTAL
     report = await verify_database(fresh_db)
     assert report.ok, [c for c in report.checks if not c.ok]
+
+
+async def _until_waiting_on_a_lock(db: Database) -> None:
+    """Until a session of `db` waits for a lock (the unique index's, here)."""
+    deadline = time.monotonic() + 10
+    while True:
+        # A transaction each time: pg_stat_activity stays the same within one.
+        async with db.engine.begin() as conn:
+            if await conn.scalar(text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'")):
+                return
+        assert time.monotonic() < deadline, "the second writer never waited"
+        await asyncio.sleep(0.02)
+
+
+def _as_merchant_of(db: Database, settings: Settings, merchant_id: uuid.UUID) -> FastAPI:
+    app = create_app(settings, db)
+
+    async def subject() -> Subject:
+        return Subject("merchant_user", uuid.uuid4(),
+                       frozenset({f"merchant:{merchant_id}", *OWNER_PERMISSIONS}))
+
+    app.dependency_overrides[current_subject] = subject
+    return app
+
+
+Write = Callable[[httpx.AsyncClient, uuid.UUID], Coroutine[Any, Any, httpx.Response]]
+
+
+async def _create(client: httpx.AsyncClient, own_offer: uuid.UUID) -> httpx.Response:
+    return await client.post("/v1/merchant/offers",
+                             json=terms(type="coupon_code", coupon_code="race10"))
+
+
+async def _update(client: httpx.AsyncClient, own_offer: uuid.UUID) -> httpx.Response:
+    return await client.patch(f"/v1/merchant/offers/{own_offer}",
+                              json={"coupon_code": "Race10"})
+
+
+async def _submit(client: httpx.AsyncClient, own_offer: uuid.UUID) -> httpx.Response:
+    return await client.post(f"/v1/merchant/offers/{own_offer}/submit")
+
+
+@pytest.mark.parametrize(("write", "own_code", "own_status"), [
+    (_create, "MINE10", "draft"), (_update, "MINE10", "draft"),
+    # A rejected offer's code is free for others; submitting it again claims the code.
+    (_submit, "RACE10", "rejected")], ids=["create", "update", "submit"])
+async def test_the_loser_of_a_race_for_a_coupon_code_is_told_it_is_taken(
+        fresh_db: Database, settings: Settings, write: Write, own_code: str,
+        own_status: str) -> None:
+    async with fresh_db.sessionmaker() as session, session.begin():
+        first_id, _ = await live_merchant(session)
+        second_id, _ = await live_merchant(session)
+        own = await make_offer(session, second_id, status=own_status, type="coupon_code",
+                               coupon_code=own_code)
+    app = _as_merchant_of(fresh_db, settings, second_id)
+    async with fresh_db.sessionmaker() as first, http_client(app) as client:
+        async with first.begin():
+            await service.create_offer(first, first_id, OfferIn(**terms(
+                type="coupon_code", coupon_code="RACE10")), None)
+            # Not committed yet: the second writer's check finds the code free, and its write
+            # waits on the unique index until the first commits.
+            second = asyncio.create_task(write(client, own.id))
+            await _until_waiting_on_a_lock(fresh_db)
+        response = await second
+    refused(response, 409, "coupon_code_taken")
+    assert response.json().get("field") == "coupon_code"
+    async with fresh_db.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT merchant_id, coupon_code, status FROM offers"))
+                ).all()
+    assert sorted(rows) == sorted([(first_id, "RACE10", "draft"),
+                                   (second_id, own_code, own_status)])

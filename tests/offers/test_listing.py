@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from gullak.catalog import service as catalog
+from gullak.catalog.schemas import CategoryIn, CategoryPatch
 from gullak.kit import clock
 from gullak.kit.search import SearchQuery
 from gullak.offers import service
@@ -161,6 +163,41 @@ async def test_search_finds_words_typos_and_filters(shop: Shop, session: AsyncSe
         "Ten percent off pizzas"]
     assert await service.autocomplete(session, "  !! ", 10, None) == []
     assert await service.autocomplete(session, "zzzq", 10, None) == []
+
+
+async def test_a_category_holds_the_offers_of_its_subcategories(
+        client: httpx.AsyncClient, shop: Shop, session: AsyncSession) -> None:
+    async def category(slug: str, parent: uuid.UUID | None = None) -> uuid.UUID:
+        return (await catalog.create_category(session, CategoryIn(
+            name=slug.title(), slug=slug, parent_id=parent), None)).id
+
+    food = await category("food")
+    pizza = await category("pizza", food)
+    thin = await category("thin-crust", pizza)
+    drinks = await category("drinks")
+    for title, category_id in (("Food fest", food), ("Pizza night", pizza),
+                               ("Thin crust Tuesday", thin), ("Happy hour", drinks),
+                               ("Uncategorised", None)):
+        await make_offer(session, shop.merchant_id, title=title, cities=["Mumbai"],
+                         category_id=str(category_id) if category_id else None)
+    under_food = {"Food fest", "Pizza night", "Thin crust Tuesday"}
+    assert set(await titles(session, "Mumbai", food)) == under_food
+    assert set(await titles(session, None, pizza)) == {"Pizza night", "Thin crust Tuesday"}
+    assert await titles(session, None, thin) == ["Thin crust Tuesday"]
+    assert await titles(session, None, drinks) == ["Happy hour"]
+    public = (await client.get("/v1/offers", params={"category_id": str(food)})).json()
+    assert {o["title"] for o in public} == under_food
+
+    async def found(**q: Any) -> set[str]:
+        return {h.title for h in await service.search(session, SearchQuery(**q))}
+
+    assert await found(category_id=food) == under_food  # no words
+    assert await found(text="pizza", category_id=food) == {"Pizza night"}  # full text
+    assert await found(text="tuesdy", category_id=food) == {"Thin crust Tuesday"}  # typo
+    assert await found(text="tuesday", category_id=drinks) == set()
+    # A category moved under another brings its offers along.
+    await catalog.update_category(session, drinks, CategoryPatch(parent_id=food), None)
+    assert "Happy hour" in await found(category_id=food)
 
 
 def test_headlines_say_the_benefit() -> None:

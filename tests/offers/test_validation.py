@@ -279,3 +279,51 @@ async def test_validation_refuses_bad_input_and_hidden_offers(
     refused(await client.post(f"/v1/offers/{offer.id}/validate", json=CART), 401,
             "unauthorized")
     assert await offers_state(connection) == before
+
+
+async def test_bogo_gives_the_free_items_at_the_item_price(
+        client: httpx.AsyncClient, actors: Actors, shop: Shop, session: AsyncSession,
+        connection: AsyncConnection) -> None:
+    no_discount: dict[str, Any] = {"discount_kind": None, "discount_value": None}
+    offer = await make_offer(session, shop.merchant_id, type="bogo", bogo_buy=2, bogo_get=1,
+                             cashback_kind="percent", cashback_value=1000, **no_discount)
+    user = uuid.uuid4()
+    # Buy 2 get 1: 8 items at 100.00 hold two sets of three, so two items are free; the 10 %
+    # cashback is on the 600.00 paid.
+    body = await check(client, actors, connection, offer.id, user,
+                       {"amount": 80_000, "item_count": 8, "item_price": 10_000})
+    assert (body["valid"], body["discount"], body["final_amount"], body["cashback_coins"]) == (
+        True, 20_000, 60_000, 60)
+    assert (body["bogo_buy"], body["bogo_get"]) == (2, 1)
+    # Without the item's price the value of a free item is unknown: nothing off, still valid.
+    body = await check(client, actors, connection, offer.id, user,
+                       {"amount": 80_000, "item_count": 8})
+    assert (body["valid"], body["discount"], body["final_amount"]) == (True, 0, 80_000)
+    # A cap holds, and a discount never exceeds the cart.
+    capped = await make_offer(session, shop.merchant_id, type="bogo", bogo_buy=1, bogo_get=1,
+                              max_discount=15_000, **no_discount)
+    body = await check(client, actors, connection, capped.id, user,
+                       {"amount": 60_000, "item_count": 6, "item_price": 10_000})
+    assert body["discount"] == 15_000
+    body = await check(client, actors, connection, offer.id, user,
+                       {"amount": 5_000, "item_count": 3, "item_price": 10_000})
+    assert (body["discount"], body["final_amount"]) == (5_000, 0)
+    # Redeeming gives what validating said.
+    r = await client.post(f"/v1/offers/{offer.id}/redeem", headers=actors.user(user),
+                          json={"amount": 80_000, "item_count": 8, "item_price": 10_000})
+    assert r.status_code == 201, r.text
+    assert (r.json()["discount_amount"], r.json()["final_amount"]) == (20_000, 60_000)
+    for price in (0, -1, "100", 1.5, True):
+        refused(await client.post(f"/v1/offers/{offer.id}/validate", headers=actors.user(user),
+                                  json={**CART, "item_price": price}), 422, "validation_error")
+
+
+async def test_a_freebie_names_its_item_and_takes_nothing_off(
+        client: httpx.AsyncClient, actors: Actors, shop: Shop, session: AsyncSession,
+        connection: AsyncConnection) -> None:
+    offer = await make_offer(session, shop.merchant_id, type="freebie", discount_kind=None,
+                             discount_value=None, freebie_item="filter coffee")
+    body = await check(client, actors, connection, offer.id, uuid.uuid4(),
+                       {"amount": 30_000, "item_count": 3, "item_price": 10_000})
+    assert (body["valid"], body["discount"], body["final_amount"]) == (True, 0, 30_000)
+    assert body["freebie_item"] == "filter coffee"

@@ -93,7 +93,7 @@ async def merchant_products(merchant_id: uuid.UUID, session: SessionDep,
                             cursor: uuid.UUID | None = None,
                             limit: Limit = 20) -> PublicProductPage:
     page = await service.list_products(session, merchant_id, category_id=category_id,
-                                       cursor=cursor, limit=limit)
+                                       cursor=cursor, limit=limit, public=True)
     return PublicProductPage.model_validate(page.model_dump())
 
 

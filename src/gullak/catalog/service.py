@@ -11,7 +11,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import ColumnElement, func, literal_column, select, text, update
+from sqlalchemy.dialects.postgresql import UUID, array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.catalog import cache, errors, feed
@@ -33,10 +34,12 @@ from gullak.catalog.schemas import (
     VariantOut,
     VariantPatch,
 )
+from gullak.kit import clock
 from gullak.kit.errors import Forbidden, InvalidInput, NotFound
 from gullak.kit.ids import uuid7
 from gullak.kit.search import SearchHit, SearchQuery, Suggestion
 from gullak.kit.security import Subject
+from gullak.kit.sql import inline
 from gullak.ledger import service as ledger
 from gullak.merchants import service as merchants
 
@@ -179,6 +182,15 @@ async def category_and_descendants(session: AsyncSession,
     if not ids:
         raise errors.CategoryNotFound(field="category_id")
     return ids
+
+
+def subtree(category_id: uuid.UUID) -> ColumnElement[list[uuid.UUID]]:
+    """For other domains' queries: the ids of the category and of everything under it, as an
+    array read in the same query (an index look-up on `path`). An id the tree does not know
+    stands for itself alone, so that rows naming such an id still match it."""
+    below = select(func.array_agg(Category.id)).where(
+        Category.path.contains([category_id])).scalar_subquery()
+    return func.coalesce(below, array([category_id], type_=UUID(as_uuid=True)))
 
 
 async def _all_categories(session: AsyncSession) -> list[dict[str, Any]]:
@@ -325,9 +337,10 @@ async def get_product(session: AsyncSession, product_id: uuid.UUID, *,
                       merchant_id: uuid.UUID | None = None,
                       public: bool = False) -> ProductOut:
     """A product (ProductNotFound if missing, of another merchant, or, for the public,
-    not on sale)."""
+    not on sale: inactive, or its merchant not live)."""
     row = await product(session, product_id, merchant_id)
-    if public and row.status != "active":
+    if public and (row.status != "active"
+                   or not await merchants.is_live(session, row.merchant_id)):
         raise errors.ProductNotFound()
     return (await _outs(session, [row]))[0]
 
@@ -371,8 +384,11 @@ async def archive_product(session: AsyncSession, product_id: uuid.UUID, actor: S
 async def list_products(session: AsyncSession, merchant_id: uuid.UUID, *,
                         statuses: Sequence[str] = ("active",),
                         category_id: uuid.UUID | None = None, cursor: uuid.UUID | None = None,
-                        limit: int = 20) -> ProductPage:
-    """A merchant's products, newest first, a page at a time (`cursor`: the last id seen)."""
+                        limit: int = 20, public: bool = False) -> ProductPage:
+    """A merchant's products, newest first, a page at a time (`cursor`: the last id seen).
+    For the `public`, a merchant that is not live has none, as an unknown one has none."""
+    if public and not await merchants.is_live(session, merchant_id):
+        return ProductPage(items=[], next_cursor=None)
     query = select(Product).where(Product.merchant_id == merchant_id,
                                   Product.status.in_(list(statuses)))
     if category_id is not None:
@@ -511,7 +527,10 @@ _COLUMNS = ("p.id, p.name, p.merchant_id, p.price, p.original_price, p.asset_cod
 
 def _filters(q: SearchQuery, params: dict[str, Any],
              categories: list[uuid.UUID] | None) -> str:
-    where = ["p.status = 'active'"]
+    # Products on sale by live merchants; the rating and the opening hours are the merchant's.
+    listed = merchants.listed(literal_column("p.merchant_id"), min_rating=q.min_rating,
+                              open_at=(q.at or clock.now()) if q.open_now else None)
+    where = ["p.status = 'active'", inline(listed, params, "merchant")]
     if categories is not None:
         where.append("p.category_id = ANY(:categories)")
         params["categories"] = categories
@@ -540,6 +559,13 @@ def _hit(r: Any) -> SearchHit:
                            "tags": list(r.tags)})
 
 
+# The documents whose words discovery's spelling dictionary learns (one tsvector each): the
+# names of products on sale by live merchants, as search finds them.
+SEARCH_TERMS = ("SELECT to_tsvector('simple', p.name) FROM products p"
+                " JOIN merchants m ON m.id = p.merchant_id"
+                " WHERE p.status = 'active' AND m.status = 'live'")
+
+
 async def search(session: AsyncSession, q: SearchQuery) -> list[SearchHit]:
     """Active products matching the filters and, with words, the words: stemmed full text
     first, then names within typing distance of the words (pg_trgm) to fill the page. Without
@@ -555,6 +581,8 @@ async def search(session: AsyncSession, q: SearchQuery) -> list[SearchHit]:
             f"SELECT {_COLUMNS}, 0.0 AS score FROM products p WHERE {where}"
             " ORDER BY p.id DESC LIMIT :limit"), params)
         return [_hit(r) for r in rows]
+    if q.any_word:
+        words = " or ".join(re.findall(r"[^\W_]+", words))
     params.update(t=words, cap=CANDIDATES)
     # Full-text matches rank above typo matches: their scores are shifted up by one.
     hits = [_hit(r) for r in await session.execute(text(
@@ -562,7 +590,7 @@ async def search(session: AsyncSession, q: SearchQuery) -> list[SearchHit]:
         " 1 + ts_rank(p.search, websearch_to_tsquery('english', :t)) AS score"
         f" FROM products p WHERE {where} AND p.search @@ websearch_to_tsquery('english', :t)"
         " LIMIT :cap) c ORDER BY score DESC, id DESC LIMIT :limit"), params)]
-    if len(hits) < limit and len(words) >= 3:
+    if q.fuzzy and len(hits) < limit and len(words) >= 3:
         params.update(limit=limit - len(hits), seen=[h.id for h in hits])
         # No cap here: under a LIMIT the planner would trade the trigram index for a scan.
         hits += [_hit(r) for r in await session.execute(text(
@@ -582,7 +610,8 @@ async def autocomplete(session: AsyncSession, prefix: str, limit: int,
         return []
     limit = max(1, min(limit, 50))
     params: dict[str, Any] = {"p": words, "like": _like(words) + "%", "limit": limit}
-    where = "status = 'active'"
+    listed = merchants.listed(literal_column("products.merchant_id"))
+    where = f"status = 'active' AND {inline(listed, params, 'merchant')}"
     if city:
         where += " AND (city IS NULL OR lower(city) = lower(:city))"
         params["city"] = city
@@ -641,5 +670,6 @@ __all__ = [
     "get_product", "get_reservation", "import_feed", "list_events", "list_feed_imports",
     "list_products", "mark_feed_run", "put_feed_source", "record_failed_feed",
     "release_reservation", "remove_image", "reorder_images", "reserve", "schedule_event", "search",
-    "set_stock", "update_category", "update_event", "update_product", "update_variant",
+    "set_stock", "subtree", "update_category", "update_event", "update_product",
+    "update_variant",
 ]

@@ -1,4 +1,5 @@
-"""Discovery jobs: popular searches rebuilt every ten minutes, the search log pruned daily."""
+"""Discovery jobs: popular searches and the spelling dictionary rebuilt every ten minutes, the
+search log pruned daily."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ from gullak.worker import drain, queue, worker_db
 async def refresh_popular(timestamp: int) -> int:
     async with unit_of_work(worker_db()) as session:
         return await service.refresh_popular(session)
+
+
+@queue.periodic(cron="*/10 * * * *", periodic_id="discovery_terms")
+@queue.task(name="discovery.refresh_terms", queueing_lock="discovery.refresh_terms")
+async def refresh_terms(timestamp: int) -> int:
+    """The spelling dictionary follows the catalogue within ten minutes."""
+    async with unit_of_work(worker_db()) as session:
+        return await service.refresh_terms(session)
 
 
 @queue.periodic(cron="17 3 * * *", periodic_id="discovery_prune_log")

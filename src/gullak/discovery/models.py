@@ -1,5 +1,6 @@
-"""Discovery tables: the search query log (ReZ `search_queries`), the results clicked, and the
-popular searches per city that a periodic job computes from the log."""
+"""Discovery tables: the search query log (ReZ `search_queries`), the results clicked, the
+popular searches per city that a periodic job computes from the log, and the dictionary of
+searchable words that misspelt queries are corrected against."""
 
 from __future__ import annotations
 
@@ -84,3 +85,19 @@ class PopularSearch(Base):
     searchers: Mapped[int] = mapped_column(Integer)
     clicks: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[dt.datetime]
+
+
+class SearchTerm(Base):
+    """A word of the searchable catalogue (merchant names, product names, offer titles) and in
+    how many of them it appears, rebuilt by a job: the dictionary that typos are corrected
+    against. A few thousand words, so a trigram lookup here costs about a millisecond where
+    one over every name costs tens."""
+
+    __tablename__ = "search_terms"
+    __table_args__ = (
+        Index("ix_search_terms_trgm", "term", postgresql_using="gin",
+              postgresql_ops={"term": "gin_trgm_ops"}),
+    )
+
+    term: Mapped[str] = mapped_column(Text, primary_key=True)
+    documents: Mapped[int] = mapped_column(Integer)

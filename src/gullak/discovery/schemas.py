@@ -57,6 +57,9 @@ class HitOut(Out):
 class SearchOut(Out):
     query_id: uuid.UUID = Field(description="Send it back with a click on one of the hits.")
     query: str | None
+    corrected_query: str | None = Field(
+        default=None, description="The query with misspelt words corrected, when the hits are "
+                                  "for it rather than for the query as typed.")
     count: int
     hits: list[HitOut]
 

@@ -23,7 +23,7 @@ import hmac
 import math
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text, update
@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.catalog import service as catalog
-from gullak.discovery import errors
+from gullak.discovery import errors, spelling
 from gullak.discovery.cache import TtlCache
 from gullak.discovery.models import PopularSearch, SearchClick, SearchLog
 from gullak.discovery.ranking import merge_hits, merge_suggestions, normalize
@@ -222,40 +222,79 @@ async def search(session: AsyncSession, params: SearchParams, who: Searcher) -> 
             await catalog.get_category(session, query.category_id)
         except NotFound as exc:
             raise errors.UnknownCategory(field="category_id") from exc
-    hits = await find(session, query, kinds)
+    hits, corrected = await find(session, query, kinds)
     filters = {"kinds": list(kinds), "city": query.city, "category_id": query.category_id,
                "tags": list(query.tags) or None, "min_price": query.min_price,
                "max_price": query.max_price, "min_rating": query.min_rating,
                "open_now": query.open_now or None, "limit": query.limit}
     query_id = await _log(session, "search", who, query.text, query.city, filters,
                           [(h.kind, h.id) for h in hits])
-    return SearchOut(query_id=query_id, query=query.text, count=len(hits), hits=hits)
+    return SearchOut(query_id=query_id, query=query.text, corrected_query=corrected,
+                     count=len(hits), hits=hits)
 
 
 async def find(session: AsyncSession, query: SearchQuery,
-               kinds: Sequence[str] = SEARCH_KINDS) -> list[HitOut]:
-    """The merged, ranked hits of `query` (cached for a short while; not logged)."""
+               kinds: Sequence[str] = SEARCH_KINDS) -> tuple[list[HitOut], str | None]:
+    """The merged, ranked hits of `query`, and the corrected query when misspelt words were
+    replaced (cached for a short while; not logged).
+
+    The words are asked first as they are (full text only). When that finds almost nothing,
+    misspelt words are corrected against the dictionary and asked again; when that still
+    finds almost nothing, each domain is asked with trigram matching, the slow way."""
     key = results_cache.key(query.text, list(kinds), query.city, query.category_id,
                             list(query.tags), query.min_price, query.max_price,
                             query.min_rating, query.open_now, query.limit)
     cached = await results_cache.get(key)
     if cached is not None:
-        return [HitOut.model_validate(h) for h in cached]
+        return [HitOut.model_validate(h) for h in cached["hits"]], cached["corrected"]
+    enough = min(FORGIVE_BELOW, query.limit)
     answers = await _ask(session, query, kinds, forgiving=False)
-    if query.text and sum(len(a) for a in answers) < min(FORGIVE_BELOW, query.limit):
-        answers = await _ask(session, query, kinds, forgiving=True)
-    ranked = merge_hits(query.text, answers, query.limit)
+    corrected = None
+    if query.text and _count(answers) < enough:
+        answers, corrected = await _rescue(session, query, kinds, answers, enough)
+    ranked = merge_hits(corrected or query.text, answers, query.limit)
     hits = [HitOut(kind=hit.kind, id=hit.id, title=hit.title, subtitle=hit.subtitle,
                    merchant_id=hit.merchant_id, score=round(score, 4), position=i + 1,
                    data=dict(hit.data))
             for i, (score, hit) in enumerate(ranked)]
-    await results_cache.put(key, [h.model_dump(mode="json") for h in hits])
-    return hits
+    await results_cache.put(key, {"hits": [h.model_dump(mode="json") for h in hits],
+                                  "corrected": corrected})
+    return hits, corrected
+
+
+async def _rescue(session: AsyncSession, query: SearchQuery, kinds: Sequence[str],
+                  answers: list[list[SearchHit]], enough: int,
+                  ) -> tuple[list[list[SearchHit]], str | None]:
+    """All the words found almost nothing. Try, cheapest first, until one finds enough: the
+    misspelt words corrected; any of the (corrected) words rather than all; and last,
+    trigram similarity in each domain."""
+    text_ = query.text or ""
+    corrected = await spelling.correct(session, text_)
+    tries: list[tuple[SearchQuery, bool]] = []
+    if corrected is not None:
+        tries.append((replace(query, text=corrected), False))
+    if len(text_.split()) > 1:
+        tries.append((replace(query, text=corrected or text_, any_word=True), False))
+    tries.append((query, True))
+    best: tuple[list[list[SearchHit]], str | None] = (answers, None)
+    for asked, forgiving in tries:
+        found = await _ask(session, asked, kinds, forgiving=forgiving)
+        if _count(found) > _count(best[0]):
+            best = (found, asked.text if asked.text != text_ else None)
+        if _count(best[0]) >= enough:
+            break
+    return best
+
+
+def _count(answers: Sequence[Sequence[object]]) -> int:
+    return sum(len(a) for a in answers)
 
 
 async def _ask(session: AsyncSession, query: SearchQuery, kinds: Sequence[str], *,
                forgiving: bool) -> list[list[SearchHit]]:
+    """Each kind's hits; `forgiving` adds trigram matching at the lower threshold."""
     await tune(session, forgiving=forgiving)
+    query = replace(query, fuzzy=forgiving)
     return [list(await SOURCES[kind].search(session, query)) for kind in kinds]
 
 
@@ -293,8 +332,12 @@ async def autocomplete(session: AsyncSession, prefix: str | None, city: str | No
     answers: list[list[Suggestion]] = []
     if len(typed) >= NAMES_FROM:
         answers = await _names(session, typed, city, limit, forgiving=False)
-        if sum(len(a) for a in answers) < min(FORGIVE_BELOW, limit):
-            answers = await _names(session, typed, city, limit, forgiving=True)
+        if _count(answers) < min(FORGIVE_BELOW, limit):
+            # A typo: the corrected words if the dictionary knows them, else trigrams.
+            corrected = await spelling.correct(session, typed)
+            answers = await (_names(session, corrected, city, limit, forgiving=False)
+                             if corrected else
+                             _names(session, typed, city, limit, forgiving=True))
     popular = await _popular_with_prefix(session, typed, city, limit)
     suggestions = []
     for score, item in merge_suggestions(typed, answers, popular, limit):
@@ -446,6 +489,12 @@ async def refresh_popular(session: AsyncSession, *, window: dt.timedelta = POPUL
     await popular_cache.clear()
     await suggestions_cache.clear()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def refresh_terms(session: AsyncSession) -> int:
+    """Rebuild the spelling dictionary from every searchable domain's names."""
+    return await spelling.refresh_terms(
+        session, [SOURCES[kind].SEARCH_TERMS for kind in SEARCH_KINDS])
 
 
 async def popular(session: AsyncSession, city: str | None, limit: int = 10) -> PopularOut:

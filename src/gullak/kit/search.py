@@ -26,6 +26,13 @@ class SearchQuery:
     open_now: bool = False
     at: dt.datetime | None = None  # "now" for open-now and validity windows
     limit: int = 20
+    # Also match by trigram similarity (typos) when the words match too few. Discovery first
+    # asks without it and corrects misspelt words against its dictionary, which costs a
+    # fraction of a trigram scan of every name.
+    fuzzy: bool = True
+    # Match documents with any of the words rather than all of them (ranked by how well they
+    # match): what discovery asks when all the words together found too little.
+    any_word: bool = False
 
 
 @dataclass(frozen=True)

@@ -99,8 +99,10 @@ class Outlet(Timestamped, Base):
     __table_args__ = (
         CheckConstraint("latitude BETWEEN -90 AND 90", name="latitude"),
         CheckConstraint("longitude BETWEEN -180 AND 180", name="longitude"),
-        # Nearby searches cut a bounding box on this index before measuring distances.
-        Index("ix_merchant_outlets_position", "latitude", "longitude"),
+        # Nearby searches cut a bounding box on this index and order it by distance without
+        # reading the table (the included columns are all they need).
+        Index("ix_merchant_outlets_position", "latitude", "longitude",
+              postgresql_include=["id", "merchant_id", "active"]),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)

@@ -11,7 +11,7 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,7 +52,13 @@ from gullak.merchants.schemas import (
     Role,
     Status,
 )
-from gullak.merchants.search import autocomplete, nearby, search  # noqa: F401  (the contract)
+from gullak.merchants.search import (  # noqa: F401  (the search contract)
+    SEARCH_TERMS,
+    autocomplete,
+    nearby,
+    open_now_clause,
+    search,
+)
 from gullak.settings import Settings
 from gullak.system import service as system
 
@@ -172,6 +178,20 @@ async def get_live_merchant(session: AsyncSession, merchant_id: uuid.UUID) -> Me
 async def is_live(session: AsyncSession, merchant_id: uuid.UUID) -> bool:
     status = await session.scalar(select(Merchant.status).where(Merchant.id == merchant_id))
     return status == "live"
+
+
+def listed(merchant_id: ColumnElement[Any], *, min_rating: float | None = None,
+           open_at: dt.datetime | None = None) -> ColumnElement[bool]:
+    """For other domains' queries: whether the merchant of their `merchant_id` column is one
+    the public sees (live), rated at least `min_rating`, and, with `open_at`, has an active
+    outlet open then (the test the merchants' own open-now search makes)."""
+    conditions = [Merchant.id == merchant_id, Merchant.status == "live"]
+    if min_rating is not None:
+        conditions.append(Merchant.rating_avg >= min_rating)
+    if open_at is not None:
+        conditions.append(select(Outlet.id).where(
+            Outlet.merchant_id == Merchant.id, open_now_clause(open_at)).exists())
+    return select(Merchant.id).where(*conditions).exists()
 
 
 async def update_merchant(session: AsyncSession, merchant_id: uuid.UUID, patch: MerchantPatch,

@@ -8,10 +8,12 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import Text, and_, func, literal, not_, or_, select
+from sqlalchemy import Text, and_, any_, func, literal, not_, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from gullak.catalog import service as catalog
 from gullak.kit import clock
 from gullak.kit.search import SearchHit, SearchQuery, Suggestion
 from gullak.offers.cache import ActiveOffersCache
@@ -27,9 +29,9 @@ def _live_at(at: dt.datetime) -> list[Any]:
     return [Offer.status == "active", Offer.valid_from <= at, Offer.valid_until > at]
 
 
-def _placement(at: dt.datetime) -> list[Any]:
-    return [func.coalesce(Offer.boosted_until > at, False).desc(), Offer.is_featured.desc(),
-            Offer.display_priority.desc(), Offer.id.desc()]
+def _placement(at: dt.datetime, offer: Any = Offer) -> list[Any]:
+    return [func.coalesce(offer.boosted_until > at, False).desc(), offer.is_featured.desc(),
+            offer.display_priority.desc(), offer.id.desc()]
 
 
 def _in_city(city: str) -> Any:
@@ -54,8 +56,8 @@ async def active_offers(session: AsyncSession, city: str | None,
     query = select(Offer).where(*_live_at(minute)).order_by(*_placement(minute)).limit(limit)
     if city:
         query = query.where(_in_city(city))
-    if category_id is not None:
-        query = query.where(Offer.category_id == category_id)
+    if category_id is not None:  # the category and its subcategories
+        query = query.where(Offer.category_id == any_(catalog.subtree(category_id)))
     out = [offer_out(o) for o in await session.scalars(query)]
     if shared:
         await CACHE.put(redis, key, [o.model_dump(mode="json") for o in out])
@@ -98,25 +100,46 @@ def _hit(offer: Offer, score: float) -> SearchHit:
 def _filtered(query: Any, q: SearchQuery) -> Any:
     if q.city:
         query = query.where(_in_city(q.city))
-    if q.category_id is not None:
-        query = query.where(Offer.category_id == q.category_id)
+    if q.category_id is not None:  # the category and its subcategories
+        query = query.where(Offer.category_id == any_(catalog.subtree(q.category_id)))
     if q.tags:
         query = query.where(Offer.tags.overlap([t.strip().lower() for t in q.tags]))
     return query
 
 
-async def _best(session: AsyncSession, columns: list[Any], words_query: Any, typed: str,
-                at: dt.datetime, q: SearchQuery, limit: int) -> list[Any]:
-    """The best `limit` live offers matching by words; when those are too few (a typo, most
-    likely), topped up with offers whose title is close by trigram similarity. One index per
-    query: an OR of both makes the planner filter every live offer instead."""
-    score = (func.ts_rank(Offer.search_vector, words_query)
-             + func.word_similarity(typed, Offer.title)).label("score")
+# Matches ranked per query: a word in thousands of offers costs no more than a rare one. A
+# broad word ranks the first CANDIDATES matches the index yields, the way a search engine's
+# early termination does; narrower queries (more words, a city) rank every match.
+CANDIDATES = 500
+SUGGESTION_CANDIDATES = 100
+# The documents whose words discovery's spelling dictionary learns (one tsvector each).
+SEARCH_TERMS = ("SELECT to_tsvector('simple', title) FROM offers"
+                " WHERE status = 'active' AND valid_until > now()")
+
+
+async def _best(session: AsyncSession, full: bool, words_query: Any, typed: str,
+                at: dt.datetime, q: SearchQuery, limit: int,
+                candidates_cap: int = CANDIDATES) -> list[Any]:
+    """The best `limit` live offers matching by words (ranked by ts_rank); when those are too
+    few (a typo, most likely), topped up with offers whose title is close by trigram word
+    similarity. One index per query: an OR of both makes the planner filter every live offer
+    instead. Scoring runs on a bounded candidate set (see CANDIDATES)."""
     by_words = Offer.search_vector.bool_op("@@")(words_query)
     found: list[Any] = []
-    for match in (by_words, and_(literal(typed).bool_op("<%")(Offer.title), not_(by_words))):
-        query = _filtered(select(*columns, score).where(*_live_at(at), match), q)
-        query = query.order_by(score.desc(), *_placement(at)).limit(limit - len(found))
+    matches = [by_words]
+    if q.fuzzy:
+        matches.append(and_(literal(typed).bool_op("<%")(Offer.title), not_(by_words)))
+    for match in matches:
+        inner = _filtered(select(Offer).where(*_live_at(at), match), q)
+        candidates = aliased(Offer, inner.limit(candidates_cap).subquery())
+        if match is by_words:
+            score = func.ts_rank(candidates.search_vector, words_query)
+        else:  # the words did not match: how close the title comes is all there is
+            score = func.word_similarity(typed, candidates.title)
+        columns = [candidates] if full else [candidates.id, candidates.title]
+        query = (select(*columns, score.label("score"))
+                 .order_by(score.desc(), *_placement(at, candidates))
+                 .limit(limit - len(found)))
         found += (await session.execute(query)).all()
         if len(found) >= limit:
             break
@@ -132,19 +155,44 @@ async def search(session: AsyncSession, q: SearchQuery) -> list[SearchHit]:
         query = _filtered(select(Offer, literal(0.0)).where(*_live_at(at)), q)
         rows = (await session.execute(query.order_by(*_placement(at)).limit(q.limit))).all()
     else:
+        if q.any_word:
+            words = " or ".join(re.findall(r"[^\W_]+", words))
         tsq = func.websearch_to_tsquery(literal("english").cast(REGCONFIG), words)
-        rows = await _best(session, [Offer], tsq, words, at, q, q.limit)
+        rows = await _best(session, True, tsq, words, at, q, q.limit)
     return [_hit(o, s) for o, s in rows]
+
+
+# Raw SQL: on this hot path, building the ORM statement cost more than running it.
+_SUGGEST = """
+SELECT c.id, c.title, ts_rank(c.search_vector, q.q) AS score
+FROM (SELECT to_tsquery('simple', :typed) || to_tsquery('english', :typed) AS q) q,
+LATERAL (
+    SELECT o.id, o.title, o.search_vector, o.boosted_until, o.is_featured, o.display_priority
+    FROM offers o
+    WHERE o.status = 'active' AND o.valid_from <= :at AND o.valid_until > :at
+      AND o.search_vector @@ q.q {city}
+    LIMIT :cap) c
+ORDER BY score DESC, coalesce(c.boosted_until > :at, false) DESC, c.is_featured DESC,
+         c.display_priority DESC, c.id DESC
+LIMIT :limit
+"""
+_SUGGEST_ANYWHERE = text(_SUGGEST.format(city=""))
+_SUGGEST_IN_CITY = text(_SUGGEST.format(
+    city="AND (o.cities = '{}'::text[] OR o.cities @> ARRAY[CAST(:city AS text)])"))
 
 
 async def autocomplete(session: AsyncSession, prefix: str, limit: int,
                        city: str | None) -> list[Suggestion]:
-    """Titles of active offers that the words typed so far begin (or nearly match)."""
+    """Titles of active offers with words that begin with the words typed so far. Prefixes
+    only: a near miss of a half-typed word is noise, and its trigram scan the slowest query
+    here. The prefix counts as typed or as its stem: the english stemmer turns "biry" into
+    "biri", which begins no word of "biryani", and "happy" into "happi"."""
     words = re.findall(r"[^\W_]+", prefix.lower())[:8]
     if not words:
         return []
-    tsq = func.to_tsquery(literal("english").cast(REGCONFIG),
-                          " & ".join(f"{w}:*" for w in words))
-    rows = await _best(session, [Offer.id, Offer.title], tsq, " ".join(words), clock.now(),
-                       SearchQuery(city=city), limit)
+    params: dict[str, Any] = {"typed": " & ".join(f"{w}:*" for w in words), "at": clock.now(),
+                              "cap": SUGGESTION_CANDIDATES, "limit": limit}
+    if city:
+        params["city"] = city.strip().lower()
+    rows = await session.execute(_SUGGEST_IN_CITY if city else _SUGGEST_ANYWHERE, params)
     return [Suggestion(kind="offer", id=r.id, text=r.title, score=float(r.score)) for r in rows]

@@ -17,6 +17,9 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class Priced(Protocol):
+    type: str
+    bogo_buy: int | None
+    bogo_get: int | None
     discount_kind: str | None
     discount_value: int | None
     max_discount: int | None
@@ -35,7 +38,9 @@ def check_terms(t: Mapping[str, Any]) -> None:
             raise errors.InvalidTerms(f"{kind} and {value} go together.", field=value)
         if t[kind] == "percent" and not 1 <= t[value] <= BPS:
             raise errors.PercentOutOfRange(field=value)
-        if t[cap] is not None and t[kind] is None:
+        # A bogo offer's free items are its discount, which max_discount may cap alone.
+        capped = t[kind] is not None or (cap == "max_discount" and t["type"] == "bogo")
+        if t[cap] is not None and not capped:
             raise errors.InvalidTerms(f"{cap} caps a {kind.split('_')[0]}.", field=cap)
     needs = {
         "discount_percent": ("discount_kind", "percent"),
@@ -68,10 +73,17 @@ def unique(values: Iterable[Any]) -> list[Any]:
     return list(dict.fromkeys(values))
 
 
-def benefits(offer: Priced, amount: int) -> tuple[int, int]:
-    """(discount in minor units, cashback in coins) of a cart of `amount` minor units."""
+def benefits(offer: Priced, amount: int, item_count: int = 1,
+             item_price: int | None = None) -> tuple[int, int]:
+    """(discount in minor units, cashback in coins) of a cart of `amount` minor units. A bogo
+    offer's discount is its free items instead: buy N get M makes M of every N + M items
+    free, at `item_price` each (unknown without it: nothing off)."""
     discount = 0
-    if offer.discount_kind == "percent":
+    if offer.type == "bogo":
+        buy, get = offer.bogo_buy or 0, offer.bogo_get or 0
+        if item_price is not None and buy + get > 0:
+            discount = item_count // (buy + get) * get * item_price
+    elif offer.discount_kind == "percent":
         discount = amount * (offer.discount_value or 0) // BPS
     elif offer.discount_kind == "fixed":
         discount = offer.discount_value or 0

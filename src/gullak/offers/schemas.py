@@ -284,6 +284,12 @@ class OfferPage(BaseModel):
 class CartIn(In):
     amount: Amount  # minor units
     item_count: Count = 1
+    item_price: Positive | None = Field(default=None, description=(
+        "The price of one item of the offer, in minor units. It values the free items of a"
+        " buy-N-get-M (bogo) offer: (item_count // (N + M)) * M * item_price off, within"
+        " max_discount and the amount. Without it a bogo offer takes nothing off (it may still"
+        " be valid); other offer types ignore it (a freebie takes nothing off and names its"
+        " freebie_item)."))
     outlet_id: uuid.UUID | None = None
     city: City | None = None
 

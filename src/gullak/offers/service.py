@@ -22,11 +22,13 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.identity import service as identity
@@ -38,7 +40,14 @@ from gullak.ledger import service as ledger
 from gullak.ledger.schemas import AssetIn, AssetKind, CaptureIn, HoldIn, TransferIn
 from gullak.merchants import service as merchants
 from gullak.offers import errors, lookup, rules
-from gullak.offers.listing import CACHE, active_offers, autocomplete, headline, search
+from gullak.offers.listing import (
+    CACHE,
+    SEARCH_TERMS,  # noqa: F401  (the search contract)
+    active_offers,
+    autocomplete,
+    headline,
+    search,
+)
 from gullak.offers.lookup import offer_out, public_out
 from gullak.offers.models import LIVE_STATUSES, Offer, Redemption
 from gullak.offers.schemas import (
@@ -179,6 +188,22 @@ async def _check_code_free(session: AsyncSession, offer: Offer) -> None:
         raise errors.CouponCodeTaken(field="coupon_code")
 
 
+@asynccontextmanager
+async def _code_guard(session: AsyncSession) -> AsyncIterator[None]:
+    """An offer's writes, in a savepoint. `_check_code_free` cannot see another transaction's
+    uncommitted offer, so two writers may both pass it; the unique index then refuses the
+    later one, which gets the refusal it would have had coming second (and, thanks to the
+    savepoint, a transaction that is still usable)."""
+    try:
+        async with session.begin_nested():
+            yield
+    except IntegrityError as exc:
+        constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+        if constraint == "uq_offers_coupon_code":
+            raise errors.CouponCodeTaken(field="coupon_code") from exc
+        raise
+
+
 async def branded_asset(session: AsyncSession, merchant_id: uuid.UUID) -> str:
     """The code of the merchant's branded coins, created on first use."""
     code = f"BR_{merchant_id.hex[-12:].upper()}"
@@ -205,13 +230,14 @@ async def _apply(session: AsyncSession, offer: Offer, values: dict[str, Any]) ->
         raise errors.InvalidLimit(field="total_limit")
     if "outlet_ids" in values:
         await _check_outlets(session, offer.merchant_id, values["outlet_ids"])
-    for name, value in values.items():
-        setattr(offer, name, value)
-    offer.keywords = " ".join(offer.tags or [])
-    if offer.branded_coins_earned and offer.branded_asset_code is None:
-        offer.branded_asset_code = await branded_asset(session, offer.merchant_id)
-    await _check_code_free(session, offer)
-    await session.flush()
+    async with _code_guard(session):  # from the first change: a query may autoflush
+        for name, value in values.items():
+            setattr(offer, name, value)
+        offer.keywords = " ".join(offer.tags or [])
+        if offer.branded_coins_earned and offer.branded_asset_code is None:
+            offer.branded_asset_code = await branded_asset(session, offer.merchant_id)
+        await _check_code_free(session, offer)
+        await session.flush()
 
 
 async def create_offer(session: AsyncSession, merchant_id: uuid.UUID,
@@ -223,8 +249,9 @@ async def create_offer(session: AsyncSession, merchant_id: uuid.UUID,
                   created_by=actor.id if actor else None, branded_asset_code=None,
                   is_featured=False, display_priority=0, boosted_until=None)
     await _apply(session, offer, values)
-    session.add(offer)
-    await session.flush()
+    async with _code_guard(session):
+        session.add(offer)
+        await session.flush()
     await session.refresh(offer)
     after = offer_out(offer)
     await audit.record(session, actor, "offer.create", "offer", str(offer.id),
@@ -286,15 +313,16 @@ async def transition(session: AsyncSession, offer_id: uuid.UUID, action: str,
     if action == "reject" and not reason:
         raise errors.InvalidTerms("A rejection needs a reason.", field="reason")
     before = offer_out(offer)
-    offer.status = target
-    offer.status_reason = reason
-    if action == "submit":
-        offer.submitted_at = now
-        await _check_code_free(session, offer)
-    if action in ("approve", "reject"):
-        offer.reviewed_by = actor.id if actor else None
-        offer.reviewed_at = now
-    await session.flush()
+    async with _code_guard(session):  # a rejected offer submitted again claims its code
+        offer.status = target
+        offer.status_reason = reason
+        if action == "submit":
+            offer.submitted_at = now
+            await _check_code_free(session, offer)
+        if action in ("approve", "reject"):
+            offer.reviewed_by = actor.id if actor else None
+            offer.reviewed_at = now
+        await session.flush()
     await session.refresh(offer)
     after = offer_out(offer)
     await audit.record(session, actor, f"offer.{action}", "offer", str(offer.id),
@@ -429,7 +457,7 @@ async def _evaluate(session: AsyncSession, offer: Offer, user_id: uuid.UUID, car
         reasons.append("insufficient_coins")
     if not await merchants.is_live(session, offer.merchant_id):
         reasons.append("merchant_not_live")
-    discount, cashback = rules.benefits(offer, cart.amount)
+    discount, cashback = rules.benefits(offer, cart.amount, cart.item_count, cart.item_price)
     return Evaluation(reasons, discount, cashback)
 
 
@@ -475,7 +503,11 @@ def redemption_out(row: Redemption) -> RedemptionOut:
 
 
 def _request_hash(offer_id: uuid.UUID, cart: CartIn) -> str:
-    payload = json.dumps([str(offer_id), cart.model_dump(mode="json")], sort_keys=True)
+    # A cart without an item price hashes as before carts had one: a redemption retried
+    # across that change still matches its Idempotency-Key.
+    unset = {"item_price"} if cart.item_price is None else set()
+    payload = json.dumps([str(offer_id), cart.model_dump(mode="json", exclude=unset)],
+                         sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

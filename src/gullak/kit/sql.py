@@ -1,0 +1,31 @@
+"""SQLAlchemy Core conditions inside hand-written SQL.
+
+Some hot queries are written as text, because their exact shape is what makes them fast, and
+still need a condition that another domain builds with Core (so that its tables and rules stay
+its own). `inline` renders such a condition for a `text()` query.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy.dialects.postgresql.base import PGDialect
+from sqlalchemy.sql.elements import ClauseElement
+
+# Named parameters (":name"), as text() reads them, and no "::type" casts after them, which
+# text() would take for part of the name.
+_DIALECT = PGDialect(paramstyle="named")
+_BIND = re.compile(r"(?<![:\w]):(\w+)")
+
+
+def inline(clause: ClauseElement, params: dict[str, Any], prefix: str = "inlined") -> str:
+    """`clause` as SQL for a `text()` query. Its bound values are added to `params` under
+    names starting with `prefix`, apart from the query's own; they are passed as they are (no
+    type processing), which suits plain values: strings, numbers, datetimes, UUIDs."""
+    compiled = clause.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
+    names = {name: f"{prefix}_{name}" for name in compiled.params}
+    if params.keys() & names.values():
+        raise ValueError(f"Parameters starting with {prefix!r} are already in use.")
+    params.update({names[name]: value for name, value in compiled.params.items()})
+    return _BIND.sub(lambda m: f":{names.get(m.group(1), m.group(1))}", compiled.string)
