@@ -16,6 +16,7 @@ from gullak.catalog import service as catalog
 from gullak.catalog.schemas import CategoryIn, CategoryPatch
 from gullak.kit import clock
 from gullak.kit.search import SearchQuery
+from gullak.merchants import service as merchants
 from gullak.offers import service
 from gullak.offers.cache import ActiveOffersCache
 from gullak.offers.schemas import AdminOfferPatch
@@ -212,3 +213,35 @@ def test_headlines_say_the_benefit() -> None:
     assert headline == "20% off up to 150.00 + 50.00 cashback"
     Terms.discount_kind = Terms.cashback_kind = None
     assert service.headline(Terms()) == "Denim deal"  # type: ignore[arg-type]
+
+
+async def test_a_suspended_merchants_offers_leave_every_listing_and_return(
+        shop: Shop, session: AsyncSession) -> None:
+    other_id, _ = await live_merchant(session)
+    await make_offer(session, shop.merchant_id, title="Pizza at the shop")
+    await make_offer(session, other_id, title="Pizza elsewhere")
+
+    async def everywhere() -> tuple[set[str], set[str], set[str]]:
+        listed = set(await titles(session))
+        found = {h.title for h in await service.search(session, SearchQuery(text="pizza"))}
+        suggested = {s.text for s in await service.autocomplete(session, "piz", 10, None)}
+        return listed, found, suggested
+
+    both = {"Pizza at the shop", "Pizza elsewhere"}
+    assert await everywhere() == (both, both, both)
+    await merchants.set_status(session, other_id, "suspended", "Unpaid commissions", None)
+    only = {"Pizza at the shop"}
+    assert await everywhere() == (only, only, only)
+    await merchants.set_status(session, other_id, "live", None, None)
+    assert await everywhere() == (both, both, both)
+
+
+async def test_search_filters_by_the_merchants_rating(shop: Shop,
+                                                      session: AsyncSession) -> None:
+    rated_id, _ = await live_merchant(session)
+    await session.execute(text("UPDATE merchants SET rating_avg = 4.5 WHERE id = :id"),
+                          {"id": rated_id})
+    await make_offer(session, shop.merchant_id, title="Pizza unrated")
+    await make_offer(session, rated_id, title="Pizza well rated")
+    found = await service.search(session, SearchQuery(text="pizza", min_rating=4.0))
+    assert [h.title for h in found] == ["Pizza well rated"]

@@ -16,6 +16,7 @@ from sqlalchemy.orm import aliased
 from gullak.catalog import service as catalog
 from gullak.kit import clock
 from gullak.kit.search import SearchHit, SearchQuery, Suggestion
+from gullak.merchants import service as merchants
 from gullak.offers.cache import ActiveOffersCache
 from gullak.offers.lookup import offer_out
 from gullak.offers.models import Offer
@@ -26,7 +27,10 @@ CACHE = ActiveOffersCache()
 
 
 def _live_at(at: dt.datetime) -> list[Any]:
-    return [Offer.status == "active", Offer.valid_from <= at, Offer.valid_until > at]
+    """Active, in its window, and of a merchant the public sees (a suspended merchant's
+    offers drop out of every listing at once, without touching the offers)."""
+    return [Offer.status == "active", Offer.valid_from <= at, Offer.valid_until > at,
+            merchants.listed(Offer.merchant_id)]
 
 
 def _placement(at: dt.datetime, offer: Any = Offer) -> list[Any]:
@@ -104,6 +108,10 @@ def _filtered(query: Any, q: SearchQuery) -> Any:
         query = query.where(Offer.category_id == any_(catalog.subtree(q.category_id)))
     if q.tags:
         query = query.where(Offer.tags.overlap([t.strip().lower() for t in q.tags]))
+    if q.min_rating is not None or q.open_now:
+        query = query.where(merchants.listed(
+            Offer.merchant_id, min_rating=q.min_rating,
+            open_at=(q.at or clock.now()) if q.open_now else None))
     return query
 
 
@@ -113,8 +121,9 @@ def _filtered(query: Any, q: SearchQuery) -> Any:
 CANDIDATES = 500
 SUGGESTION_CANDIDATES = 100
 # The documents whose words discovery's spelling dictionary learns (one tsvector each).
-SEARCH_TERMS = ("SELECT to_tsvector('simple', title) FROM offers"
-                " WHERE status = 'active' AND valid_until > now()")
+SEARCH_TERMS = ("SELECT to_tsvector('simple', o.title) FROM offers o"
+                " JOIN merchants m ON m.id = o.merchant_id"
+                " WHERE o.status = 'active' AND o.valid_until > now() AND m.status = 'live'")
 
 
 async def _best(session: AsyncSession, full: bool, words_query: Any, typed: str,
@@ -171,6 +180,7 @@ LATERAL (
     FROM offers o
     WHERE o.status = 'active' AND o.valid_from <= :at AND o.valid_until > :at
       AND o.search_vector @@ q.q {city}
+      AND EXISTS (SELECT 1 FROM merchants m WHERE m.id = o.merchant_id AND m.status = 'live')
     LIMIT :cap) c
 ORDER BY score DESC, coalesce(c.boosted_until > :at, false) DESC, c.is_featured DESC,
          c.display_priority DESC, c.id DESC
