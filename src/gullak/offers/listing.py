@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import Text, and_, any_, func, literal, not_, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from gullak.catalog import service as catalog
 from gullak.kit import clock
@@ -68,7 +67,7 @@ async def active_offers(session: AsyncSession, city: str | None,
     return out
 
 
-def headline(offer: Offer) -> str:
+def headline(offer: Any) -> str:
     """The benefit in a few words: "20% off up to 100.00", "Buy 2 get 1"."""
     def money(minor: int) -> str:
         return f"{minor // 100}.{minor % 100:02d}"
@@ -89,7 +88,8 @@ def headline(offer: Offer) -> str:
     return " + ".join(parts) or offer.title
 
 
-def _hit(offer: Offer, score: float) -> SearchHit:
+def _hit(offer: Any, score: float) -> SearchHit:
+    """`offer`: an Offer or a row of HIT_COLUMNS."""
     return SearchHit(
         kind="offer", id=offer.id, title=offer.title, score=float(score),
         merchant_id=offer.merchant_id, subtitle=headline(offer),
@@ -126,30 +126,38 @@ SEARCH_TERMS = ("SELECT to_tsvector('simple', o.title) FROM offers o"
                 " WHERE o.status = 'active' AND o.valid_until > now() AND m.status = 'live'")
 
 
-async def _best(session: AsyncSession, full: bool, words_query: Any, typed: str,
-                at: dt.datetime, q: SearchQuery, limit: int,
-                candidates_cap: int = CANDIDATES) -> list[Any]:
+# What a hit shows and ranks by: plain columns, not entities, as building fifty-column ORM
+# objects for every candidate cost more than the query.
+HIT_COLUMNS = (Offer.id, Offer.merchant_id, Offer.title, Offer.type, Offer.coupon_code,
+               Offer.category_id, Offer.valid_until, Offer.tags, Offer.cities,
+               Offer.is_featured, Offer.coins_required, Offer.coins_earned, Offer.image_url,
+               Offer.discount_kind, Offer.discount_value, Offer.max_discount,
+               Offer.cashback_kind, Offer.cashback_value, Offer.max_cashback, Offer.bogo_buy,
+               Offer.bogo_get, Offer.freebie_item, Offer.boosted_until, Offer.display_priority)
+
+
+async def _best(session: AsyncSession, words_query: Any, typed: str, at: dt.datetime,
+                q: SearchQuery, limit: int) -> list[tuple[Any, float]]:
     """The best `limit` live offers matching by words (ranked by ts_rank); when those are too
     few (a typo, most likely), topped up with offers whose title is close by trigram word
     similarity. One index per query: an OR of both makes the planner filter every live offer
     instead. Scoring runs on a bounded candidate set (see CANDIDATES)."""
     by_words = Offer.search_vector.bool_op("@@")(words_query)
-    found: list[Any] = []
+    found: list[tuple[Any, float]] = []
     matches = [by_words]
     if q.fuzzy:
         matches.append(and_(literal(typed).bool_op("<%")(Offer.title), not_(by_words)))
     for match in matches:
-        inner = _filtered(select(Offer).where(*_live_at(at), match), q)
-        candidates = aliased(Offer, inner.limit(candidates_cap).subquery())
+        inner = _filtered(select(*HIT_COLUMNS, Offer.search_vector)
+                          .where(*_live_at(at), match), q).limit(CANDIDATES).subquery()
         if match is by_words:
-            score = func.ts_rank(candidates.search_vector, words_query)
+            score = func.ts_rank(inner.c.search_vector, words_query)
         else:  # the words did not match: how close the title comes is all there is
-            score = func.word_similarity(typed, candidates.title)
-        columns = [candidates] if full else [candidates.id, candidates.title]
-        query = (select(*columns, score.label("score"))
-                 .order_by(score.desc(), *_placement(at, candidates))
+            score = func.word_similarity(typed, inner.c.title)
+        query = (select(*(inner.c[c.key] for c in HIT_COLUMNS), score.label("score"))
+                 .order_by(score.desc(), *_placement(at, inner.c))
                  .limit(limit - len(found)))
-        found += (await session.execute(query)).all()
+        found += [(row, row.score) for row in await session.execute(query)]
         if len(found) >= limit:
             break
     return found
@@ -161,13 +169,14 @@ async def search(session: AsyncSession, q: SearchQuery) -> list[SearchHit]:
     at = q.at or clock.now()
     words = (q.text or "").strip()[:200]
     if not words:
-        query = _filtered(select(Offer, literal(0.0)).where(*_live_at(at)), q)
-        rows = (await session.execute(query.order_by(*_placement(at)).limit(q.limit))).all()
+        query = _filtered(select(*HIT_COLUMNS).where(*_live_at(at)), q)
+        rows = [(row, 0.0) for row in await session.execute(
+            query.order_by(*_placement(at)).limit(q.limit))]
     else:
         if q.any_word:
             words = " or ".join(re.findall(r"[^\W_]+", words))
         tsq = func.websearch_to_tsquery(literal("english").cast(REGCONFIG), words)
-        rows = await _best(session, True, tsq, words, at, q, q.limit)
+        rows = await _best(session, tsq, words, at, q, q.limit)
     return [_hit(o, s) for o, s in rows]
 
 
