@@ -205,8 +205,8 @@ async def import_feed(session: AsyncSession, merchant_id: uuid.UUID, body: bytes
                         **counts)
     session.add(report)
     await session.flush()
-    for item in current.values():  # archived by a plain UPDATE above
-        session.expire(item.product)
+    for existing in current.values():  # archived by a plain UPDATE above
+        session.expire(existing.product)
     out = FeedReportOut.model_validate(report)
     await record(session, actor, "product.feed_import", "merchant", merchant_id,
                  after=out.model_dump(mode="json", exclude={"errors", "note"}))

@@ -305,7 +305,7 @@ class EventIn(In):
     starts_at: dt.datetime
     ends_at: dt.datetime
     cities: list[City] = Field(default_factory=list, max_length=200)  # empty: everywhere
-    segments: list[Segment] = Field(default_factory=lambda: ["all"], min_length=1)
+    segments: list[Segment] = Field(default=["all"], min_length=1)  # pydantic copies it
     featured_merchant_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
     discount_percent: int | None = Field(default=None, ge=1, le=100)  # a flash sale's headline
 

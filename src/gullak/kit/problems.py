@@ -99,7 +99,7 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, title = HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
-    return problem(request, exc.status_code, code, title, detail, headers=exc.headers)
+    return problem(request, exc.status_code, code, title, detail, headers=dict(exc.headers) if exc.headers else None)
 
 
 async def on_integrity_error(request: Request, exc: Exception) -> JSONResponse:

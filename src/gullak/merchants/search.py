@@ -77,7 +77,7 @@ async def search(session: AsyncSession, q: SearchQuery) -> list[SearchHit]:
         conditions.append(select(Outlet.id).where(
             Outlet.merchant_id == Merchant.id, open_now_clause(at)).exists())
     words = _words(q.text)
-    score: ColumnElement[float]
+    score: ColumnElement[Any]
     if words:
         match, score = _text_match(words, q.fuzzy, q.any_word)
         conditions.append(match)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gullak.merchants import content, service
 from gullak.merchants.schemas import (
     DocumentIn,
+    Frequency,
     MerchantIn,
     MerchantUserIn,
     OutletIn,
@@ -21,6 +22,7 @@ from gullak.merchants.schemas import (
     RedirectIn,
     Role,
     Status,
+    Tier,
 )
 from gullak.seed import data_set
 
@@ -42,8 +44,8 @@ MERCHANTS: list[dict[str, Any]] = [
             name="Bombay Brew House", legal_name="Bombay Brew House Private Limited",
             description="Single-origin coffee, all-day breakfast and late-night desserts.",
             city="Mumbai", tags=["cafe", "coffee", "breakfast"], gstin="27AABCB1234F1Z8",
-            pan="AABCB1234F", fssai="11521998000123", package_tier="gold",
-            commission_bps=800, settlement_frequency="weekly", phone="+912226001234"),
+            pan="AABCB1234F", fssai="11521998000123", package_tier=Tier.gold,
+            commission_bps=800, settlement_frequency=Frequency.weekly, phone="+912226001234"),
         "outlets": [
             OutletIn(name="Bandra West", address="24 Hill Road, Bandra West", city="Mumbai",
                      postal_code="400050", latitude=19.0553, longitude=72.8301,
@@ -60,8 +62,8 @@ MERCHANTS: list[dict[str, Any]] = [
         "merchant": MerchantIn(
             name="Koramangala Kitchen", description="South Indian meals and filter coffee.",
             city="Bengaluru", tags=["restaurant", "south indian", "vegetarian"],
-            gstin="29AAFCK5678K1ZS", fssai="11219334000456", package_tier="silver",
-            commission_bps=1000, settlement_frequency="daily"),
+            gstin="29AAFCK5678K1ZS", fssai="11219334000456", package_tier=Tier.silver,
+            commission_bps=1000, settlement_frequency=Frequency.daily),
         "outlets": [
             OutletIn(name="Koramangala 5th Block", address="80 Feet Road, Koramangala 5th Block",
                      city="Bengaluru", postal_code="560095", latitude=12.9352,
@@ -80,7 +82,7 @@ MERCHANTS: list[dict[str, Any]] = [
         "merchant": MerchantIn(
             name="Masala Mart", description="Groceries, spices and daily essentials.",
             city="Bengaluru", tags=["grocery", "essentials"], gstin="29AACCU8765R1Z5",
-            package_tier="basic", commission_bps=300, settlement_frequency="monthly"),
+            package_tier=Tier.basic, commission_bps=300, settlement_frequency=Frequency.monthly),
         "outlets": [
             OutletIn(name="HSR Layout", address="27th Main Road, HSR Layout Sector 1",
                      city="Bengaluru", postal_code="560102", latitude=12.9116,
@@ -100,7 +102,7 @@ MERCHANTS: list[dict[str, Any]] = [
             affiliate_id="UT-2041",
             tracking_url_template="https://track.urbanthreads.example/c?aff={affiliate_id}"
                                   "&click={click_id}&sub1={user_id}&sub2={offer_id}",
-            default_cashback_bps=600, commission_bps=900, settlement_frequency="monthly"),
+            default_cashback_bps=600, commission_bps=900, settlement_frequency=Frequency.monthly),
         "outlets": [],
     },
 ]

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
@@ -180,7 +181,7 @@ async def is_live(session: AsyncSession, merchant_id: uuid.UUID) -> bool:
     return status == "live"
 
 
-def listed(merchant_id: ColumnElement[Any], *, min_rating: float | None = None,
+def listed(merchant_id: ColumnElement[Any] | InstrumentedAttribute[Any], *, min_rating: float | None = None,
            open_at: dt.datetime | None = None) -> ColumnElement[bool]:
     """For other domains' queries: whether the merchant of their `merchant_id` column is one
     the public sees (live), rated at least `min_rating`, and, with `open_at`, has an active

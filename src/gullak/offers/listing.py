@@ -8,7 +8,7 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import Text, and_, any_, func, literal, not_, or_, select, text
+from sqlalchemy import ColumnElement, Text, and_, any_, func, literal, not_, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -144,7 +144,7 @@ async def _best(session: AsyncSession, words_query: Any, typed: str, at: dt.date
     instead. Scoring runs on a bounded candidate set (see CANDIDATES)."""
     by_words = Offer.search_vector.bool_op("@@")(words_query)
     found: list[tuple[Any, float]] = []
-    matches = [by_words]
+    matches: list[ColumnElement[bool]] = [by_words]
     if q.fuzzy:
         matches.append(and_(literal(typed).bool_op("<%")(Offer.title), not_(by_words)))
     for match in matches:

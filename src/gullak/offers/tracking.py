@@ -82,8 +82,8 @@ async def save(session: AsyncSession, offer_id: uuid.UUID, user_id: uuid.UUID) -
     offer = await lookup.public(session, offer_id)
     await session.execute(pg_insert(Save).values(
         user_id=user_id, offer_id=offer.id, created_at=clock.now()).on_conflict_do_nothing())
-    saved_at = await session.scalar(select(Save.created_at).where(
-        Save.user_id == user_id, Save.offer_id == offer.id))
+    saved_at = (await session.execute(select(Save.created_at).where(
+        Save.user_id == user_id, Save.offer_id == offer.id))).scalar_one()
     return SavedOfferOut(offer=lookup.public_out(offer), saved_at=saved_at)
 
 

@@ -69,7 +69,9 @@ async def hit(session: AsyncSession, key: str, *, limit: int, window: dt.timedel
     if client is not None:
         name = f"gullak:rl:{key}:{start}"
         async with client.pipeline(transaction=True) as pipe:
-            hits, _ = await pipe.incr(name).expire(name, seconds * 2).execute()
+            pipe.incr(name)
+            pipe.expire(name, seconds * 2)
+            hits, _ = await pipe.execute()
     else:
         hits = await session.scalar(_HIT, {
             "key": key, "start": dt.datetime.fromtimestamp(start, dt.UTC)})

@@ -11,6 +11,8 @@ from gullak.db.registry import metadata
 
 def run() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:  # set by gullak.db.migrate before every command
+        raise RuntimeError("sqlalchemy.url is not set")
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(
