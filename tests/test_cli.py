@@ -94,6 +94,9 @@ def test_run_serves_ready_and_stops_on_ctrl_c(fresh_db, tmp_path: Path) -> None:
         r = httpx.post(f"http://127.0.0.1:{port}/v1/anything", content=b"{bad")
         assert r.status_code == 415
         assert r.headers["content-type"] == "application/problem+json"
+        # The spelling dictionary was built from the demo data as it loaded.
+        found = httpx.get(f"http://127.0.0.1:{port}/v1/search", params={"q": "bombey brew"})
+        assert found.status_code == 200 and found.json()["corrected_query"] == "bombay brew"
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)
     finally:

@@ -24,6 +24,9 @@ class DataSet:
 
 # Filled by the domains' seed modules, in dependency order.
 DATA_SETS: list[DataSet] = []
+# Derived data rebuilt once after a start that loaded something (search dictionaries and the
+# like, which their jobs would otherwise rebuild only on their next schedule).
+AFTER_LOAD: list[Loader] = []
 
 
 def data_set(name: str, *notes: str) -> Callable[[Loader], Loader]:
@@ -32,6 +35,11 @@ def data_set(name: str, *notes: str) -> Callable[[Loader], Loader]:
         return load
 
     return register
+
+
+def after_load(rebuild: Loader) -> Loader:
+    AFTER_LOAD.append(rebuild)
+    return rebuild
 
 
 def load_modules() -> None:
@@ -50,6 +58,7 @@ async def load(db: Database, *, progress: Callable[[str], None] | None = None) -
     every data set this database holds."""
     load_modules()
     notes: list[str] = []
+    loaded = False
     for item in DATA_SETS:
         async with unit_of_work(db) as session:
             done = await session.scalar(select(SeedRun).where(SeedRun.name == item.name))
@@ -58,5 +67,10 @@ async def load(db: Database, *, progress: Callable[[str], None] | None = None) -
                     progress(item.name)
                 await item.load(session)
                 session.add(SeedRun(name=item.name))
+                loaded = True
         notes.extend(item.notes)
+    if loaded:
+        for rebuild in AFTER_LOAD:
+            async with unit_of_work(db) as session:
+                await rebuild(session)
     return notes

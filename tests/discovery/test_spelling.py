@@ -7,8 +7,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gullak.discovery import service, spelling
-from tests.discovery.conftest import World
+from gullak import worker
+from gullak.db.engine import Database
+from gullak.discovery import jobs, service, spelling
+from tests.discovery.conftest import World, build_world
 from tests.discovery.test_search import names, search
 
 BIRYANI = {"blues", "paradise", "chicken", "veg", "hyderabadi", "flat20"}
@@ -75,3 +77,20 @@ async def test_only_close_words_are_corrections(session: AsyncSession,
 ])
 def test_edit_distance_counts_a_swap_as_one_edit(a: str, b: str, edits: int) -> None:
     assert spelling.distance(a, b) == edits == spelling.distance(b, a)
+
+
+async def test_the_job_rebuilds_the_dictionary_from_committed_names(
+        fresh_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with fresh_db.sessionmaker() as session, session.begin():
+        await build_world(session)
+    monkeypatch.setattr(worker, "_db", fresh_db)
+    first = await jobs.refresh_terms(timestamp=0)
+    assert first > 0
+    async with fresh_db.sessionmaker() as session, session.begin():
+        await session.execute(text("UPDATE products SET name = 'Kulfi Falooda'"
+                                   " WHERE name = 'Masala Chai'"))
+    # "kulfi" and "falooda" come; "masala" was only in the renamed product's name and goes.
+    assert await jobs.refresh_terms(timestamp=0) == first + 1
+    async with fresh_db.engine.connect() as conn:
+        terms = set((await conn.scalars(text("SELECT term FROM search_terms"))).all())
+    assert {"kulfi", "falooda", "chai"} <= terms and "masala" not in terms
