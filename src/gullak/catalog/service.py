@@ -37,7 +37,7 @@ from gullak.catalog.schemas import (
 from gullak.kit import clock
 from gullak.kit.errors import Forbidden, InvalidInput, NotFound
 from gullak.kit.ids import uuid7
-from gullak.kit.search import SearchHit, SearchQuery, Suggestion
+from gullak.kit.search import SIMPLE, SearchHit, SearchQuery, Suggestion
 from gullak.kit.security import Subject
 from gullak.kit.sql import inline
 from gullak.ledger import service as ledger
@@ -561,9 +561,8 @@ def _hit(r: Any) -> SearchHit:
 
 # The documents whose words discovery's spelling dictionary learns (one tsvector each): the
 # names of products on sale by live merchants, as search finds them.
-SEARCH_TERMS = ("SELECT to_tsvector('simple', p.name) FROM products p"
-                " JOIN merchants m ON m.id = p.merchant_id"
-                " WHERE p.status = 'active' AND m.status = 'live'")
+SEARCH_TERMS = select(func.to_tsvector(SIMPLE, Product.name)).where(
+    Product.status == "active", merchants.listed(Product.merchant_id))
 
 
 async def search(session: AsyncSession, q: SearchQuery) -> list[SearchHit]:

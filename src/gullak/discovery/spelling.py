@@ -3,7 +3,8 @@ catalogue, as pg_trgm's documentation suggests for text search (a dictionary of 
 the documents, searched by trigram similarity).
 
 The dictionary (`search_terms`) holds every word of the names that the searchable domains
-offer (their `SEARCH_TERMS`, a query yielding one tsvector per document) with the number of
+offer (their `SEARCH_TERMS`, a query yielding one tsvector per document, so that what counts
+as searchable stays each domain's own rule) with the number of
 documents it appears in. A job rebuilds it every ten minutes; until the first run it is
 empty and nothing is corrected (search then falls back to trigram matching in each domain).
 """
@@ -12,8 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # Shorter words are left alone: one wrong letter in three is another word, not a typo.
@@ -38,16 +41,22 @@ WHERE NOT EXISTS (SELECT 1 FROM search_terms t WHERE t.term = w.word)
 """)
 
 
-async def refresh_terms(session: AsyncSession, sources: Iterable[str]) -> int:
+async def refresh_terms(session: AsyncSession, sources: Iterable[Select[Any]]) -> int:
     """Rebuild the dictionary from `sources` (each a query yielding one tsvector per
-    document); returns the number of words."""
-    union = " UNION ALL ".join(f"SELECT word, ndoc FROM ts_stat($q${source}$q$)"
-                               for source in sources)
+    document, built by its domain with constants only); returns the number of words."""
+    # ts_stat takes its query as text, so each one is rendered with its values inline.
+    union = " UNION ALL ".join(
+        f"SELECT word, ndoc FROM ts_stat($q${_literal_sql(source)}$q$)" for source in sources)
     await session.execute(text("DELETE FROM search_terms"))
     result = await session.execute(text(
         f"INSERT INTO search_terms (term, documents) SELECT word, sum(ndoc) FROM ({union}) s"
         f" WHERE length(word) >= {MIN_LENGTH} AND word ~ '^[[:alpha:]]+$' GROUP BY word"))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _literal_sql(query: Select[Any]) -> str:
+    return str(query.compile(dialect=postgresql.dialect(),
+                             compile_kwargs={"literal_binds": True}))
 
 
 async def correct(session: AsyncSession, query: str) -> str | None:

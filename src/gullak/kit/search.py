@@ -11,7 +11,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sqlalchemy import ColumnClause, literal_column
+
 Kind = Literal["merchant", "outlet", "product", "offer"]
+
+# The text search configuration of each domain's SEARCH_TERMS (the words discovery's spelling
+# dictionary learns): unstemmed, so corrections are words people type. A SQL literal, not a
+# bound value, as the dictionary's job renders those queries into text for ts_stat.
+SIMPLE: ColumnClause[Any] = literal_column("'simple'::regconfig")
 
 
 @dataclass(frozen=True)

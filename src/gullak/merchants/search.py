@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Float, Integer, and_, case, cast, func, li
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import clock
-from gullak.kit.search import NearbyHit, SearchHit, SearchQuery, Suggestion
+from gullak.kit.search import SIMPLE, NearbyHit, SearchHit, SearchQuery, Suggestion
 from gullak.merchants import rules
 from gullak.merchants.models import Merchant, Outlet
 
@@ -22,7 +22,7 @@ EARTH_RADIUS_M = 6_371_008.8
 METERS_PER_DEGREE = 110_500.0
 MAX_LIMIT = 100
 # The documents whose words discovery's spelling dictionary learns (one tsvector each).
-SEARCH_TERMS = "SELECT to_tsvector('simple', name) FROM merchants WHERE status = 'live'"
+SEARCH_TERMS = select(func.to_tsvector(SIMPLE, Merchant.name)).where(Merchant.status == "live")
 
 
 def _words(text: str | None) -> list[str]:

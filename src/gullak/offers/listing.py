@@ -8,13 +8,26 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, any_, func, literal, not_, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    and_,
+    any_,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.catalog import service as catalog
 from gullak.kit import clock
-from gullak.kit.search import SearchHit, SearchQuery, Suggestion
+from gullak.kit.search import SIMPLE, SearchHit, SearchQuery, Suggestion
+from gullak.kit.sql import inline
 from gullak.merchants import service as merchants
 from gullak.offers.cache import ActiveOffersCache
 from gullak.offers.lookup import offer_out
@@ -121,9 +134,8 @@ def _filtered(query: Any, q: SearchQuery) -> Any:
 CANDIDATES = 500
 SUGGESTION_CANDIDATES = 100
 # The documents whose words discovery's spelling dictionary learns (one tsvector each).
-SEARCH_TERMS = ("SELECT to_tsvector('simple', o.title) FROM offers o"
-                " JOIN merchants m ON m.id = o.merchant_id"
-                " WHERE o.status = 'active' AND o.valid_until > now() AND m.status = 'live'")
+SEARCH_TERMS = select(func.to_tsvector(SIMPLE, Offer.title)).where(
+    Offer.status == "active", Offer.valid_until > func.now(), merchants.listed(Offer.merchant_id))
 
 
 # What a hit shows and ranks by: plain columns, not entities, as building fifty-column ORM
@@ -188,16 +200,19 @@ LATERAL (
     SELECT o.id, o.title, o.search_vector, o.boosted_until, o.is_featured, o.display_priority
     FROM offers o
     WHERE o.status = 'active' AND o.valid_from <= :at AND o.valid_until > :at
-      AND o.search_vector @@ q.q {city}
-      AND EXISTS (SELECT 1 FROM merchants m WHERE m.id = o.merchant_id AND m.status = 'live')
+      AND o.search_vector @@ q.q {city} AND {listed}
     LIMIT :cap) c
 ORDER BY score DESC, coalesce(c.boosted_until > :at, false) DESC, c.is_featured DESC,
          c.display_priority DESC, c.id DESC
 LIMIT :limit
 """
-_SUGGEST_ANYWHERE = text(_SUGGEST.format(city=""))
+# The merchants' own rule for what the public sees, rendered once.
+_LISTED_PARAMS: dict[str, Any] = {}
+_LISTED = inline(merchants.listed(literal_column("o.merchant_id")), _LISTED_PARAMS, "merchant")
+_SUGGEST_ANYWHERE = text(_SUGGEST.format(city="", listed=_LISTED))
 _SUGGEST_IN_CITY = text(_SUGGEST.format(
-    city="AND (o.cities = '{}'::text[] OR o.cities @> ARRAY[CAST(:city AS text)])"))
+    city="AND (o.cities = '{}'::text[] OR o.cities @> ARRAY[CAST(:city AS text)])",
+    listed=_LISTED))
 
 
 async def autocomplete(session: AsyncSession, prefix: str, limit: int,
@@ -210,7 +225,7 @@ async def autocomplete(session: AsyncSession, prefix: str, limit: int,
     if not words:
         return []
     params: dict[str, Any] = {"typed": " & ".join(f"{w}:*" for w in words), "at": clock.now(),
-                              "cap": SUGGESTION_CANDIDATES, "limit": limit}
+                              "cap": SUGGESTION_CANDIDATES, "limit": limit, **_LISTED_PARAMS}
     if city:
         params["city"] = city.strip().lower()
     rows = await session.execute(_SUGGEST_IN_CITY if city else _SUGGEST_ANYWHERE, params)
