@@ -137,7 +137,6 @@ async def set_status(merchant_id: uuid.UUID, body: StatusIn, session: SessionDep
 @router.get(ADMIN + "/{merchant_id}/outlets", tags=["admin"])
 async def admin_outlets(merchant_id: uuid.UUID, session: SessionDep,
                         _: Reader) -> list[OutletOut]:
-    await service.get_merchant(session, merchant_id)
     return await service.list_outlets(session, merchant_id)
 
 
@@ -156,7 +155,6 @@ async def admin_update_outlet(merchant_id: uuid.UUID, outlet_id: uuid.UUID, body
 @router.get(ADMIN + "/{merchant_id}/users", tags=["admin"])
 async def admin_users(merchant_id: uuid.UUID, session: SessionDep,
                       _: Reader) -> list[MerchantUserOut]:
-    await service.get_merchant(session, merchant_id)
     return await service.list_merchant_users(session, merchant_id)
 
 
@@ -176,7 +174,6 @@ async def admin_update_user(merchant_id: uuid.UUID, user_id: uuid.UUID, body: Me
 @router.get(ADMIN + "/{merchant_id}/documents", tags=["admin"])
 async def admin_documents(merchant_id: uuid.UUID, session: SessionDep,
                           _: Reader) -> list[DocumentOut]:
-    await service.get_merchant(session, merchant_id)
     return await service.list_documents(session, merchant_id)
 
 
@@ -191,7 +188,6 @@ async def review_document(merchant_id: uuid.UUID, document_id: uuid.UUID, body: 
 @router.get(ADMIN + "/{merchant_id}/bank-accounts", tags=["admin"])
 async def admin_bank_accounts(merchant_id: uuid.UUID, session: SessionDep,
                               _: Reader) -> list[BankAccountOut]:
-    await service.get_merchant(session, merchant_id)
     return await service.list_bank_accounts(session, merchant_id)
 
 
@@ -217,7 +213,6 @@ async def admin_reverify(merchant_id: uuid.UUID, account_id: uuid.UUID, session:
 @router.get(ADMIN + "/{merchant_id}/commissions", tags=["admin"])
 async def admin_commissions(merchant_id: uuid.UUID, session: SessionDep,
                             _: Reader) -> list[CommissionOut]:
-    await service.get_merchant(session, merchant_id)
     return await service.list_commissions(session, merchant_id)
 
 
@@ -238,7 +233,6 @@ async def admin_delete_commission(merchant_id: uuid.UUID, commission_id: uuid.UU
 @router.get(ADMIN + "/{merchant_id}/reviews", tags=["admin"])
 async def admin_reviews(merchant_id: uuid.UUID, session: SessionDep, _: Reader,
                         limit: Limit = 50) -> list[UserReviewOut]:
-    await service.get_merchant(session, merchant_id)
     return await reviews.merchant_reviews(session, merchant_id, limit=limit)
 
 

@@ -196,6 +196,8 @@ async def list_reviews(session: AsyncSession, merchant_id: uuid.UUID, *, limit: 
 async def merchant_reviews(session: AsyncSession, merchant_id: uuid.UUID, *,
                            limit: int = 50) -> list[UserReviewOut]:
     """Every review of a merchant, hidden ones included (for the merchant and admins)."""
+    if await session.get(Merchant, merchant_id) is None:
+        raise errors.MerchantNotFound()
     rows = await session.scalars(select(Review).where(Review.merchant_id == merchant_id)
                                  .order_by(Review.created_at.desc(), Review.id.desc())
                                  .limit(limit))

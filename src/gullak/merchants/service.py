@@ -376,6 +376,7 @@ async def update_outlet(session: AsyncSession, merchant_id: uuid.UUID, outlet_id
 
 async def list_outlets(session: AsyncSession, merchant_id: uuid.UUID, *,
                        active_only: bool = False) -> list[OutletOut]:
+    await _merchant(session, merchant_id)
     query = select(Outlet).where(Outlet.merchant_id == merchant_id).order_by(Outlet.id)
     if active_only:
         query = query.where(Outlet.active)
@@ -437,6 +438,7 @@ async def create_merchant_user(session: AsyncSession, merchant_id: uuid.UUID,
 
 async def list_merchant_users(session: AsyncSession,
                               merchant_id: uuid.UUID) -> list[MerchantUserOut]:
+    await _merchant(session, merchant_id)
     rows = await session.scalars(select(MerchantUser).where(
         MerchantUser.merchant_id == merchant_id).order_by(MerchantUser.id))
     return [user_out(u) for u in rows]
@@ -544,6 +546,7 @@ async def add_document(session: AsyncSession, merchant_id: uuid.UUID, data: Docu
 
 
 async def list_documents(session: AsyncSession, merchant_id: uuid.UUID) -> list[DocumentOut]:
+    await _merchant(session, merchant_id)
     rows = await session.scalars(select(Document).where(Document.merchant_id == merchant_id)
                                  .order_by(Document.id))
     return [document_out(d) for d in rows]
@@ -635,6 +638,7 @@ async def get_bank_account(session: AsyncSession, account_id: uuid.UUID,
 
 async def list_bank_accounts(session: AsyncSession,
                              merchant_id: uuid.UUID) -> list[BankAccountOut]:
+    await _merchant(session, merchant_id)
     rows = await session.scalars(select(BankAccount).where(
         BankAccount.merchant_id == merchant_id).order_by(BankAccount.id.desc()))
     return [bank_out(a) for a in rows]
@@ -752,6 +756,7 @@ async def add_commission(session: AsyncSession, merchant_id: uuid.UUID, data: Co
 
 
 async def list_commissions(session: AsyncSession, merchant_id: uuid.UUID) -> list[CommissionOut]:
+    await _merchant(session, merchant_id)
     rows = await session.scalars(select(Commission).where(
         Commission.merchant_id == merchant_id).order_by(Commission.valid_from.desc()))
     return [CommissionOut.model_validate(c) for c in rows]
