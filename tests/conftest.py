@@ -18,12 +18,15 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from gullak import domains
 from gullak.app import create_app
 from gullak.db import embedded, migrate
 from gullak.db.engine import Database
-from gullak.db.uow import request_session, transaction
+from gullak.db.uow import request_session
 from gullak.kit import clock
 from gullak.settings import Settings
+from tests.helpers.http import http_client
+from tests.helpers.sessions import rolled_back_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,25 +117,20 @@ def settings(tmp_path: Path) -> Settings:
 def app(settings: Settings, db: Database, connection: AsyncConnection) -> FastAPI:
     """The app, every request's unit of work inside the test's rolled-back transaction."""
     application = create_app(settings, db)
-
-    async def test_session() -> AsyncIterator[AsyncSession]:
-        async with AsyncSession(bind=connection, join_transaction_mode="create_savepoint",
-                                expire_on_commit=False) as s, transaction(s):
-            yield s
-
-    application.dependency_overrides[request_session] = test_session
+    application.dependency_overrides[request_session] = rolled_back_sessions(connection)
     return application
-
-
-def http_client(application: FastAPI) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://test")
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with http_client(app) as c:
         yield c
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _wired() -> None:
+    # Services called directly (without an app) authorise and audit as in every process.
+    domains.install()
 
 
 @pytest.fixture(autouse=True)

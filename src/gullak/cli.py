@@ -27,7 +27,8 @@ app.add_typer(sms_app, name="sms")
 bench_app = typer.Typer(help="Benchmarks, measured against a reference in the same run.",
                         no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
-console = Console(stderr=True)
+# Never wrap: the banner's URLs, ids and secrets must stay whole when piped to a file.
+console = Console(stderr=True, soft_wrap=True)
 
 HostOpt = Annotated[str | None, typer.Option(help="Address to listen on [GULLAK_HOST].")]
 PortOpt = Annotated[int | None, typer.Option(help="Port to listen on [GULLAK_PORT].")]
@@ -58,6 +59,10 @@ def _url(settings: Settings, *, keep_running: bool = False, migrated: bool = Fal
         console.print("[red]the database schema is not at the newest migration:[/red] "
                       "run `gullak db upgrade` first")
         raise typer.Exit(2)
+    if migrated:  # a command that runs services authorises and audits as the API does
+        from gullak import domains
+
+        domains.install()
     return url
 
 
@@ -104,6 +109,8 @@ def serve(host: HostOpt = None, port: PortOpt = None) -> None:
 @app.command()
 def worker(
     concurrency: Annotated[int | None, typer.Option(help="Jobs run at once.")] = None,
+    until_idle: Annotated[bool, typer.Option(
+        help="Stop once no job is waiting (for a cron-driven or one-off run).")] = False,
 ) -> None:
     """Run the background worker alone: queued jobs and periodic schedules."""
     from gullak import worker as gullak_worker
@@ -111,7 +118,8 @@ def worker(
     settings = _settings()
     url = _url(settings, migrated=True)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(gullak_worker.run(url, concurrency=concurrency or settings.worker_concurrency))
+        asyncio.run(gullak_worker.run(url, concurrency=concurrency or settings.worker_concurrency,
+                                      stop_after_idle=until_idle))
 
 
 @app.command("seed")
@@ -120,6 +128,30 @@ def seed_command() -> None:
     settings = _settings()
     for line in _seed(settings, _url(settings, migrated=True)):
         console.print(line)
+
+
+@app.command()
+def demo() -> None:
+    """Print the demo credentials and ids again (the start-up banner scrolls away)."""
+    from gullak import seed
+    from gullak.db.engine import Database
+
+    settings = _settings()
+    url = _url(settings, migrated=True)
+
+    async def go() -> list[str]:
+        db = Database(url, pool_size=1, max_overflow=0)
+        try:
+            return await seed.notes(db)
+        finally:
+            await db.dispose()
+
+    lines = asyncio.run(go())
+    if not lines:
+        console.print("no demo data in this database: `gullak seed` loads it")
+        raise typer.Exit(1)
+    for line in lines:
+        typer.echo(line)
 
 
 @app.command()
@@ -373,8 +405,10 @@ async def _serve(settings: Settings, url: str, host: str, port: int, *, with_wor
     from gullak.db.engine import Database
 
     db = Database(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    # proxy_headers=False: uvicorn would believe X-Forwarded-For from any loopback peer; the
+    # app reads it itself, from GULLAK_TRUSTED_PROXIES only.
     config = uvicorn.Config(create_app(settings, db), host=host, port=port, log_config=None,
-                            access_log=False, server_header=False)
+                            access_log=False, server_header=False, proxy_headers=False)
     server = uvicorn.Server(config)
     jobs = (asyncio.create_task(gullak_worker.run(url, concurrency=settings.worker_concurrency))
             if with_worker else None)

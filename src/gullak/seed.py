@@ -1,65 +1,56 @@
-"""Demo data: each domain registers a named data set; each loads once per database."""
+"""Demo data: each domain's `seed.py` declares data sets and what they need; they load once
+per database, each in its own transaction, in an order derived from those needs."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from gullak import domains
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
+from gullak.kit.demo import DataSet
 from gullak.system.models import SeedRun
 
-Loader = Callable[[AsyncSession], Awaitable[None]]
+
+class OrderError(Exception):
+    """A data set needs one that does not exist, or needs form a cycle."""
 
 
-@dataclass(frozen=True)
-class DataSet:
-    name: str
-    load: Loader
-    notes: tuple[str, ...]  # printed on every start once loaded (demo credentials, ids)
+def in_order(items: Iterable[DataSet]) -> list[DataSet]:
+    """Each data set after everything it needs; ties broken by name, so the result does not
+    depend on the order the sets were listed or imported in."""
+    pending = {item.name: item for item in items}
+    for item in pending.values():
+        unknown = [n for n in item.needs if n not in pending]
+        if unknown:
+            raise OrderError(f"data set {item.name!r} needs unknown {', '.join(unknown)}")
+    done: list[DataSet] = []
+    loaded: set[str] = set()
+    while pending:
+        ready = sorted(n for n, item in pending.items() if set(item.needs) <= loaded)
+        if not ready:
+            raise OrderError(f"data sets need each other: {', '.join(sorted(pending))}")
+        name = ready[0]
+        done.append(pending.pop(name))
+        loaded.add(name)
+    return done
 
 
-# Filled by the domains' seed modules, in dependency order.
-DATA_SETS: list[DataSet] = []
-# Derived data rebuilt once after a start that loaded something (search dictionaries and the
-# like, which their jobs would otherwise rebuild only on their next schedule).
-AFTER_LOAD: list[Loader] = []
-
-
-def data_set(name: str, *notes: str) -> Callable[[Loader], Loader]:
-    def register(load: Loader) -> Loader:
-        DATA_SETS.append(DataSet(name, load, notes))
-        return load
-
-    return register
-
-
-def after_load(rebuild: Loader) -> Loader:
-    AFTER_LOAD.append(rebuild)
-    return rebuild
-
-
-def load_modules() -> None:
-    """Import the modules that register data sets (in dependency order)."""
-    import gullak.access.seed
-    import gullak.catalog.seed
-    import gullak.discovery.seed
-    import gullak.identity.seed
-    import gullak.ledger.seed
-    import gullak.merchants.seed
-    import gullak.offers.seed  # noqa: F401
-
-
-async def load(db: Database, *, progress: Callable[[str], None] | None = None) -> list[str]:
-    """Load every data set not yet loaded, each in its own transaction; returns the notes of
-    every data set this database holds."""
-    load_modules()
+async def load(db: Database, *, progress: Callable[[str], None] | None = None,
+               wiring: domains.Domains = domains.DOMAINS) -> list[str]:
+    """Load every data set not yet loaded; returns the notes of every data set this database
+    holds."""
+    domains.install(wiring)
     notes: list[str] = []
     loaded = False
-    for item in DATA_SETS:
+    for item in in_order(domains.data_sets(wiring)):
+        if item.rebuild:
+            if loaded:
+                async with unit_of_work(db) as session:
+                    await item.load(session)
+            continue
         async with unit_of_work(db) as session:
             done = await session.scalar(select(SeedRun).where(SeedRun.name == item.name))
             if done is None:
@@ -69,8 +60,12 @@ async def load(db: Database, *, progress: Callable[[str], None] | None = None) -
                 session.add(SeedRun(name=item.name))
                 loaded = True
         notes.extend(item.notes)
-    if loaded:
-        for rebuild in AFTER_LOAD:
-            async with unit_of_work(db) as session:
-                await rebuild(session)
     return notes
+
+
+async def notes(db: Database, wiring: domains.Domains = domains.DOMAINS) -> list[str]:
+    """The notes of the data sets this database holds, without loading anything."""
+    async with unit_of_work(db) as session:
+        names = set((await session.scalars(select(SeedRun.name))).all())
+    return [note for item in in_order(domains.data_sets(wiring)) if item.name in names
+            for note in item.notes]

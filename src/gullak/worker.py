@@ -8,6 +8,7 @@ for a rolled-back change, no lost job for a committed one.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,17 +21,6 @@ from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 
 log = structlog.get_logger("gullak.worker")
-
-# Modules whose tasks the worker runs; each domain with jobs adds its `jobs` module here.
-JOB_MODULES: tuple[str, ...] = (
-    "gullak.system.jobs",
-    "gullak.ledger.jobs",
-    "gullak.identity.jobs",
-    "gullak.merchants.jobs",
-    "gullak.catalog.jobs",
-    "gullak.offers.jobs",
-    "gullak.discovery.jobs",
-)
 
 queue = procrastinate.App(connector=procrastinate.PsycopgConnector())
 _db: Database | None = None
@@ -55,8 +45,42 @@ async def drain(step: Callable[..., Awaitable[int]], batch: int) -> int:
             return total
 
 
+class QuietPeriodic(logging.Filter):
+    """A periodic job that succeeds is routine: its lines go to debug, so that a worker's log
+    shows what needs reading (failures, one-off jobs) instead of a line a minute per job."""
+
+    ROUTINE = {"periodic_task_deferred", "start_job", "job_success"}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "action", None) not in self.ROUTINE:
+            return True
+        job = getattr(record, "job", None) or {}
+        if job.get("task_name") not in periodic_tasks():
+            return True
+        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+def periodic_tasks() -> set[str]:
+    return {p.task.name for p in queue.periodic_registry.periodic_tasks.values()}
+
+
+def quiet_periodic_logs() -> None:
+    # On the handlers: procrastinate logs through per-worker child loggers too.
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, QuietPeriodic) for f in handler.filters):
+            handler.addFilter(QuietPeriodic())
+
+
 def load_jobs() -> None:
-    for module in JOB_MODULES:
+    """Import every domain's jobs (their tasks register on `queue`) and wire the domains, so
+    that a worker started alone audits and authorises exactly as the API does."""
+    from gullak import domains
+
+    domains.install()
+    for module in domains.job_modules():
         importlib.import_module(module)
 
 
@@ -80,6 +104,7 @@ async def run(url: str, *, concurrency: int, stop_after_idle: bool = False) -> N
     """Run the worker until cancelled (or, with `stop_after_idle`, until the queue is empty)."""
     global _db
     load_jobs()
+    quiet_periodic_logs()
     pool = open_pool(url, max_size=concurrency + 2)
     await pool.open(wait=True)
     _db = Database(url, pool_size=concurrency, max_overflow=0)

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, inspect
 
 from gullak.db import embedded, migrate
 from gullak.db.engine import sqlalchemy_url
-from gullak.db.registry import metadata
+from gullak.domains import metadata
 
 
 @pytest.fixture

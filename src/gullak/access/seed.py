@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gullak.access.models import AdminRole, AdminUser, ApiKey, Role, RolePermission
 from gullak.identity.service import keyring
 from gullak.kit import tokens
+from gullak.kit.demo import DataSet
 from gullak.kit.passwords import hash_password
-from gullak.seed import data_set
 from gullak.settings import get_settings
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
@@ -28,12 +28,6 @@ ROLES = {
 }
 
 
-@data_set(
-    "access",
-    f"Admin      {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}, TOTP secret {DEMO_ADMIN_TOTP}"
-    f" (POST /v1/admin/auth/login)",
-    f"API key    {DEMO_KEY_HOLDER}:{DEMO_KEY} (HTTP Basic; ledger.read, ledger.write)",
-)
 async def load(session: AsyncSession) -> None:
     for name, perms in ROLES.items():
         role = Role(name=name, description=f"Demo {name} role")
@@ -51,3 +45,10 @@ async def load(session: AsyncSession) -> None:
                        key_hash=tokens.digest(DEMO_KEY),
                        permissions=["ledger.read", "ledger.write"]))
     await session.flush()
+
+
+DATA_SETS = (DataSet(
+    "access", load, needs=("identity",),
+    notes=(f"Admin      {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}, TOTP secret {DEMO_ADMIN_TOTP}"
+           " (POST /v1/admin/auth/login)",
+           f"API key    {DEMO_KEY_HOLDER}:{DEMO_KEY} (HTTP Basic; ledger.read, ledger.write)")),)

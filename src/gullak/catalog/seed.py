@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gullak.catalog import service
 from gullak.catalog.schemas import CategoryIn, EventIn, ProductIn
 from gullak.kit import clock
+from gullak.kit.demo import DataSet, FailedRows
 from gullak.merchants import service as merchants
-from gullak.merchants.schemas import MerchantIn
-from gullak.seed import data_set
 
 # slug: (name, type, parent slug)
 CATEGORIES: dict[str, tuple[str, str, str | None]] = {
@@ -68,9 +67,7 @@ PRODUCTS: dict[str, list[dict[str, Any]]] = {
     ],
 }
 
-REWARD_STORE = MerchantIn(name="FitKart Rewards Store", city=None,
-                          description="Fitness gear you can buy with the coins you earn.",
-                          tags=["rewards", "fitness"])
+REWARD_STORE = "FitKart Rewards Store"  # a live merchant of the merchants' demo data
 # The reward store's nightly feed, as its shop would send it: prices in REZ coins.
 REWARD_FEED = """sku,name,price,asset_code,category,tags,stock,attr_brand
 FK-MAT-6MM,Yoga mat 6 mm,1500,REZ,fitness-gear,yoga|mats,40,Boldfit
@@ -85,8 +82,6 @@ async def _merchant_ids(session: AsyncSession) -> dict[str, uuid.UUID]:
     return {m.name: m.id for m in page.items}
 
 
-@data_set("catalog", "Catalog    category tree, demo products and gift cards, the FitKart "
-                     "Rewards Store (REZ-priced, from a CSV feed), a live and an upcoming event")
 async def load(session: AsyncSession) -> None:
     categories: dict[str, uuid.UUID] = {}
     for order, (slug, (name, kind, parent)) in enumerate(CATEGORIES.items()):
@@ -106,8 +101,11 @@ async def load(session: AsyncSession) -> None:
             await service.create_product(session, merchant_id, ProductIn.model_validate(
                 {**values, "category_id": categories[item["category"]]}), None)
 
-    store = await merchants.create_merchant(session, REWARD_STORE, None)
-    await service.import_feed(session, store.id, REWARD_FEED, "csv", source="demo feed")
+    report = await service.import_feed(session, merchant_ids[REWARD_STORE], REWARD_FEED, "csv",
+                                       source="demo feed")
+    if report.failed:
+        raise FailedRows(f"the reward store's demo feed failed {report.failed} of {report.rows}"
+                         f" rows: {report.errors}")
 
     now = clock.now().replace(minute=0, second=0, microsecond=0)
     featured = [merchant_ids[n] for n in ("Bombay Brew House", "Koramangala Kitchen")
@@ -127,3 +125,9 @@ async def load(session: AsyncSession) -> None:
         featured_merchant_ids=[merchant_ids[n] for n in ("Urban Threads", "Masala Mart")
                                if n in merchant_ids]), None)
     await service.schedule_event(session, upcoming.id, None)
+
+
+DATA_SETS = (DataSet(
+    "catalog", load, needs=("ledger", "merchants"),
+    notes=("Catalog    category tree, demo products and gift cards, the FitKart Rewards Store"
+           " (REZ-priced, from a CSV feed), a live and an upcoming event",)),)

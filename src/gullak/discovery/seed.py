@@ -6,9 +6,12 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.discovery import service
-from gullak.seed import after_load
+from gullak.kit.demo import DataSet
 
 
-@after_load
 async def build_dictionary(session: AsyncSession) -> None:
     await service.refresh_terms(session)
+
+
+DATA_SETS = (DataSet("search-dictionary", build_dictionary,
+                     needs=("merchants", "catalog", "offers"), rebuild=True),)

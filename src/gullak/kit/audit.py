@@ -1,5 +1,6 @@
-"""Recording who changed what. Routers call `record` after an admin's or a service client's
-write; the access domain registers the writer (the append-only audit log)."""
+"""Recording who changed what. Services call `record` after an admin's or a service client's
+write; the access domain contributes the writer (the append-only audit log), installed by
+`gullak.domains.install()` in every process: app, worker and CLI alike."""
 
 from __future__ import annotations
 
@@ -24,18 +25,20 @@ class RequestMeta:
 request_meta: ContextVar[RequestMeta] = ContextVar("request_meta", default=RequestMeta())
 
 Writer = Callable[..., Awaitable[None]]
-_writers: list[Writer] = []
+_writers: list[Writer] | None = None
 
 
-def register(writer: Writer) -> None:
-    if writer not in _writers:
-        _writers.append(writer)
+def install(writers: list[Writer]) -> None:
+    global _writers
+    _writers = list(writers)
 
 
 async def record(session: AsyncSession, actor: Subject | None, action: str, entity_type: str,
                  entity_id: str | None, *, before: Any = None, after: Any = None,
                  outcome: str = "ok") -> None:
     """Audit one action in the caller's transaction (it commits or rolls back with it)."""
+    if _writers is None:  # a job run by a worker that was never wired would lose the row
+        raise RuntimeError("no audit writer installed: call gullak.domains.install()")
     for write in _writers:
         await write(session, actor=actor, action=action, entity_type=entity_type,
                     entity_id=entity_id, before=before, after=after, outcome=outcome,

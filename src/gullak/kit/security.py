@@ -1,8 +1,10 @@
 """Authenticated subjects and the permission guard that routers put in front of endpoints.
 
-Domains register authenticators per scheme (`Bearer` access tokens, `Basic` API keys); the
-first that recognises the credentials gives the subject. A permission refused is reported to
-the registered denial hooks (the audit log) and kept even though the request fails.
+What the domains contribute (authenticators per scheme, `Bearer` access tokens and `Basic`
+API keys; permission sources per subject kind; denial hooks) is installed by
+`gullak.domains.install()` in every process. The first authenticator that recognises the
+credentials gives the subject. A permission refused is reported to the denial hooks (the
+audit log) and kept even though the request fails.
 """
 
 from __future__ import annotations
@@ -34,20 +36,39 @@ class Subject:
 
 
 Authenticator = Callable[[Request, AsyncSession, str], Awaitable[Subject | None]]
+PermissionSource = Callable[[AsyncSession, uuid.UUID], Awaitable[set[str] | None]]
 DenialHook = Callable[[Request, AsyncSession, Subject, str], Awaitable[None]]
-AUTHENTICATORS: dict[str, list[Authenticator]] = {}
-DENIAL_HOOKS: list[DenialHook] = []
 
 
-def register(scheme: str, authenticate: Authenticator) -> None:
-    handlers = AUTHENTICATORS.setdefault(scheme.lower(), [])
-    if authenticate not in handlers:
-        handlers.append(authenticate)
+@dataclass(frozen=True)
+class Wiring:
+    authenticators: dict[str, list[Authenticator]]
+    permissions: dict[str, PermissionSource]
+    denial_hooks: list[DenialHook]
 
 
-def on_denial(hook: DenialHook) -> None:
-    if hook not in DENIAL_HOOKS:
-        DENIAL_HOOKS.append(hook)
+_wiring: Wiring | None = None
+
+
+def install(*, authenticators: dict[str, list[Authenticator]],
+            permissions: dict[str, PermissionSource], denial_hooks: list[DenialHook]) -> None:
+    global _wiring
+    _wiring = Wiring({k.lower(): list(v) for k, v in authenticators.items()}, dict(permissions),
+                     list(denial_hooks))
+
+
+def wiring() -> Wiring:
+    # Failing loudly beats a process that silently authenticates nobody or loses audit rows.
+    if _wiring is None:
+        raise RuntimeError("the domains are not installed: call gullak.domains.install()")
+    return _wiring
+
+
+async def permissions_of(session: AsyncSession, kind: str, subject_id: uuid.UUID) -> set[str] | None:
+    """The current permissions of a subject whose kind has a permission source; None when that
+    subject no longer exists or may no longer act."""
+    source = wiring().permissions.get(kind)
+    return set() if source is None else await source(session, subject_id)
 
 
 async def current_subject(request: Request, session: SessionDep) -> Subject:
@@ -55,7 +76,7 @@ async def current_subject(request: Request, session: SessionDep) -> Subject:
     if not header:
         raise Unauthorized("Authentication required.")
     scheme, _, credentials = header.partition(" ")
-    for authenticate in AUTHENTICATORS.get(scheme.lower(), []):
+    for authenticate in wiring().authenticators.get(scheme.lower(), []):
         subject = await authenticate(request, session, credentials.strip())
         if subject is not None:
             structlog.contextvars.bind_contextvars(subject=f"{subject.kind}:{subject.id}")
@@ -71,10 +92,11 @@ def require(permission: str) -> object:
 
     async def guard(subject: CurrentSubject, request: Request, session: SessionDep) -> Subject:
         if not subject.can(permission):
-            for hook in DENIAL_HOOKS:
+            hooks = wiring().denial_hooks
+            for hook in hooks:
                 await hook(request, session, subject, permission)
             raise Forbidden(f"Needs the permission {permission}.", permission=permission,
-                            keep_changes=bool(DENIAL_HOOKS))
+                            keep_changes=bool(hooks))
         return subject
 
     return Depends(guard)

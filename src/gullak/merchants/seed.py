@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gullak.kit.demo import DataSet
 from gullak.merchants import content, service
 from gullak.merchants.schemas import (
     DocumentIn,
@@ -24,7 +25,6 @@ from gullak.merchants.schemas import (
     Status,
     Tier,
 )
-from gullak.seed import data_set
 
 DEMO_OWNER_EMAIL = "owner@bombaybrew.example"
 DEMO_OWNER_PASSWORD = "demo-merchant-password"
@@ -105,12 +105,18 @@ MERCHANTS: list[dict[str, Any]] = [
             default_cashback_bps=600, commission_bps=900, settlement_frequency=Frequency.monthly),
         "outlets": [],
     },
+    {
+        # FitKart's reward shop: its products are priced in coins (the catalog's demo feed).
+        "merchant": MerchantIn(
+            name="FitKart Rewards Store", legal_name="FitKart Fitness Private Limited",
+            description="Fitness gear you can buy with the coins you earn.",
+            city="Bengaluru", tags=["rewards", "fitness"], gstin="29AACCF7788K1ZT",
+            pan="AACCF7788K", settlement_frequency=Frequency.monthly),
+        "outlets": [],
+    },
 ]
 
 
-@data_set("merchants",
-          f"Merchant   {DEMO_OWNER_EMAIL} / {DEMO_OWNER_PASSWORD} (owner of Bombay Brew House;"
-          f" POST /v1/merchant/auth/login)")
 async def load(session: AsyncSession) -> None:
     for item in MERCHANTS:
         merchant = await service.create_merchant(session, item["merchant"], None)
@@ -133,3 +139,9 @@ async def load(session: AsyncSession) -> None:
         seo_description="Coins, cashback and offers from the stores you love."), None)
     await content.create_redirect(session, RedirectIn(source_path="/about-us", target="/about",
                                                       status_code=301), None)
+
+
+DATA_SETS = (DataSet(
+    "merchants", load, needs=("identity",),
+    notes=(f"Merchant   {DEMO_OWNER_EMAIL} / {DEMO_OWNER_PASSWORD} (owner of Bombay Brew House;"
+           " POST /v1/merchant/auth/login)",)),)

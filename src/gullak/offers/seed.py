@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import clock
+from gullak.kit.demo import DataSet
 from gullak.merchants import service as merchants
 from gullak.offers import service
 from gullak.offers.schemas import HoursWindow, OfferIn
-from gullak.seed import data_set
 
 # Merchant name: its offers (OfferIn fields, besides the validity window).
 OFFERS: dict[str, list[dict[str, Any]]] = {
@@ -53,7 +53,6 @@ OFFERS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-@data_set("offers", "Offers     live demo offers of every type: GET /v1/offers?city=Mumbai")
 async def load(session: AsyncSession) -> None:
     live = (await merchants.list_merchants(session, status="live", limit=200)).items
     by_name = {m.name: m for m in live}
@@ -67,3 +66,8 @@ async def load(session: AsyncSession) -> None:
             offer = await service.create_offer(session, merchant.id, data, None)
             await service.transition(session, offer.id, "submit", None)
             await service.transition(session, offer.id, "approve", None)
+
+
+DATA_SETS = (DataSet(
+    "offers", load, needs=("ledger", "merchants"),
+    notes=("Offers     live demo offers of every type: GET /v1/offers?city=Mumbai",)),)

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from gullak.db.migrate import include_name
-from gullak.db.registry import metadata
+from gullak.domains import metadata
 
 
 def run() -> None:

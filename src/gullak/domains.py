@@ -1,0 +1,109 @@
+"""The one list of domains, in dependency order, and what each contributes.
+
+The app, the worker and the CLI are all built from `DOMAINS`: adding a domain is adding one
+entry here. Contributions are named as "module:attribute" inside the domain's package and
+imported only when a process is built, so this module imports no domain at import time.
+
+A domain may contribute:
+- `models`: it has a `models.py` with tables (Alembic and the test schema check see them);
+- `routers`: FastAPI routers in its `api.py`, mounted in this order;
+- `jobs`: it has a `jobs.py` whose tasks the worker runs;
+- `seed`: its `seed.py` has `DATA_SETS`, demo data sets that name the sets they need;
+- `authenticators`: per `Authorization` scheme, a function that recognises credentials;
+- `permissions`: per subject kind, a function that gives the subject's current permissions;
+- `audit_writer` and `denial_hook`: where audited actions and refused permissions are kept.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import MetaData
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    package: str = ""  # default: gullak.<name>
+    needs: tuple[str, ...] = ()  # domains whose service this one calls
+    models: bool = True
+    routers: tuple[str, ...] = ("api:router",)
+    jobs: bool = False
+    seed: bool = False
+    authenticators: dict[str, str] = field(default_factory=dict)
+    permissions: dict[str, str] = field(default_factory=dict)
+    audit_writer: str | None = None
+    denial_hook: str | None = None
+
+    @property
+    def path(self) -> str:
+        return self.package or f"gullak.{self.name}"
+
+    def module(self, name: str) -> Any:
+        return importlib.import_module(f"{self.path}.{name}")
+
+    def resolve(self, ref: str) -> Any:
+        module, _, attribute = ref.partition(":")
+        return getattr(self.module(module), attribute)
+
+
+DOMAINS: tuple[Domain, ...] = (
+    Domain("system", jobs=True),
+    Domain("ledger", jobs=True, seed=True),
+    Domain("identity", needs=("ledger",), jobs=True, seed=True,
+           routers=("api:auth", "api:me", "api:admin"),
+           authenticators={"bearer": "api:bearer"}),
+    Domain("access", needs=("identity",), seed=True,
+           authenticators={"basic": "api:basic"},
+           permissions={"admin": "service:permissions_of"},
+           audit_writer="service:write_audit", denial_hook="api:audit_denial"),
+    Domain("merchants", needs=("identity",), jobs=True, seed=True,
+           permissions={"merchant_user": "service:merchant_user_permissions"}),
+    Domain("catalog", needs=("ledger", "merchants"), jobs=True, seed=True),
+    Domain("offers", needs=("ledger", "identity", "merchants", "catalog"), jobs=True, seed=True),
+    Domain("discovery", needs=("merchants", "catalog", "offers"), jobs=True, seed=True),
+)
+
+
+Domains = tuple[Domain, ...]
+
+
+def routers(domains: Domains = DOMAINS) -> list[Any]:
+    return [d.resolve(ref) for d in domains for ref in d.routers]
+
+
+def job_modules(domains: Domains = DOMAINS) -> list[str]:
+    return [f"{d.path}.jobs" for d in domains if d.jobs]
+
+
+def metadata(domains: Domains = DOMAINS) -> MetaData:
+    """Every domain's tables, for Alembic and the schema check."""
+    from gullak.db.base import Base
+
+    for d in domains:
+        if d.models:
+            d.module("models")
+    return Base.metadata
+
+
+def data_sets(domains: Domains = DOMAINS) -> list[Any]:
+    """Every domain's demo data sets, in no particular order: `gullak.seed` derives it."""
+    return [item for d in domains if d.seed for item in d.module("seed").DATA_SETS]
+
+
+def install(domains: Domains = DOMAINS) -> None:
+    """Give the shared kit what the domains contribute: who can authenticate, where
+    permissions come from, where audit rows go. Every process (app, worker, CLI) calls this
+    before it serves a request or runs a job; calling it again replaces, never adds."""
+    from gullak.kit import audit, security
+
+    schemes = sorted({scheme for d in domains for scheme in d.authenticators})
+    security.install(
+        authenticators={scheme: [d.resolve(d.authenticators[scheme]) for d in domains
+                                 if scheme in d.authenticators] for scheme in schemes},
+        permissions={kind: d.resolve(ref) for d in domains for kind, ref in d.permissions.items()},
+        denial_hooks=[d.resolve(d.denial_hook) for d in domains if d.denial_hook],
+    )
+    audit.install([d.resolve(d.audit_writer) for d in domains if d.audit_writer])
