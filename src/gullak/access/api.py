@@ -34,6 +34,9 @@ from gullak.db.uow import SessionDep
 from gullak.identity.schemas import TokensOut
 from gullak.identity.service import Client
 from gullak.kit import audit
+from gullak.kit.errors import InvalidInput
+from gullak.kit.openapi import errors
+from gullak.kit.schemas import Text
 from gullak.kit.security import Subject, require, require_kind
 from gullak.settings import Settings
 
@@ -63,7 +66,8 @@ async def audit_denial(request: Request, session: AsyncSession, subject: Subject
                        f"{request.method} {request.url.path}", outcome="denied")
 
 
-@router.post("/auth/login", summary="Admin sign-in: password and authenticator code")
+@router.post("/auth/login",
+             responses=errors(401, 429), summary="Admin sign-in: password and authenticator code")
 async def login(body: AdminLoginIn, request: Request, session: SessionDep) -> TokensOut:
     return await service.admin_login(session, settings_of(request), body.email, body.password,
                                      body.totp_code, body.device, Client.of(request))
@@ -118,10 +122,11 @@ async def list_roles(session: SessionDep,
 
 
 @router.put("/roles/{name}", summary="Create a role or replace its permissions")
-async def put_role(name: str, body: RoleIn, session: SessionDep,
+async def put_role(name: Text, body: RoleIn, session: SessionDep,
                    actor: Annotated[Subject, require("roles.manage")]) -> RoleOut:
     if body.name != name:
-        body = body.model_copy(update={"name": name})
+        raise InvalidInput(f"The body names the role {body.name!r}, the path {name!r}.",
+                           code="name_mismatch", field="name")
     before = (await service.list_roles(session))
     old = next((r for r in before if r.name == name), None)
     after = await service.put_role(session, body, actor)
@@ -159,13 +164,13 @@ async def revoke_api_key(key_id: uuid.UUID, session: SessionDep,
 async def search_audit(
     session: SessionDep,
     _: Annotated[Subject, require("audit.read")],
-    entity_type: str | None = None,
-    entity_id: str | None = None,
-    actor_type: str | None = None,
+    entity_type: Text | None = None,
+    entity_id: Text | None = None,
+    actor_type: Text | None = None,
     actor_id: uuid.UUID | None = None,
-    action: str | None = None,
-    outcome: str | None = None,
-    cursor: str | None = None,
+    action: Text | None = None,
+    outcome: Text | None = None,
+    cursor: Text | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AuditPage:
     return await service.search_audit(session, entity_type=entity_type, entity_id=entity_id,

@@ -6,29 +6,27 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from gullak.identity.schemas import DeviceIn
+from gullak.kit import schemas as kit
+from gullak.kit.schemas import In, JsonObject, JsonValue, Out
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Email = Annotated[str, StringConstraints(max_length=254)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+                 kit.NAME_CHARS]
+Email = Annotated[str, StringConstraints(max_length=254), kit.ONE_LINE]
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.]{1,99}$")]
-
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True, extra="ignore")
+Secret = Annotated[str, StringConstraints(min_length=1, max_length=200), kit.ONE_LINE]
+Description = Annotated[str, StringConstraints(max_length=500), kit.MULTI_LINE]
+Permission = Annotated[str, StringConstraints(max_length=100), kit.ONE_LINE]
 
 
 class AdminLoginIn(In):
     email: Email
-    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    password: Secret
     # Any shape is accepted here: a missing or malformed code is a failed attempt like a wrong
     # one (401, counted), so the answer does not tell which part was wrong.
-    totp_code: Annotated[str, StringConstraints(max_length=20)] | None = None
+    totp_code: Annotated[str, StringConstraints(max_length=20), kit.ONE_LINE] | None = None
     device: DeviceIn = Field(default_factory=DeviceIn)
 
 
@@ -71,8 +69,8 @@ class AdminUpdateIn(In):
 
 class RoleIn(In):
     name: Name
-    description: Annotated[str, StringConstraints(max_length=500)] | None = None
-    permissions: list[Annotated[str, StringConstraints(max_length=100)]]
+    description: Description | None = None
+    permissions: list[Permission]
 
 
 class RoleOut(Out):
@@ -89,7 +87,7 @@ class PermissionOut(Out):
 
 class ApiKeyIn(In):
     name: Name
-    permissions: list[Annotated[str, StringConstraints(max_length=100)]]
+    permissions: list[Permission]
 
 
 class ApiKeyOut(Out):
@@ -130,9 +128,9 @@ class AuditPage(Out):
 
 
 class SettingIn(In):
-    value: Any
+    value: JsonValue
     value_type: Literal["string", "int", "float", "bool", "json"] | None = None
-    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    description: Description | None = None
 
 
 class SettingOut(Out):
@@ -148,8 +146,8 @@ class SettingOut(Out):
 class FlagIn(In):
     enabled: bool
     rollout_percent: int = Field(default=100, ge=0, le=100, strict=True)
-    rules: dict[str, Any] = Field(default_factory=dict)
-    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    rules: JsonObject = Field(default_factory=dict)
+    description: Description | None = None
 
 
 class FlagOut(Out):

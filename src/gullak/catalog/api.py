@@ -40,12 +40,13 @@ from gullak.catalog.schemas import (
 )
 from gullak.db.uow import SessionDep
 from gullak.kit.errors import GullakError
+from gullak.kit.schemas import Text
 from gullak.kit.security import Subject, require
 from gullak.worker import enqueue
 
 router = APIRouter(tags=["catalog"])
 Limit = Annotated[int, Query(ge=1, le=100)]
-AssetCode = Annotated[str, Query(pattern=r"^[A-Z][A-Z0-9_]{1,31}$",
+AssetCode = Annotated[Text, Query(pattern=r"^[A-Z][A-Z0-9_]{1,31}$",
                                  description="Asset of rows that name none")]
 
 CanManageCategories = Annotated[Subject, require("catalog.manage")]
@@ -98,7 +99,7 @@ async def merchant_products(merchant_id: uuid.UUID, session: SessionDep,
 
 
 @router.get("/v1/events", summary="Live and upcoming events and flash sales")
-async def events(session: SessionDep, city: str | None = Query(default=None, max_length=80),
+async def events(session: SessionDep, city: Text | None = Query(default=None, max_length=80),
                  segment: Segment | None = None, limit: Limit = 50) -> list[EventOut]:
     return await service.list_events(session, city=city, segment=segment, limit=limit)
 
@@ -289,7 +290,7 @@ async def delete_category(category_id: uuid.UUID, actor: CanManageCategories,
 @admin.get("/events")
 async def admin_events(_: CanManageEvents, session: SessionDep,
                        status: list[EventStatus] = Query(default=["draft", "scheduled", "live"]),
-                       city: str | None = Query(default=None, max_length=80),
+                       city: Text | None = Query(default=None, max_length=80),
                        limit: Limit = 50) -> list[EventOut]:
     return await service.list_events(session, city=city, statuses=status, limit=limit)
 

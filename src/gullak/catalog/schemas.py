@@ -6,33 +6,30 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AnyHttpUrl, Field, StringConstraints
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(max_length=5000)]
+from gullak.kit import schemas as kit
+from gullak.kit.schemas import In, JsonObject, Out
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                 kit.NAME_CHARS]
+Text = Annotated[str, StringConstraints(max_length=5000), kit.MULTI_LINE]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=120)]
 Sku = Annotated[str, StringConstraints(strip_whitespace=True,
                                        pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,63}$")]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1,
-                                       max_length=40)]
-City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+                                       max_length=40), kit.ONE_LINE]
+City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80),
+                 kit.ONE_LINE]
 AssetCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,31}$")]
 Minor = Annotated[int, Field(ge=0, le=10**15)]  # an amount in minor units of its asset
-Url = Annotated[str, StringConstraints(max_length=2000)]
+Url = Annotated[str, StringConstraints(max_length=2000), kit.ONE_LINE]
 
 CategoryType = Literal["offer", "product", "both"]
 ProductStatus = Literal["active", "inactive", "archived"]
 Segment = Literal["all", "new_users", "students", "vip", "prive"]
 EventKind = Literal["event", "flash_sale"]
 EventStatus = Literal["draft", "scheduled", "live", "ended", "cancelled"]
-
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True, extra="ignore")
 
 
 # -- categories -------------------------------------------------------------------------------
@@ -44,8 +41,8 @@ class CategoryIn(In):
     type: CategoryType = "both"
     display_order: int = Field(default=0, ge=-10_000, le=10_000)
     icon_url: Url | None = None
-    seo_title: Annotated[str, StringConstraints(max_length=200)] | None = None
-    seo_description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    seo_title: Annotated[str, StringConstraints(max_length=200), kit.ONE_LINE] | None = None
+    seo_description: Annotated[str, StringConstraints(max_length=500), kit.ONE_LINE] | None = None
     active: bool = True
 
 
@@ -58,8 +55,8 @@ class CategoryPatch(In):
     type: CategoryType | None = None
     display_order: int | None = Field(default=None, ge=-10_000, le=10_000)
     icon_url: Url | None = None
-    seo_title: Annotated[str, StringConstraints(max_length=200)] | None = None
-    seo_description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    seo_title: Annotated[str, StringConstraints(max_length=200), kit.ONE_LINE] | None = None
+    seo_description: Annotated[str, StringConstraints(max_length=500), kit.ONE_LINE] | None = None
     active: bool | None = None
 
 
@@ -87,7 +84,7 @@ class CategoryNode(CategoryOut):
 
 class ImageIn(In):
     url: Url
-    alt: Annotated[str, StringConstraints(max_length=300)] | None = None
+    alt: Annotated[str, StringConstraints(max_length=300), kit.ONE_LINE] | None = None
 
 
 class ImageOut(Out):
@@ -135,7 +132,7 @@ class ProductIn(In):
     original_price: Minor | None = None
     asset_code: AssetCode = "INR"
     category_id: uuid.UUID | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: JsonObject = Field(default_factory=dict)
     tags: list[Tag] = Field(default_factory=list, max_length=30)
     city: City | None = None
     images: list[ImageIn] = Field(default_factory=list, max_length=30)
@@ -153,7 +150,7 @@ class ProductPatch(In):
     original_price: Minor | None = None
     asset_code: AssetCode | None = None
     category_id: uuid.UUID | None = None
-    attributes: dict[str, Any] | None = None
+    attributes: JsonObject | None = None
     tags: list[Tag] | None = Field(default=None, max_length=30)
     city: City | None = None
     status: ProductStatus | None = None
@@ -193,7 +190,7 @@ class ProductOut(ProductFields):
     updated_at: dt.datetime
 
 
-class ProductPage(BaseModel):
+class ProductPage(Out):
     items: list[ProductOut]
     next_cursor: str | None = None
 
@@ -222,7 +219,7 @@ class PublicProductOut(ProductFields):
     stock: list[PublicStockOut]
 
 
-class PublicProductPage(BaseModel):
+class PublicProductPage(Out):
     items: list[PublicProductOut]
     next_cursor: str | None = None
 
@@ -243,7 +240,8 @@ class ReserveIn(In):
     variant_id: uuid.UUID | None = None
     quantity: int = Field(ge=1, le=10_000)
     ttl_seconds: int = Field(default=900, ge=10, le=7 * 86_400)
-    reference: Annotated[str, StringConstraints(max_length=200)] | None = None  # e.g. an order id
+    # e.g. an order id
+    reference: Annotated[str, StringConstraints(max_length=200), kit.ONE_LINE] | None = None
 
 
 class ReservationOut(Out):
@@ -263,7 +261,7 @@ class ReservationOut(Out):
 FeedFormat = Literal["csv", "json"]
 
 
-class FeedRowError(BaseModel):
+class FeedRowError(Out):
     row: int  # 1-based data row (CSV: the header is not counted)
     sku: str | None
     field: str | None
@@ -342,4 +340,5 @@ class EventOut(Out):
 
 
 class CancelIn(In):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                             max_length=500), kit.ONE_LINE]

@@ -22,6 +22,8 @@ from gullak.discovery.schemas import (
     SearchParams,
 )
 from gullak.discovery.service import Searcher
+from gullak.kit.openapi import errors
+from gullak.kit.schemas import Coordinate, MultilineText, Real, Text
 from gullak.kit.security import Subject, current_subject, require
 from gullak.settings import Settings
 
@@ -39,20 +41,22 @@ async def who(request: Request, session: SessionDep) -> Searcher:
 
 
 Who = Annotated[Searcher, Depends(who)]
-Listed = Annotated[list[str], Query(description="Repeat the parameter or separate by commas.")]
+Listed = Annotated[list[Text], Query(description="Repeat the parameter or separate by commas.")]
 
 
-@router.get("/v1/search", summary="Search merchants, products and offers at once")
+@router.get("/v1/search",
+            responses=errors(401), summary="Search merchants, products and offers at once")
 async def search(
     session: SessionDep, searcher: Who,
-    q: Annotated[str | None, Query(description="What to look for; typos are forgiven.")] = None,
+    q: Annotated[MultilineText | None,
+               Query(description="What to look for; typos are forgiven.")] = None,
     kinds: Listed = [],
-    city: str | None = None,
+    city: Text | None = None,
     category_id: uuid.UUID | None = None,
     tags: Listed = [],
     min_price: Annotated[int | None, Query(description="Minor units (paise).")] = None,
     max_price: Annotated[int | None, Query(description="Minor units (paise).")] = None,
-    min_rating: float | None = None,
+    min_rating: Real | None = None,
     open_now: bool = False,
     limit: int = 20,
 ) -> SearchOut:
@@ -63,30 +67,31 @@ async def search(
 
 
 @router.get("/v1/search/autocomplete", summary="Suggestions for what was typed so far")
-async def autocomplete(session: SessionDep, q: str | None = None, city: str | None = None,
+async def autocomplete(session: SessionDep, q: MultilineText | None = None,
+                       city: Text | None = None,
                        limit: int = 8) -> AutocompleteOut:
     return await service.autocomplete(session, q, city, limit)
 
 
 @router.get("/v1/search/popular", summary="What people search for most, per city")
-async def popular(session: SessionDep, city: str | None = None, limit: int = 10) -> PopularOut:
+async def popular(session: SessionDep, city: Text | None = None, limit: int = 10) -> PopularOut:
     return await service.popular(session, city, limit)
 
 
-@router.post("/v1/search/{query_id}/click", status_code=201,
+@router.post("/v1/search/{query_id}/click", status_code=201, responses=errors(401),
              summary="Record which result of a search was clicked")
 async def click(query_id: uuid.UUID, body: ClickIn, session: SessionDep,
                 searcher: Who) -> ClickOut:
     return await service.record_click(session, query_id, body, searcher)
 
 
-@router.get("/v1/nearby", summary="Outlets near a point, nearest first")
+@router.get("/v1/nearby", responses=errors(401), summary="Outlets near a point, nearest first")
 async def nearby(
     session: SessionDep, searcher: Who,
-    lat: Annotated[float, Query(description="Latitude, -90 to 90.")],
-    lng: Annotated[float, Query(description="Longitude, -180 to 180.")],
-    radius_m: Annotated[float, Query(description="Metres, up to 50 km.")] = 5000,
-    q: str | None = None,
+    lat: Annotated[Coordinate, Query(description="Latitude, -90 to 90.")],
+    lng: Annotated[Coordinate, Query(description="Longitude, -180 to 180.")],
+    radius_m: Annotated[Real, Query(description="Metres, up to 50 km.")] = 5000,
+    q: MultilineText | None = None,
     open_now: bool = False,
     limit: int = 20,
 ) -> NearbyOut:
@@ -98,8 +103,8 @@ async def nearby(
 @router.get("/v1/admin/search/queries", summary="The search log, newest first")
 async def search_log(
     session: SessionDep, _: Annotated[Subject, require("search.read")],
-    city: str | None = None, user_id: uuid.UUID | None = None,
-    zero_results: bool | None = None, cursor: str | None = None, limit: int = 50,
+    city: Text | None = None, user_id: uuid.UUID | None = None,
+    zero_results: bool | None = None, cursor: Text | None = None, limit: int = 50,
 ) -> SearchLogPage:
     return await service.search_log(session, city=city, user_id=user_id,
                                     zero_results=zero_results, cursor=cursor, limit=limit)

@@ -6,39 +6,34 @@ import datetime as dt
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from gullak.kit.schemas import Coordinate, In, MultilineText, Out, Real, Text
 
 ResultKind = Literal["merchant", "outlet", "product", "offer"]
-
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True, extra="ignore")
 
 
 class SearchParams(In):
     """A search as the client asked for it; the service checks it (bad input -> 422)."""
 
-    q: str | None = None
-    kinds: list[str] = Field(default_factory=list)
-    city: str | None = None
+    # What was typed or pasted: tabs and line breaks are only spaces to a search.
+    q: MultilineText | None = None
+    kinds: list[Text] = Field(default_factory=list)
+    city: Text | None = None
     category_id: uuid.UUID | None = None
-    tags: list[str] = Field(default_factory=list)
+    tags: list[Text] = Field(default_factory=list)
     min_price: int | None = None
     max_price: int | None = None
-    min_rating: float | None = None
+    min_rating: Real | None = None
     open_now: bool = False
     limit: int = 20
 
 
 class NearbyParams(In):
-    lat: float
-    lng: float
-    radius_m: float = 5000
-    q: str | None = None
+    lat: Coordinate
+    lng: Coordinate
+    radius_m: Real = 5000
+    q: MultilineText | None = None
     open_now: bool = False
     limit: int = 20
 

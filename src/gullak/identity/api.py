@@ -38,14 +38,15 @@ from gullak.identity.schemas import (
     TotpCodeIn,
     TotpSetupOut,
     UserOut,
-    WalletBalanceOut,
 )
 from gullak.identity.service import Client
 from gullak.identity.social import verifiers_from
 from gullak.kit import audit
+from gullak.kit.openapi import errors
+from gullak.kit.schemas import Text
 from gullak.kit.security import Subject, require, require_kind
 from gullak.ledger import service as ledger
-from gullak.ledger.schemas import HistoryPage, TransferOut
+from gullak.ledger.schemas import AssetOut, HistoryPage, HoldingOut, TransferOut
 from gullak.settings import Settings
 from gullak.worker import enqueue
 
@@ -64,7 +65,7 @@ async def bearer(request: Request, session: AsyncSession, token: str) -> Subject
     return await service.authenticate_bearer(settings_of(request), session, token)
 
 
-@auth.post("/otp", status_code=202, summary="Send a one-time code by SMS")
+@auth.post("/otp", status_code=202, responses=errors(429), summary="Send a one-time code by SMS")
 async def request_otp(body: OtpRequestIn, request: Request, session: SessionDep) -> OtpRequestOut:
     out, message_id = await service.request_otp(session, settings_of(request), body.phone,
                                                  body.purpose, Client.of(request))
@@ -72,13 +73,14 @@ async def request_otp(body: OtpRequestIn, request: Request, session: SessionDep)
     return out
 
 
-@auth.post("/otp/verify", summary="Sign in (or sign up) with the code")
+@auth.post("/otp/verify", responses=errors(401, 429), summary="Sign in (or sign up) with the code")
 async def verify_otp(body: OtpVerifyIn, request: Request, session: SessionDep) -> SignedInOut:
     return await service.sign_in_with_otp(session, settings_of(request), body.phone, body.code,
                                           body.referral_code, body.device, Client.of(request))
 
 
-@auth.post("/password", summary="Sign in with username or email and password")
+@auth.post("/password",
+           responses=errors(401, 429), summary="Sign in with username or email and password")
 async def password_login(body: PasswordLoginIn, request: Request,
                          session: SessionDep) -> SignedInOut:
     return await service.sign_in_with_password(session, settings_of(request), body.login,
@@ -86,7 +88,8 @@ async def password_login(body: PasswordLoginIn, request: Request,
                                                Client.of(request))
 
 
-@auth.post("/refresh", summary="Trade a refresh token for new tokens (it is spent)")
+@auth.post("/refresh",
+           responses=errors(401), summary="Trade a refresh token for new tokens (it is spent)")
 async def refresh(body: RefreshIn, request: Request, session: SessionDep) -> TokensOut:
     return await service.refresh(session, settings_of(request), body.refresh_token,
                                  Client.of(request))
@@ -175,13 +178,13 @@ async def list_devices(subject: Me, session: SessionDep) -> list[PushDeviceOut]:
 
 
 @me.put("/devices/{device_id}", summary="Register or update a device and its push token")
-async def put_device(device_id: str, body: PushDeviceIn, subject: Me,
+async def put_device(device_id: Text, body: PushDeviceIn, subject: Me,
                      session: SessionDep) -> PushDeviceOut:
     return await service.put_device(session, subject.id, device_id[:200], body)
 
 
 @me.delete("/devices/{device_id}", status_code=204)
-async def delete_device(device_id: str, subject: Me, session: SessionDep) -> Response:
+async def delete_device(device_id: Text, subject: Me, session: SessionDep) -> Response:
     await service.delete_device(session, subject.id, device_id)
     return Response(status_code=204)
 
@@ -237,21 +240,28 @@ async def submit_kyc(body: KycIn, subject: Me, request: Request, session: Sessio
     return await service.submit_kyc(session, settings_of(request), subject.id, body)
 
 
-@me.get("/wallet", summary="Balances in every asset")
-async def my_wallet(subject: Me, session: SessionDep) -> list[WalletBalanceOut]:
+@me.get("/wallet", summary="Balances in every asset, zero where never held")
+async def my_wallet(subject: Me, session: SessionDep) -> list[HoldingOut]:
     return await service.wallet(session, subject.id)
+
+
+@me.get("/wallet/assets", summary="The assets a wallet holds: names, kinds, scales, expiry")
+async def wallet_assets(subject: Me, session: SessionDep) -> list[AssetOut]:
+    return await service.assets(session)
 
 
 @me.get("/wallet/history", summary="Entries of one asset's wallet, newest first")
 async def my_wallet_history(
     subject: Me,
     session: SessionDep,
-    asset: Annotated[str, Query(pattern=r"^[A-Z][A-Z0-9_]{1,31}$")],
+    asset: Annotated[Text, Query(pattern=r"^[A-Z][A-Z0-9_]{1,31}$")],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$")] = None,
-    kind: str | None = None,
+    cursor: Annotated[Text | None, Query(pattern=r"^\d{1,19}$")] = None,
+    kind: Text | None = None,
 ) -> HistoryPage:
     account_id = await service.wallet_account(session, subject.id, asset)
+    if account_id is None:
+        return HistoryPage(entries=[], next_cursor=None)
     return await ledger.history(session, account_id, limit=limit, cursor=cursor, kind=kind)
 
 
@@ -261,7 +271,7 @@ admin = APIRouter(prefix="/v1/admin", tags=["admin"])
 @admin.get("/users")
 async def find_users(
     session: SessionDep, _: Annotated[Subject, require("users.read")],
-    query: Annotated[str | None, Query(max_length=200)] = None,
+    query: Annotated[Text | None, Query(max_length=200)] = None,
 ) -> list[UserOut]:
     return await service.find_users(session, query)
 
@@ -284,7 +294,7 @@ async def set_status(user_id: uuid.UUID, body: StatusIn, session: SessionDep,
 
 @admin.get("/kyc")
 async def list_kyc(session: SessionDep, _: Annotated[Subject, require("kyc.review")],
-                   status: Annotated[str | None, Query(pattern="^(pending|verified|rejected)$")]
+                   status: Annotated[Text | None, Query(pattern="^(pending|verified|rejected)$")]
                    = "pending") -> list[KycOut]:
     return await service.list_kyc(session, status)
 
@@ -302,7 +312,7 @@ async def review_kyc(record_id: uuid.UUID, body: KycReviewIn, session: SessionDe
 @admin.post("/users/{user_id}/wallet/adjustments", status_code=201,
             summary="Credit or debit a user's wallet, with a reason")
 async def adjust_wallet(user_id: uuid.UUID, body: AdjustmentIn, session: SessionDep,
-                        key: Annotated[str, Header(alias="Idempotency-Key", min_length=1,
+                        key: Annotated[Text, Header(alias="Idempotency-Key", min_length=1,
                                                    max_length=200)],
                         actor: Annotated[Subject, require("wallet.adjust")]) -> TransferOut:
     before = await service.wallet(session, user_id)

@@ -7,18 +7,18 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+from gullak.kit import schemas as kit
+from gullak.kit.schemas import BigInt, In, JsonObject, Latitude, Longitude, Out
 
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True, extra="ignore")
+Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                           max_length=100), kit.ONE_LINE]
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                           max_length=200), kit.ONE_LINE]
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                              max_length=100), kit.NAME_CHARS]
+Secret = Annotated[str, StringConstraints(min_length=1, max_length=200), kit.ONE_LINE]
 
 
 class OtpPurpose(StrEnum):
@@ -44,13 +44,13 @@ class UserStatus(StrEnum):
 
 class DeviceIn(In):
     device_id: Text200 | None = None
-    device_type: Annotated[str, StringConstraints(max_length=40)] | None = None
+    device_type: Annotated[str, StringConstraints(max_length=40), kit.ONE_LINE] | None = None
     device_name: Text100 | None = None
-    app_version: Annotated[str, StringConstraints(max_length=40)] | None = None
+    app_version: Annotated[str, StringConstraints(max_length=40), kit.ONE_LINE] | None = None
 
 
 class OtpRequestIn(In):
-    phone: Annotated[str, StringConstraints(max_length=32)]
+    phone: Annotated[str, StringConstraints(max_length=32), kit.ONE_LINE]
     purpose: OtpPurpose = OtpPurpose.login
 
 
@@ -60,21 +60,21 @@ class OtpRequestOut(Out):
 
 
 class OtpVerifyIn(In):
-    phone: Annotated[str, StringConstraints(max_length=32)]
+    phone: Annotated[str, StringConstraints(max_length=32), kit.ONE_LINE]
     code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
-    referral_code: Annotated[str, StringConstraints(max_length=32)] | None = None
+    referral_code: Annotated[str, StringConstraints(max_length=32), kit.ONE_LINE] | None = None
     device: DeviceIn = Field(default_factory=DeviceIn)
 
 
 class PasswordLoginIn(In):
-    login: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    login: Secret
+    password: Secret
     totp_code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
     device: DeviceIn = Field(default_factory=DeviceIn)
 
 
 class RefreshIn(In):
-    refresh_token: Annotated[str, StringConstraints(min_length=10, max_length=200)]
+    refresh_token: Annotated[str, StringConstraints(min_length=10, max_length=200), kit.ONE_LINE]
 
 
 class TokensOut(Out):
@@ -111,14 +111,16 @@ class SignedInOut(TokensOut):
 
 
 class ProfileIn(In):
-    email: Annotated[str, StringConstraints(max_length=254)] | None = None
+    email: Annotated[str, StringConstraints(max_length=254), kit.ONE_LINE] | None = None
     username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.]{3,30}$")] | None = None
-    name: Text100 | None = None
+    name: PersonName | None = None
     gender: Gender | None = None
     date_of_birth: dt.date | None = None
-    avatar_url: Annotated[str, StringConstraints(pattern=r"^https://", max_length=500)] | None = None
+    avatar_url: Annotated[str, StringConstraints(pattern=r"^https://",
+                                                 max_length=500), kit.ONE_LINE] | None = None
     language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] | None = None
-    preferences: dict[str, Any] | None = None
+    # Merged into the stored preferences; null would erase them, so it is refused.
+    preferences: JsonObject = Field(default_factory=dict)
 
 
 class DeactivateIn(In):
@@ -126,8 +128,8 @@ class DeactivateIn(In):
 
 
 class PasswordIn(In):
-    new_password: Annotated[str, StringConstraints(max_length=200)]
-    current_password: Annotated[str, StringConstraints(max_length=200)] | None = None
+    new_password: Annotated[str, StringConstraints(max_length=200), kit.ONE_LINE]
+    current_password: Annotated[str, StringConstraints(max_length=200), kit.ONE_LINE] | None = None
 
 
 class TotpSetupOut(Out):
@@ -155,8 +157,9 @@ class SessionOut(Out):
 class PushDeviceIn(In):
     platform: Annotated[str, StringConstraints(pattern=r"^(android|ios|web)$")]
     name: Text100 | None = None
-    app_version: Annotated[str, StringConstraints(max_length=40)] | None = None
-    push_token: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+    app_version: Annotated[str, StringConstraints(max_length=40), kit.ONE_LINE] | None = None
+    push_token: Annotated[str, StringConstraints(min_length=1, max_length=4096),
+                          kit.ONE_LINE] | None = None
     push_enabled: bool = True
 
 
@@ -171,17 +174,17 @@ class PushDeviceOut(Out):
 
 
 class AddressIn(In):
-    label: Annotated[str, StringConstraints(max_length=40)] | None = None
+    label: Annotated[str, StringConstraints(max_length=40), kit.ONE_LINE] | None = None
     line1: Text200
     line2: Text200 | None = None
     city: Text100
     state: Text100 | None = None
     postal_code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 -]{3,10}$")] | None = None
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "IN"
-    latitude: float | None = Field(default=None, ge=-90, le=90)
-    longitude: float | None = Field(default=None, ge=-180, le=180)
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
     is_default: bool = False
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: JsonObject = Field(default_factory=dict)
 
 
 class AddressOut(Out):
@@ -201,7 +204,7 @@ class AddressOut(Out):
 
 class SocialLinkIn(In):
     provider: Annotated[str, StringConstraints(pattern=r"^(google|apple|facebook)$")]
-    token: Annotated[str, StringConstraints(min_length=10, max_length=8192)]
+    token: Annotated[str, StringConstraints(min_length=10, max_length=8192), kit.ONE_LINE]
 
 
 class SocialAccountOut(Out):
@@ -221,11 +224,14 @@ class KycDocument(StrEnum):
 
 class KycIn(In):
     document_type: KycDocument
-    document_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]
-    pan: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10)] | None = None
+    document_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40),
+                               kit.ONE_LINE]
+    pan: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10),
+                   kit.ONE_LINE] | None = None
     bank_account: Annotated[str, StringConstraints(pattern=r"^\d{9,18}$")] | None = None
     ifsc: Annotated[str, StringConstraints(pattern=r"^[A-Z]{4}0[A-Z0-9]{6}$")] | None = None
-    upi_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+@[A-Za-z]+$", max_length=100)] | None = None
+    upi_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+@[A-Za-z]+$",
+                                             max_length=100)] | None = None
 
 
 class KycOut(Out):
@@ -265,7 +271,7 @@ class KycReviewIn(In):
 class AdjustmentIn(In):
     asset_code: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,31}$")]
     # Positive credits the user, negative debits; never zero.
-    amount: Annotated[int, Field(strict=True, ge=-(2**63 - 1), le=2**63 - 1)]
+    amount: Annotated[BigInt, Field(strict=True)]
     reason: Text200
 
 

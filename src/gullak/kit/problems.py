@@ -8,7 +8,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from psycopg import DataError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gullak.kit.errors import GullakError
@@ -68,7 +70,10 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 
 async def on_gullak_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GullakError)
-    return problem(request, exc.status, exc.code, exc.title, exc.detail,
+    retry_after = exc.extra.get("retry_after")
+    # Clients and proxies read the wait from the standard header, not from the body.
+    headers = {"Retry-After": str(retry_after)} if isinstance(retry_after, int) else None
+    return problem(request, exc.status, exc.code, exc.title, exc.detail, headers=headers,
                    extra={"field": exc.field, **exc.extra})
 
 
@@ -108,12 +113,48 @@ async def on_integrity_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, 409, "conflict", "Conflict with the current state")
 
 
+# SQLSTATE classes of a database that cannot answer now: connection (08), resources (53),
+# operator intervention (57: shutdown, cancelled statement), system errors (58).
+UNAVAILABLE_CLASSES = {"08", "53", "57", "58"}
+RETRY_STATES = {"40001", "40P01"}  # serialization failure, deadlock: safe to retry
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
 async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    if sqlstate in {"40001", "40P01"}:  # serialization failure, deadlock: safe to retry
+    sqlstate = _sqlstate(exc)
+    if sqlstate in RETRY_STATES:
         return problem(request, 409, "retry", "Concurrent update, please retry")
-    log.error("database_error", sqlstate=sqlstate, error=type(exc).__name__)
-    return problem(request, 503, "database_unavailable", "Database unavailable")
+    if (sqlstate or "").startswith("22") or isinstance(getattr(exc, "orig", None), DataError):
+        # A data exception: a value the column or function refuses (NUL in text, out of
+        # range, untranslatable). The client's input, not the database, is at fault.
+        log.warning("invalid_value", sqlstate=sqlstate)
+        return problem(request, 422, "invalid_value", "Invalid value",
+                       "A value is out of range or holds a character that cannot be stored.")
+    unreachable = sqlstate is None and isinstance(exc, (OperationalError, InterfaceError))
+    if unreachable or (sqlstate or "")[:2] in UNAVAILABLE_CLASSES:
+        log.error("database_unavailable", sqlstate=sqlstate, error=type(exc).__name__)
+        return problem(request, 503, "database_unavailable", "Database unavailable",
+                       headers={"Retry-After": "1"})
+    return await on_unexpected(request, exc)
+
+
+async def on_pool_timeout(request: Request, exc: Exception) -> JSONResponse:
+    # Every connection is busy: the database cannot take this request now.
+    log.error("database_unavailable", error=type(exc).__name__)
+    return problem(request, 503, "database_unavailable", "Database unavailable",
+                   headers={"Retry-After": "1"})
+
+
+async def on_unencodable(request: Request, exc: Exception) -> JSONResponse:
+    # Text that cannot be encoded for the database (a lone surrogate that slipped past the
+    # schemas): the input is at fault.
+    log.warning("invalid_value", error=type(exc).__name__)
+    return problem(request, 422, "invalid_value", "Invalid value",
+                   "A value holds a character that cannot be stored.")
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -127,4 +168,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(IntegrityError, on_integrity_error)
     app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(PoolTimeout, on_pool_timeout)
+    app.add_exception_handler(UnicodeEncodeError, on_unencodable)
     app.add_exception_handler(Exception, on_unexpected)

@@ -11,6 +11,7 @@ from pydantic import Field, StringConstraints
 
 from gullak.db.uow import SessionDep
 from gullak.kit import audit
+from gullak.kit.schemas import ONE_LINE, Text
 from gullak.kit.security import Subject, require
 from gullak.ledger import service
 from gullak.ledger.schemas import (
@@ -26,7 +27,7 @@ from gullak.ledger.schemas import (
     HoldIn,
     HoldOut,
     IdempotencyKey,
-    Model,
+    In,
     Out,
     ReversalIn,
     TransactionOut,
@@ -43,7 +44,7 @@ KeyHeader = Annotated[IdempotencyKey, Header(alias="Idempotency-Key",
 
 
 async def audited(session: SessionDep, subject: Subject, action: str, entity_type: str,
-                  entity_id: object, after: Model | Out, before: Model | Out | None = None) -> None:
+                  entity_id: object, after: In | Out, before: In | Out | None = None) -> None:
     """Every ledger write by an admin or a service client is in the audit log."""
     await audit.record(session, subject, action, entity_type, str(entity_id),
                        before=before.model_dump(mode="json") if before else None,
@@ -55,15 +56,15 @@ def scoped(subject: Subject, key: str) -> str:
     return f"{subject.kind}:{subject.id}:{key}"
 
 
-class BatchIn(Model):
+class BatchIn(In):
     transfers: Annotated[list[TransferIn], Field(min_length=1, max_length=5000)]
 
 
-class FreezeIn(Model):
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+class FreezeIn(In):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500), ONE_LINE]
 
 
-class LimitsIn(Model):
+class LimitsIn(In):
     daily_limit: Amount | None = None
     monthly_limit: Amount | None = None
 
@@ -87,7 +88,7 @@ async def create_asset(body: AssetIn, session: SessionDep, subject: Admin) -> As
 
 
 @router.get("/assets/{code}")
-async def get_asset(code: str, session: SessionDep, _: Reader) -> AssetOut:
+async def get_asset(code: Text, session: SessionDep, _: Reader) -> AssetOut:
     return await service.get_asset(session, code)
 
 
@@ -121,10 +122,10 @@ async def get_history(
     session: SessionDep,
     _: Reader,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}$")] = None,
-    kind: str | None = None,
-    reference_type: str | None = None,
-    reference_id: str | None = None,
+    cursor: Annotated[Text | None, Query(pattern=r"^\d{1,19}$")] = None,
+    kind: Text | None = None,
+    reference_type: Text | None = None,
+    reference_id: Text | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> HistoryPage:

@@ -7,16 +7,21 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
-MAX_AMOUNT = 2**63 - 1
+from gullak.kit import schemas as kit
+from gullak.kit.schemas import BIGINT, In, JsonObject, Out
+
+__all__ = ["In", "Out"]  # re-exported for the ledger's own request bodies in api.py
+
+MAX_AMOUNT = BIGINT
 # Strict: "10", 10.0 and true are refused, not coerced; money is a whole number of minor units.
-Amount = Annotated[int, Field(strict=True, gt=0, le=MAX_AMOUNT)]
+Amount = Annotated[kit.Amount, Field(gt=0)]
 AssetCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,31}$")]
 Kind = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{1,31}$")]
 Purpose = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-RefText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+RefText = Annotated[str, StringConstraints(min_length=1, max_length=200), kit.ONE_LINE]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200), kit.ONE_LINE]
 
 
 class AssetKind(StrEnum):
@@ -40,21 +45,9 @@ class PlatformPurpose(StrEnum):
     merchant_funding = "merchant_funding"
 
 
-class Model(BaseModel):
-    """Request bodies: unknown fields are refused, so a typo is an error, not a no-op."""
-
-    model_config = ConfigDict(from_attributes=True, extra="forbid")
-
-
-class Out(BaseModel):
-    """Results: read from rows and stored replays, which may carry more than is shown."""
-
-    model_config = ConfigDict(from_attributes=True, extra="ignore")
-
-
-class AssetIn(Model):
+class AssetIn(In):
     code: AssetCode
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100), kit.NAME_CHARS]
     kind: AssetKind
     scale: int = Field(ge=0, le=6)
     expires: bool = False
@@ -68,7 +61,7 @@ class AssetOut(AssetIn):
     created_at: dt.datetime
 
 
-class AccountIn(Model):
+class AccountIn(In):
     asset_code: AssetCode
     owner_type: OwnerType
     owner_id: uuid.UUID | None = None
@@ -92,7 +85,7 @@ class AccountOut(Out):
     created_at: dt.datetime
 
 
-class TransferIn(Model):
+class TransferIn(In):
     debit_account_id: uuid.UUID
     credit_account_id: uuid.UUID
     asset_code: AssetCode
@@ -100,7 +93,7 @@ class TransferIn(Model):
     kind: Kind
     reference_type: RefText | None = None
     reference_id: RefText | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
     # For credits of an expiring asset: when this grant expires (default: the asset's lifetime).
     lot_expires_at: dt.datetime | None = None
 
@@ -129,14 +122,14 @@ class TransactionOut(Out):
     transfers: list[TransferOut]
 
 
-class HoldIn(Model):
+class HoldIn(In):
     account_id: uuid.UUID
     asset_code: AssetCode
     amount: Amount
     expires_at: dt.datetime
     reference_type: RefText | None = None
     reference_id: RefText | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
 
 
 class HoldOut(Out):
@@ -153,13 +146,13 @@ class HoldOut(Out):
     resolved_at: dt.datetime | None
 
 
-class CaptureIn(Model):
+class CaptureIn(In):
     credit_account_id: uuid.UUID
     amount: Amount | None = None  # default: the whole hold
     kind: Kind = "capture"
     reference_type: RefText | None = None
     reference_id: RefText | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
 
 
 class CaptureOut(Out):
@@ -167,9 +160,9 @@ class CaptureOut(Out):
     transfer: TransferOut
 
 
-class ReversalIn(Model):
+class ReversalIn(In):
     amount: Amount | None = None  # default: what is left of the original
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500), kit.ONE_LINE]
 
 
 class BalanceOut(Out):
@@ -202,3 +195,19 @@ class EntryOut(Out):
 class HistoryPage(Out):
     entries: list[EntryOut]
     next_cursor: str | None
+
+
+class HoldingOut(Out):
+    """An owner's position in one asset; zero, with no account, for an asset never held."""
+
+    asset_code: str
+    asset_name: str
+    asset_kind: AssetKind
+    scale: int
+    expires: bool
+    account_id: uuid.UUID | None
+    posted: int
+    held: int
+    available: int
+    expiring_soon: int
+    expiring_before: dt.datetime | None

@@ -14,6 +14,8 @@ from gullak.db.uow import SessionDep
 from gullak.identity.schemas import TokensOut
 from gullak.identity.service import Client
 from gullak.kit.errors import Forbidden
+from gullak.kit.openapi import errors
+from gullak.kit.schemas import Text
 from gullak.kit.security import Subject, require, require_kind
 from gullak.merchants import content, jobs, reviews, service
 from gullak.merchants.schemas import (
@@ -110,7 +112,7 @@ async def create_merchant(body: MerchantIn, session: SessionDep, actor: Manager)
 
 @router.get(ADMIN, tags=["admin"], summary="Merchants, newest first")
 async def list_merchants(session: SessionDep, _: Reader, status: Status | None = None,
-                         city: str | None = None, q: str | None = None, limit: Limit = 50,
+                         city: Text | None = None, q: Text | None = None, limit: Limit = 50,
                          cursor: uuid.UUID | None = None) -> MerchantPage:
     return await service.list_merchants(session, status=status.value if status else None,
                                         city=city, q=q, limit=limit, cursor=cursor)
@@ -257,17 +259,17 @@ async def list_pages(session: SessionDep, _: Editor) -> list[PageOut]:
 
 
 @router.get("/v1/admin/pages/{slug:path}", tags=["admin"])
-async def admin_page(slug: str, session: SessionDep, _: Editor) -> PageOut:
+async def admin_page(slug: Text, session: SessionDep, _: Editor) -> PageOut:
     return await content.get_page(session, slug, published_only=False)
 
 
 @router.put("/v1/admin/pages/{slug:path}", tags=["admin"], summary="Create or replace a page")
-async def put_page(slug: str, body: PageIn, session: SessionDep, actor: Editor) -> PageOut:
+async def put_page(slug: Text, body: PageIn, session: SessionDep, actor: Editor) -> PageOut:
     return await content.put_page(session, slug, body, actor)
 
 
 @router.delete("/v1/admin/pages/{slug:path}", status_code=204, tags=["admin"])
-async def delete_page(slug: str, session: SessionDep, actor: Editor) -> Response:
+async def delete_page(slug: Text, session: SessionDep, actor: Editor) -> Response:
     await content.delete_page(session, slug, actor)
     return Response(status_code=204)
 
@@ -291,7 +293,8 @@ async def delete_redirect(redirect_id: uuid.UUID, session: SessionDep,
 
 # -- merchant portal --------------------------------------------------------------------------
 
-@router.post(PORTAL + "/auth/login", tags=["merchant"], summary="Merchant user sign-in")
+@router.post(PORTAL + "/auth/login",
+             responses=errors(401, 429), tags=["merchant"], summary="Merchant user sign-in")
 async def merchant_login(body: MerchantLoginIn, request: Request,
                          session: SessionDep) -> TokensOut:
     return await service.merchant_login(session, settings_of(request), body.email,
@@ -413,7 +416,7 @@ async def public_outlets(merchant_id: uuid.UUID, session: SessionDep) -> list[Pu
 
 @router.get("/v1/merchants/{merchant_id}/reviews", summary="Visible reviews, newest first")
 async def public_reviews(merchant_id: uuid.UUID, session: SessionDep, limit: Limit = 20,
-                         cursor: str | None = Query(default=None, max_length=200)) -> ReviewPage:
+                         cursor: Text | None = Query(default=None, max_length=200)) -> ReviewPage:
     await service.get_live_merchant(session, merchant_id)
     return await reviews.list_reviews(session, merchant_id, limit=limit, cursor=cursor)
 
@@ -434,11 +437,12 @@ async def flag_review(review_id: uuid.UUID, body: FlagIn, user: User,
 
 
 @router.get("/v1/pages/{slug:path}")
-async def public_page(slug: str, session: SessionDep) -> PageOut:
+async def public_page(slug: Text, session: SessionDep) -> PageOut:
     return await content.get_page(session, slug, published_only=True)
 
 
 @router.get("/v1/redirects/resolve", summary="Where a path redirects to, if anywhere")
 async def resolve_redirect(session: SessionDep,
-                           path: str = Query(min_length=1, max_length=2000)) -> ResolvedOut:
+                           path: Annotated[Text, Query(min_length=1, max_length=2000)],
+                           ) -> ResolvedOut:
     return await content.resolve(session, path)

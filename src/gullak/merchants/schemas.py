@@ -8,9 +8,20 @@ import uuid
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import EmailStr, Field
 
 from gullak.identity.schemas import DeviceIn
+from gullak.kit.schemas import (
+    BigInt,
+    Coordinate,
+    In,
+    Int,
+    MultilineText,
+    Name,
+    Out,
+    SmallInt,
+    Text,
+)
 
 
 class Status(StrEnum):
@@ -47,61 +58,57 @@ class Verdict(StrEnum):
     rejected = "rejected"
 
 
-class Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-
 # -- merchants --------------------------------------------------------------------------------
 
-class MerchantIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    legal_name: str | None = Field(default=None, max_length=300)
-    description: str | None = Field(default=None, max_length=5000)
-    logo_url: str | None = Field(default=None, max_length=2000)
-    website: str | None = Field(default=None, max_length=2000)
+class MerchantIn(In):
+    name: Name = Field(min_length=1, max_length=200)
+    legal_name: Name | None = Field(default=None, max_length=300)
+    description: MultilineText | None = Field(default=None, max_length=5000)
+    logo_url: Text | None = Field(default=None, max_length=2000)
+    website: Text | None = Field(default=None, max_length=2000)
     email: EmailStr | None = None
-    phone: str | None = Field(default=None, max_length=20)
-    city: str | None = Field(default=None, max_length=100)
+    phone: Text | None = Field(default=None, max_length=20)
+    city: Text | None = Field(default=None, max_length=100)
     category_id: uuid.UUID | None = None
-    tags: list[str] = Field(default_factory=list, max_length=50)
-    gstin: str | None = Field(default=None, max_length=20)
-    pan: str | None = Field(default=None, max_length=12)
-    fssai: str | None = Field(default=None, max_length=20)
+    tags: list[Text] = Field(default_factory=list, max_length=50)
+    gstin: Text | None = Field(default=None, max_length=20)
+    pan: Text | None = Field(default=None, max_length=12)
+    fssai: Text | None = Field(default=None, max_length=20)
     package_tier: Tier = Tier.basic
     commission_bps: int = Field(default=0, ge=0, le=10_000)
     settlement_frequency: Frequency = Frequency.weekly
-    affiliate_network: str | None = Field(default=None, max_length=100)
-    affiliate_id: str | None = Field(default=None, max_length=200)
-    tracking_url_template: str | None = Field(default=None, max_length=2000)
+    affiliate_network: Text | None = Field(default=None, max_length=100)
+    affiliate_id: Text | None = Field(default=None, max_length=200)
+    tracking_url_template: Text | None = Field(default=None, max_length=2000)
     # Default cashback for affiliate merchants: a share of the sale (bps) or a flat amount.
     default_cashback_bps: int | None = Field(default=None, ge=0, le=10_000)
-    default_cashback_amount: int | None = Field(default=None, ge=0)
+    default_cashback_amount: BigInt | None = Field(default=None, ge=0)
 
 
-class MerchantPatch(BaseModel):
+class MerchantPatch(In):
     """Only the fields sent change."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    legal_name: str | None = Field(default=None, max_length=300)
-    description: str | None = Field(default=None, max_length=5000)
-    logo_url: str | None = Field(default=None, max_length=2000)
-    website: str | None = Field(default=None, max_length=2000)
+    name: Name | None = Field(default=None, min_length=1, max_length=200)
+    legal_name: Name | None = Field(default=None, max_length=300)
+    description: MultilineText | None = Field(default=None, max_length=5000)
+    logo_url: Text | None = Field(default=None, max_length=2000)
+    website: Text | None = Field(default=None, max_length=2000)
     email: EmailStr | None = None
-    phone: str | None = Field(default=None, max_length=20)
-    city: str | None = Field(default=None, max_length=100)
+    phone: Text | None = Field(default=None, max_length=20)
+    city: Text | None = Field(default=None, max_length=100)
     category_id: uuid.UUID | None = None
-    tags: list[str] | None = Field(default=None, max_length=50)
-    gstin: str | None = Field(default=None, max_length=20)
-    pan: str | None = Field(default=None, max_length=12)
-    fssai: str | None = Field(default=None, max_length=20)
+    tags: list[Text] | None = Field(default=None, max_length=50)
+    gstin: Text | None = Field(default=None, max_length=20)
+    pan: Text | None = Field(default=None, max_length=12)
+    fssai: Text | None = Field(default=None, max_length=20)
     package_tier: Tier | None = None
     commission_bps: int | None = Field(default=None, ge=0, le=10_000)
     settlement_frequency: Frequency | None = None
-    affiliate_network: str | None = Field(default=None, max_length=100)
-    affiliate_id: str | None = Field(default=None, max_length=200)
-    tracking_url_template: str | None = Field(default=None, max_length=2000)
+    affiliate_network: Text | None = Field(default=None, max_length=100)
+    affiliate_id: Text | None = Field(default=None, max_length=200)
+    tracking_url_template: Text | None = Field(default=None, max_length=2000)
     default_cashback_bps: int | None = Field(default=None, ge=0, le=10_000)
-    default_cashback_amount: int | None = Field(default=None, ge=0)
+    default_cashback_amount: BigInt | None = Field(default=None, ge=0)
 
 
 # Fields a merchant's own users may change; business and money terms stay with admins.
@@ -160,39 +167,39 @@ class PublicMerchantOut(Out):
     rating_count: int
 
 
-class StatusIn(BaseModel):
+class StatusIn(In):
     status: Status
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: MultilineText | None = Field(default=None, max_length=2000)
 
 
-class MerchantPage(BaseModel):
+class MerchantPage(Out):
     items: list[MerchantOut]
     next_cursor: str | None
 
 
 # -- outlets ----------------------------------------------------------------------------------
 
-class HoursRange(BaseModel):
+class HoursRange(In):
     """Open from `open` to `close`, "HH:MM" local time. A `close` earlier than `open` runs
     past midnight into the next day; "24:00" closes at midnight."""
 
-    open: str
-    close: str
+    open: Text
+    close: Text
 
 
-class OutletIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    address: str = Field(min_length=1, max_length=1000)
-    city: str = Field(min_length=1, max_length=100)
-    state: str | None = Field(default=None, max_length=100)
-    postal_code: str | None = Field(default=None, max_length=20)
-    phone: str | None = Field(default=None, max_length=20)
-    latitude: float
-    longitude: float
-    timezone: str = Field(default="Asia/Kolkata", max_length=64)
+class OutletIn(In):
+    name: Name = Field(min_length=1, max_length=200)
+    address: MultilineText = Field(min_length=1, max_length=1000)
+    city: Text = Field(min_length=1, max_length=100)
+    state: Text | None = Field(default=None, max_length=100)
+    postal_code: Text | None = Field(default=None, max_length=20)
+    phone: Text | None = Field(default=None, max_length=20)
+    latitude: Coordinate
+    longitude: Coordinate
+    timezone: Text = Field(default="Asia/Kolkata", max_length=64)
     # Weekday ("mon".."sun") to the ranges the outlet opens; a missing day is closed.
-    hours: dict[str, list[HoursRange]] = Field(default_factory=dict)
-    features: list[str] = Field(default_factory=list, max_length=50)
+    hours: dict[Text, list[HoursRange]] = Field(default_factory=dict)
+    features: list[Text] = Field(default_factory=list, max_length=50)
     active: bool = True
 
 
@@ -221,11 +228,11 @@ class PublicOutletOut(OutletOut):
 
 # -- merchant users ---------------------------------------------------------------------------
 
-class MerchantUserIn(BaseModel):
+class MerchantUserIn(In):
     email: EmailStr
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     role: Role = Role.staff
-    password: str = Field(min_length=1, max_length=200)
+    password: Text = Field(min_length=1, max_length=200)
 
 
 class MerchantUserOut(Out):
@@ -239,18 +246,18 @@ class MerchantUserOut(Out):
     created_at: dt.datetime
 
 
-class MerchantUserPatch(BaseModel):
+class MerchantUserPatch(In):
     role: Role | None = None
     status: Literal["active", "disabled"] | None = None
 
 
-class MerchantLoginIn(BaseModel):
-    email: str = Field(min_length=1, max_length=320)
-    password: str = Field(min_length=1, max_length=200)
+class MerchantLoginIn(In):
+    email: Text = Field(min_length=1, max_length=320)
+    password: Text = Field(min_length=1, max_length=200)
     device: DeviceIn = Field(default_factory=DeviceIn)
 
 
-class MerchantMeOut(BaseModel):
+class MerchantMeOut(Out):
     user: MerchantUserOut
     merchant: MerchantOut
     permissions: list[str]
@@ -258,10 +265,10 @@ class MerchantMeOut(BaseModel):
 
 # -- documents, bank accounts, commissions ----------------------------------------------------
 
-class DocumentIn(BaseModel):
-    document_type: str = Field(min_length=1, max_length=50)
-    number: str | None = Field(default=None, max_length=50)
-    file_url: str = Field(min_length=1, max_length=2000)
+class DocumentIn(In):
+    document_type: Text = Field(min_length=1, max_length=50)
+    number: Text | None = Field(default=None, max_length=50)
+    file_url: Text = Field(min_length=1, max_length=2000)
 
 
 class DocumentOut(Out):
@@ -276,22 +283,22 @@ class DocumentOut(Out):
     created_at: dt.datetime
 
 
-class ReviewIn(BaseModel):
+class ReviewIn(In):
     """An admin's verdict on a document."""
 
     verdict: Verdict
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: MultilineText | None = Field(default=None, max_length=2000)
 
 
-class BankAccountIn(BaseModel):
-    account_holder: str = Field(min_length=1, max_length=200)
-    account_number: str = Field(min_length=6, max_length=20)
-    ifsc: str = Field(min_length=11, max_length=11)
-    bank_name: str | None = Field(default=None, max_length=200)
+class BankAccountIn(In):
+    account_holder: Name = Field(min_length=1, max_length=200)
+    account_number: Text = Field(min_length=6, max_length=20)
+    ifsc: Text = Field(min_length=11, max_length=11)
+    bank_name: Name | None = Field(default=None, max_length=200)
     primary: bool = True
 
 
-class BankAccountOut(BaseModel):
+class BankAccountOut(Out):
     id: uuid.UUID
     merchant_id: uuid.UUID
     account_holder: str
@@ -307,7 +314,7 @@ class BankAccountOut(BaseModel):
     created_at: dt.datetime
 
 
-class CommissionIn(BaseModel):
+class CommissionIn(In):
     category_id: uuid.UUID | None = None  # None: every category without its own rate
     rate_bps: int = Field(ge=0, le=10_000)
     valid_from: dt.datetime
@@ -326,12 +333,12 @@ class CommissionOut(Out):
 
 # -- reviews ----------------------------------------------------------------------------------
 
-class UserReviewIn(BaseModel):
-    order_id: str = Field(min_length=1, max_length=100)
+class UserReviewIn(In):
+    order_id: Text = Field(min_length=1, max_length=100)
     rating: int = Field(ge=1, le=5)
     # Sub-ratings by aspect (food, service, value, ambience...), each 1-5.
-    sub_ratings: dict[str, int] = Field(default_factory=dict, max_length=10)
-    comment: str | None = Field(default=None, max_length=5000)
+    sub_ratings: dict[Text, Int] = Field(default_factory=dict, max_length=10)
+    comment: MultilineText | None = Field(default=None, max_length=5000)
     outlet_id: uuid.UUID | None = None
 
 
@@ -364,34 +371,34 @@ class PublicReviewOut(Out):
     created_at: dt.datetime
 
 
-class ReviewPage(BaseModel):
+class ReviewPage(Out):
     items: list[PublicReviewOut]
     next_cursor: str | None
 
 
-class ResponseIn(BaseModel):
-    response: str = Field(min_length=1, max_length=5000)
+class ResponseIn(In):
+    response: MultilineText = Field(min_length=1, max_length=5000)
 
 
-class FlagIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=500)
+class FlagIn(In):
+    reason: MultilineText = Field(min_length=1, max_length=500)
 
 
-class ModerationIn(BaseModel):
-    action: str = Field(pattern="^(hide|restore)$")
-    reason: str | None = Field(default=None, max_length=2000)
+class ModerationIn(In):
+    action: Text = Field(pattern="^(hide|restore)$")
+    reason: MultilineText | None = Field(default=None, max_length=2000)
 
 
 # -- CMS pages and SEO redirects --------------------------------------------------------------
 
-class PageIn(BaseModel):
-    slug: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*(?:/[a-z0-9]+(?:-[a-z0-9]+)*)*$",
+class PageIn(In):
+    slug: Text = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*(?:/[a-z0-9]+(?:-[a-z0-9]+)*)*$",
                       max_length=200)
-    title: str = Field(min_length=1, max_length=300)
-    body: str = Field(max_length=200_000)
+    title: Text = Field(min_length=1, max_length=300)
+    body: MultilineText = Field(max_length=200_000)
     published: bool = False
-    seo_title: str | None = Field(default=None, max_length=300)
-    seo_description: str | None = Field(default=None, max_length=1000)
+    seo_title: Text | None = Field(default=None, max_length=300)
+    seo_description: Text | None = Field(default=None, max_length=1000)
 
 
 class PageOut(Out):
@@ -406,10 +413,10 @@ class PageOut(Out):
     updated_at: dt.datetime
 
 
-class RedirectIn(BaseModel):
-    source_path: str = Field(min_length=1, max_length=2000)
-    target: str = Field(min_length=1, max_length=2000)
-    status_code: int = Field(default=301)
+class RedirectIn(In):
+    source_path: Text = Field(min_length=1, max_length=2000)
+    target: Text = Field(min_length=1, max_length=2000)
+    status_code: SmallInt = Field(default=301)
 
 
 class RedirectOut(Out):
@@ -420,7 +427,7 @@ class RedirectOut(Out):
     created_at: dt.datetime
 
 
-class ResolvedOut(BaseModel):
+class ResolvedOut(Out):
     source_path: str
     target: str
     status_code: int

@@ -11,6 +11,8 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.db.uow import SessionDep
+from gullak.kit.openapi import errors
+from gullak.kit.schemas import Text
 from gullak.kit.security import Subject, current_subject, require, require_kind
 from gullak.offers import service
 from gullak.offers.schemas import (
@@ -79,7 +81,7 @@ async def merchant_create(body: OfferIn, subject: MerchantUser,
 
 @router.get("/v1/merchant/offers")
 async def merchant_list(subject: MerchantUser, session: SessionDep,
-                        status: Status | None = None, cursor: str | None = None,
+                        status: Status | None = None, cursor: Text | None = None,
                         limit: Limit = 50) -> OfferPage:
     return await service.list_offers(session, merchant_id=service.merchant_scope(subject),
                                      status=status, cursor=cursor, limit=limit)
@@ -134,8 +136,8 @@ async def merchant_stats(offer_id: uuid.UUID, subject: MerchantUser,
 async def merchant_redemptions(subject: MerchantUser, session: SessionDep,
                                offer_id: uuid.UUID | None = None,
                                status: RedemptionStatus | None = None,
-                               code: str | None = Query(default=None, max_length=20),
-                               cursor: str | None = None, limit: Limit = 50) -> RedemptionPage:
+                               code: Text | None = Query(default=None, max_length=20),
+                               cursor: Text | None = None, limit: Limit = 50) -> RedemptionPage:
     return await service.list_redemptions(
         session, merchant_id=service.merchant_scope(subject), offer_id=offer_id, status=status,
         code=code, cursor=cursor, limit=limit)
@@ -146,7 +148,7 @@ async def merchant_redemptions(subject: MerchantUser, session: SessionDep,
 @router.get("/v1/admin/offers")
 async def admin_list(session: SessionDep, _: Annotated[Subject, require("offers.read")],
                      merchant_id: uuid.UUID | None = None, status: Status | None = None,
-                     cursor: str | None = None, limit: Limit = 50) -> OfferPage:
+                     cursor: Text | None = None, limit: Limit = 50) -> OfferPage:
     return await service.list_offers(session, merchant_id=merchant_id, status=status,
                                      cursor=cursor, limit=limit)
 
@@ -205,8 +207,8 @@ async def admin_redemptions(session: SessionDep, _: Annotated[Subject, require("
                             merchant_id: uuid.UUID | None = None,
                             offer_id: uuid.UUID | None = None,
                             status: RedemptionStatus | None = None,
-                            code: str | None = Query(default=None, max_length=20),
-                            cursor: str | None = None, limit: Limit = 50) -> RedemptionPage:
+                            code: Text | None = Query(default=None, max_length=20),
+                            cursor: Text | None = None, limit: Limit = 50) -> RedemptionPage:
     return await service.list_redemptions(
         session, user_id=user_id, merchant_id=merchant_id, offer_id=offer_id, status=status,
         code=code, cursor=cursor, limit=limit)
@@ -221,7 +223,7 @@ async def admin_click(click_id: uuid.UUID, session: SessionDep,
 # -- users ------------------------------------------------------------------------------------
 
 @router.get("/v1/offers", summary="Active offers, by city and category")
-async def active(session: SessionDep, city: str | None = Query(default=None, max_length=100),
+async def active(session: SessionDep, city: Text | None = Query(default=None, max_length=100),
                  category_id: uuid.UUID | None = None,
                  limit: Limit = 50) -> list[PublicOfferOut]:
     offers = await service.active_offers(session, city, category_id, None, limit=limit)
@@ -249,7 +251,7 @@ async def validate(offer_id: uuid.UUID, body: ValidateIn, subject: User,
              summary="Redeem: a pending redemption holding the coins it costs")
 async def redeem(offer_id: uuid.UUID, body: RedeemIn, subject: User, session: SessionDep,
                  response: Response,
-                 idempotency_key: Annotated[str | None, Header(
+                 idempotency_key: Annotated[Text | None, Header(
                      alias="Idempotency-Key", min_length=1, max_length=200)] = None,
                  ) -> RedemptionOut:
     out, created = await service.redeem(session, offer_id, subject.id, body,
@@ -259,7 +261,7 @@ async def redeem(offer_id: uuid.UUID, body: RedeemIn, subject: User, session: Se
     return out
 
 
-@router.post("/v1/offers/{offer_id}/view", status_code=204)
+@router.post("/v1/offers/{offer_id}/view", status_code=204, responses=errors(401, 429))
 async def view(offer_id: uuid.UUID, request: Request, session: SessionDep,
                body: TrackIn | None = None) -> Response:
     subject, client = await _visitor(request, session)
@@ -268,7 +270,7 @@ async def view(offer_id: uuid.UUID, request: Request, session: SessionDep,
     return Response(status_code=204)
 
 
-@router.post("/v1/offers/{offer_id}/click", status_code=201,
+@router.post("/v1/offers/{offer_id}/click", status_code=201, responses=errors(401, 429),
              summary="A click out: the click id and the merchant's tracking URL")
 async def click(offer_id: uuid.UUID, request: Request, session: SessionDep,
                 body: TrackIn | None = None) -> ClickOut:
@@ -308,7 +310,7 @@ async def unsave(offer_id: uuid.UUID, subject: User, session: SessionDep) -> Res
 
 @router.get("/v1/me/redemptions")
 async def my_redemptions(subject: User, session: SessionDep,
-                         status: RedemptionStatus | None = None, cursor: str | None = None,
+                         status: RedemptionStatus | None = None, cursor: Text | None = None,
                          limit: Limit = 50) -> RedemptionPage:
     return await service.list_redemptions(session, user_id=subject.id, status=status,
                                           cursor=cursor, limit=limit)

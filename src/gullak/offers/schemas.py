@@ -8,24 +8,31 @@ import uuid
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints
 
-MAX_AMOUNT = 2**63 - 1
+from gullak.kit import schemas as kit
+from gullak.kit.schemas import BIGINT, In, Out
+
+MAX_AMOUNT = BIGINT
 # Money and coins: whole minor units; "10", 10.0 and true are refused, not coerced.
-Amount = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT)]
-Positive = Annotated[int, Field(strict=True, gt=0, le=MAX_AMOUNT)]
+Amount = kit.Amount
+Positive = Annotated[kit.Amount, Field(gt=0)]
 Count = Annotated[int, Field(strict=True, ge=1, le=1_000_000_000)]
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(max_length=10_000)]
-Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")]
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                           max_length=200), kit.ONE_LINE]
+LongText = Annotated[str, StringConstraints(max_length=10_000), kit.MULTI_LINE]
+Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$"), kit.ONE_LINE]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1,
-                                       max_length=50)]
-City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+                                       max_length=50), kit.ONE_LINE]
+City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+                 kit.ONE_LINE]
 CouponCode = Annotated[str, StringConstraints(strip_whitespace=True,
                                               pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{2,39}$")]
 Clock = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                          max_length=2000), kit.ONE_LINE]
+Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                kit.ONE_LINE]
 
 
 class OfferType(StrEnum):
@@ -88,16 +95,6 @@ class RedemptionStatus(StrEnum):
     completed = "completed"
     cancelled = "cancelled"
     refunded = "refunded"
-
-
-class In(BaseModel):
-    """Request bodies: unknown fields are refused, so a typo is an error, not a no-op."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
 
 
 class HoursWindow(In):
@@ -276,7 +273,7 @@ class OfferOut(PublicOfferOut):
     updated_at: dt.datetime
 
 
-class OfferPage(BaseModel):
+class OfferPage(Out):
     items: list[OfferOut]
     next_cursor: str | None
 
@@ -307,7 +304,7 @@ class RedeemIn(CartIn):
     order_ref: Ref | None = None
 
 
-class ValidationOut(BaseModel):
+class ValidationOut(Out):
     offer_id: uuid.UUID
     valid: bool
     # Every reason why not, as stable codes (empty when valid).
@@ -355,7 +352,7 @@ class RedemptionOut(Out):
     created_at: dt.datetime
 
 
-class RedemptionPage(BaseModel):
+class RedemptionPage(Out):
     items: list[RedemptionOut]
     next_cursor: str | None
 
@@ -369,11 +366,11 @@ class RefundIn(In):
 
 
 class TrackIn(In):
-    source: Annotated[str, StringConstraints(max_length=100)] | None = None
-    device_type: Annotated[str, StringConstraints(max_length=20)] | None = None
+    source: Annotated[str, StringConstraints(max_length=100), kit.ONE_LINE] | None = None
+    device_type: Annotated[str, StringConstraints(max_length=20), kit.ONE_LINE] | None = None
 
 
-class ClickOut(BaseModel):
+class ClickOut(Out):
     click_id: uuid.UUID
     offer_id: uuid.UUID
     merchant_id: uuid.UUID
@@ -386,12 +383,12 @@ class ShareIn(In):
     channel: Channel
 
 
-class SavedOfferOut(BaseModel):
+class SavedOfferOut(Out):
     offer: PublicOfferOut
     saved_at: dt.datetime
 
 
-class OfferStatsOut(BaseModel):
+class OfferStatsOut(Out):
     offer_id: uuid.UUID
     views: int
     unique_viewers: int

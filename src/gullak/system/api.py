@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -9,6 +11,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gullak import __version__
+from gullak.kit.errors import Unauthorized
+from gullak.settings import Settings
 from gullak.system import service
 
 router = APIRouter(tags=["system"])
@@ -19,7 +23,9 @@ async def health() -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/ready", summary="The database answers and migrations are at head")
+@router.get("/ready", summary="The database answers and migrations are at head",
+            responses={503: {"description": "Not ready: the same body, saying which check failed",
+                             "content": {"application/json": {}}}})
 async def ready(request: Request) -> JSONResponse:
     state = await service.readiness(request.app.state.db.engine)
     body = {
@@ -30,6 +36,25 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if state.ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics() -> Response:
+@router.get("/metrics", summary="Prometheus metrics (allowed networks, or a bearer token)",
+            response_class=Response)
+async def metrics(request: Request) -> Response:
+    # They name versions and routes: a map for an attacker, so not for everyone.
+    if not may_scrape(request.app.state.settings, request):
+        raise Unauthorized("Metrics need an allowed network or the metrics token.")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def may_scrape(settings: Settings, request: Request) -> bool:
+    """The client is in GULLAK_METRICS_NETWORKS or shows GULLAK_METRICS_TOKEN."""
+    token = settings.metrics_token
+    sent = request.headers.get("authorization", "")
+    if token is not None and sent[:7].lower() == "bearer " and hmac.compare_digest(
+            sent[7:].strip().encode(), token.get_secret_value().encode()):
+        return True
+    host = request.client.host if request.client else None
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    return any(address in network for network in settings.networks("metrics_networks"))

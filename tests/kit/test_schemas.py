@@ -1,0 +1,110 @@
+"""The shared field types: what each refuses, with the field named, and what it lets through."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pytest
+from annotated_types import Ge
+from pydantic import StringConstraints, ValidationError
+
+from gullak.kit.schemas import (
+    BigInt,
+    Float,
+    In,
+    Int,
+    JsonObject,
+    Latitude,
+    MultilineText,
+    Name,
+    SmallInt,
+    Text,
+)
+
+
+class Body(In):
+    title: Annotated[Text, StringConstraints(max_length=20)] = "ok"
+    note: MultilineText = ""
+    name: Name = "Asha"
+    small: SmallInt = 0
+    count: Int = 0
+    amount: Annotated[BigInt, Ge(0)] = 0
+    ratio: Float = 0.0
+    lat: Latitude = 0.0
+    meta: JsonObject = {}
+
+
+def refused(**fields: Any) -> list[tuple[str, str]]:
+    with pytest.raises(ValidationError) as caught:
+        Body(**fields)
+    return [(".".join(map(str, e["loc"])), e["type"]) for e in caught.value.errors()]
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "a\x1bb", "a\nb", "a\x85b", "a\ud800b", "a\u2028b"])
+def test_single_line_text_refuses_controls_and_lone_surrogates(value: str) -> None:
+    assert refused(title=value) == [("title", "invalid_character")]
+
+
+def test_multiline_text_allows_line_breaks_and_tabs_only() -> None:
+    assert Body(note="one\n\ttwo\r\n").note == "one\n\ttwo\r\n"
+    assert refused(note="a\x00") == [("note", "invalid_character")]
+    assert refused(note="a\x07") == [("note", "invalid_character")]
+
+
+@pytest.mark.parametrize("value", ["gnp\u202eexe", "\u2066x\u2069", "a\u200fb", "\x1b[31mred"])
+def test_names_refuse_bidi_controls_and_escapes(value: str) -> None:
+    assert refused(name=value) == [("name", "invalid_character")]
+
+
+def test_names_keep_scripts_and_emoji() -> None:
+    for name in ("आशा", "محمد", "Zoë 👩‍💻", "李小龍"):
+        assert Body(name=name).name == name
+
+
+def test_length_limits_still_apply_to_text() -> None:
+    assert refused(title="x" * 21) == [("title", "too_long")]
+
+
+@pytest.mark.parametrize("field, value", [
+    ("small", 2**15), ("small", -(2**15) - 1), ("count", 2**31), ("amount", 2**63),
+    ("amount", -1), ("count", 10**30)])
+def test_integers_fit_their_column(field: str, value: int) -> None:
+    assert [f for f, _ in refused(**{field: value})] == [field]
+
+
+def test_integers_at_their_column_bounds_pass() -> None:
+    body = Body(small=2**15 - 1, count=-(2**31), amount=2**63 - 1)
+    assert (body.small, body.count, body.amount) == (32767, -(2**31), 2**63 - 1)
+
+
+def test_floats_are_finite_and_tiny_ones_are_zero() -> None:
+    assert Body(ratio=1e-290, lat=-6.97e-290).model_dump(include={"ratio", "lat"}) == \
+        {"ratio": 0.0, "lat": 0.0}
+    assert Body(lat=19.076090123456).lat == 19.0760901
+    for value in (float("nan"), float("inf")):
+        assert [f for f, _ in refused(ratio=value)] == ["ratio"]
+    assert [f for f, _ in refused(lat=90.5)] == ["lat"]
+
+
+def deep(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("meta", [
+    deep(500), deep(10), {"a": "x\x00"}, {"x\x00": 1}, {"a": ["\udc00"]}, {"n": 2**64},
+    {"n": float("nan")}, {"blob": "x" * 17_000}])
+def test_json_is_bounded_and_storable(meta: dict[str, Any]) -> None:
+    assert refused(meta=meta) == [("meta", "invalid_json_value")]
+
+
+def test_json_within_the_limits_passes() -> None:
+    meta = {"order": "ORD-1", "items": [{"sku": "A", "qty": 2, "price": 1.5}], "ok": None,
+            "deep": deep(6), "line": "a\nb"}
+    assert Body(meta=meta).meta == meta
+
+
+def test_unknown_fields_are_refused_by_name() -> None:
+    assert refused(titel="typo") == [("titel", "extra_forbidden")]
