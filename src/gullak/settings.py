@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from gullak.kit import logging as gullak_logging
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# A list setting is given comma-separated (`10.0.0.0/8,10.1.2.3`) or as a JSON list.
+ListSetting = Annotated[list[str], NoDecode]
+# Environment variables whose values are masked in logs even when another domain's settings
+# read them (bank verification's provider credentials, for one).
+_SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "KEY")
 
 # Secrets that every deployment needs. In development a missing one is generated once and
 # kept in the data folder, so tokens survive restarts; in production it must be given.
@@ -44,6 +54,8 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=20, ge=0)
     worker_concurrency: int = Field(default=4, ge=1)
     seed_demo: bool = Field(default=True, description="load demo data on the first `gullak run`")
+    # Sign-in codes one client address may ask for in an hour (all of localhost is one client).
+    otp_per_ip_per_hour: int = Field(default=20, ge=1, le=1_000_000)
     access_token_minutes: int = Field(default=15, ge=1, le=1440)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     # Text messages: "sandbox" keeps them in the sms_outbox table (nothing leaves the machine);
@@ -57,6 +69,47 @@ class Settings(BaseSettings):
     apple_client_ids: list[str] = Field(default_factory=list)
     facebook_app_id: str | None = None
     facebook_app_secret: SecretStr | None = None
+    # Addresses (or CIDR networks) of the reverse proxies in front of us. Only a request whose
+    # socket peer is one of them has its X-Forwarded-For read; by default none is trusted.
+    trusted_proxies: ListSetting = Field(default_factory=list)
+    # Browser origins allowed to call the API (CORS); none by default.
+    cors_origins: ListSetting = Field(default_factory=list)
+    # Served over HTTPS (by us or a TLS proxy): browsers are told to keep to HTTPS (HSTS).
+    https: bool = False
+    # /metrics answers clients in these networks, or any client with this bearer token.
+    metrics_networks: ListSetting = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    metrics_token: SecretStr | None = None
+    # /docs, /redoc and /openapi.json; unset means on except in production.
+    api_docs: bool | None = None
+
+    @field_validator("trusted_proxies", "cors_origins", "metrics_networks", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies", "metrics_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an IP address or CIDR network") from exc
+        return value
+
+    def networks(self, name: str) -> tuple[Network, ...]:
+        """A list setting of addresses and CIDR networks, parsed."""
+        items: list[str] = getattr(self, name)
+        return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else not self.is_production
 
     @property
     def is_production(self) -> bool:
@@ -87,6 +140,27 @@ def _stored_secrets(data_dir: Path) -> dict[str, str]:
     return stored
 
 
+def secret_values(settings: Settings) -> list[str]:
+    """Every configured secret: ours (given or generated), and those of other settings read
+    from the environment or .env under a secret-looking GULLAK_ name."""
+    values = [v.get_secret_value() for name in type(settings).model_fields
+              if isinstance(v := getattr(settings, name), SecretStr)]
+    if not settings.is_production:
+        values += [settings.secret(name) for name in SECRET_NAMES]
+    named = {**_dotenv(), **os.environ}
+    values += [value for key, value in named.items()
+               if key.upper().startswith("GULLAK_") and value
+               and any(word in key.upper() for word in _SECRET_WORDS)]
+    # A key ring is several keys separated by commas; each is a secret on its own.
+    return [part for value in values for part in value.split(",") if part]
+
+
+def _dotenv() -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(".env").items() if v is not None}
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
@@ -104,3 +178,24 @@ def check_startup(settings: Settings) -> None:
         if missing:
             names = ", ".join(f"GULLAK_{m.upper()}" for m in missing)
             raise ConfigError(f"GULLAK_SMS_PROVIDER=twilio needs {names}")
+    _check_web(settings)
+    # Every process passes here before it serves or works, so from now on its log lines mask
+    # the configured secrets wherever they appear.
+    gullak_logging.mask(secret_values(settings))
+
+
+def _check_web(settings: Settings) -> None:
+    everyone = [n for n in settings.networks("trusted_proxies") if n.prefixlen == 0]
+    if everyone:
+        # Every client would be believed about its own address, and escape per-IP limits.
+        raise ConfigError(f"GULLAK_TRUSTED_PROXIES must not trust every address ({everyone[0]})")
+    if not settings.is_production:
+        return
+    if "*" in settings.cors_origins:
+        raise ConfigError("GULLAK_CORS_ORIGINS must list origins, not '*', in production")
+    if any(n.prefixlen == 0 for n in settings.networks("metrics_networks")):
+        raise ConfigError("GULLAK_METRICS_NETWORKS must not open /metrics to every address in "
+                          "production; set GULLAK_METRICS_TOKEN for remote scrapers")
+    token = settings.metrics_token
+    if token is not None and len(token.get_secret_value()) < 24:
+        raise ConfigError("GULLAK_METRICS_TOKEN must be at least 24 characters in production")

@@ -8,7 +8,7 @@ from gullak.app import create_app
 from gullak.db import embedded, migrate
 from gullak.db.engine import Database
 from gullak.settings import Settings
-from tests.conftest import http_client
+from tests.helpers.http import http_client
 
 
 async def test_health(client: httpx.AsyncClient) -> None:

@@ -1,20 +1,28 @@
-"""ASGI middleware: request ids, access log and metrics, body limits, content types."""
+"""ASGI middleware: request ids, client addresses, access log and metrics, body limits,
+content types, security headers."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from prometheus_client import Counter, Histogram
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gullak.kit.audit import RequestMeta, request_meta
 from gullak.kit.ids import uuid7
-from gullak.kit.problems import problem
+from gullak.kit.problems import on_unexpected, problem
+
+if TYPE_CHECKING:
+    from gullak.settings import Settings
 
 log = structlog.get_logger("gullak.http")
 REQUEST_ID_HEADER = "x-request-id"
@@ -30,6 +38,55 @@ LATENCY = Histogram(
 )
 
 
+# What a browser app may send and read across origins (when GULLAK_CORS_ORIGINS lists it).
+CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+CORS_HEADERS = ["authorization", "content-type", "idempotency-key", "x-request-id"]
+CORS_EXPOSED = ["x-request-id", "retry-after"]
+
+
+def install(app: Starlette, settings: Settings) -> None:
+    """The middleware, innermost first: body limits, CORS (only when origins are listed, so
+    that by default no origin is allowed and no request pays for it), security headers, then
+    the request context, which sees every response and settles the client's address first."""
+    app.add_middleware(ErrorBoundary)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        # Bearer tokens travel in a header, never in cookies: no credentialed CORS.
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=CORS_METHODS, allow_headers=CORS_HEADERS,
+                           expose_headers=CORS_EXPOSED, max_age=600)
+    app.add_middleware(SecurityHeaders, https=settings.https)
+    app.add_middleware(RequestContext, trusted_proxies=settings.networks("trusted_proxies"))
+
+
+class ErrorBoundary:
+    """Answers an unexpected error with a 500 problem inside our middleware, so that the answer
+    carries the request id and the security headers like any other (Starlette's own handler
+    sits outside every middleware)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # too late for an answer of our own: let the server close it
+                raise
+            response = await on_unexpected(Request(scope), exc)
+            await response(scope, receive, send)
+
+
 class BodyTooLarge(HTTPException):
     """Raised while the body streams in; an HTTPException so FastAPI's body parsing lets it
     through as a 413 instead of wrapping it into a generic 400."""
@@ -38,11 +95,53 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"The body may be at most {max_bytes} bytes.")
 
 
-class RequestContext:
-    """Gives every request an id (or keeps a sane one the client sent), logs and measures it."""
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-    def __init__(self, app: ASGIApp) -> None:
+
+def client_address(peer: str | None, forwarded: str | None,
+                   trusted: Sequence[Network]) -> str | None:
+    """The client's address: the socket peer, unless the peer is a trusted proxy; then the
+    right-most address in X-Forwarded-For that is not a trusted proxy. Entries left of it were
+    written by the client and prove nothing."""
+    if not trusted or not forwarded or not _within(peer, trusted):
+        return peer
+    nearest = peer
+    for hop in reversed(forwarded.split(",")):
+        hop = hop.strip().strip("[]")
+        if not _is_address(hop):
+            # A proxy we trust appends a real address; garbage came from the client.
+            return nearest
+        if not _within(hop, trusted):
+            return hop
+        nearest = hop
+    return nearest
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _within(address: str | None, networks: Sequence[Network]) -> bool:
+    if address is None:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+class RequestContext:
+    """Gives every request an id (or keeps a sane one the client sent), settles the client's
+    address, logs and measures the request."""
+
+    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[Network] = ()) -> None:
         self.app = app
+        self.trusted_proxies = tuple(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,8 +152,13 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         client = scope.get("client")
-        meta = request_meta.set(RequestMeta(client[0] if client else None,
-                                            _header(scope, "user-agent"), request_id))
+        peer = client[0] if client else None
+        address = client_address(peer, _forwarded(scope), self.trusted_proxies)
+        if address != peer:
+            # Every reader of the client's address (per-IP limits, sessions, the audit) sees
+            # this one, as with uvicorn's proxy headers, which `gullak serve` turns off.
+            scope["client"] = (address, 0)
+        meta = request_meta.set(RequestMeta(address, _header(scope, "user-agent"), request_id))
         status = 500
         started = time.perf_counter()
 
@@ -137,6 +241,45 @@ class BodyGuard:
                       title: str, detail: str) -> None:
         response = problem(Request(scope), status, code, title, detail)
         await response(scope, receive, send)
+
+
+class SecurityHeaders:
+    """Headers every response carries; `no-store` on answers that may hold credentials or
+    personal data (the request carried credentials, or it is a sign-in or refresh)."""
+
+    def __init__(self, app: ASGIApp, *, https: bool = False) -> None:
+        self.app = app
+        self.headers: list[tuple[bytes, bytes]] = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"DENY"),
+        ]
+        if https:
+            self.headers.append((b"strict-transport-security",
+                                 b"max-age=31536000; includeSubDomains"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        private = _header(scope, "authorization") is not None or "/auth/" in scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if not (private and k.lower() == b"cache-control")]
+                headers.extend(self.headers)
+                if private:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _forwarded(scope: Scope) -> str | None:
+    hops = [v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-forwarded-for"]
+    return ",".join(hops) if hops else None
 
 
 def _accepted(media: str) -> bool:

@@ -28,7 +28,9 @@ def issue_access(secret: str, *, subject: uuid.UUID, kind: str, session_id: uuid
 
 def read_access(secret: str, token: str) -> dict[str, Any]:
     """The claims of a valid token; anything else (expired, tampered, another algorithm,
-    `alg: none`) is refused the same way, without saying which."""
+    `alg: none`, claims of the wrong shape) is refused the same way, without saying which.
+    `sub` and `sid` come back as canonical UUID strings, `exp` and `iat` as integers and
+    `kind` as a string."""
     try:
         claims: dict[str, Any] = jwt.decode(
             token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
@@ -36,12 +38,33 @@ def read_access(secret: str, token: str) -> dict[str, Any]:
                      "verify_iat": False},
         )
     except jwt.PyJWTError as exc:
-        raise Unauthorized("Invalid or expired token.", code="invalid_token") from exc
+        raise _refused() from exc
+    # A token signed with our key can still carry claims we never write (a leaked key, an old
+    # release, a bug): they must not reach code that trusts their shape.
+    for name in ("sub", "sid"):
+        claims[name] = _uuid(claims[name])
+    if not all(type(claims[name]) is int for name in ("exp", "iat")):
+        raise _refused()
+    if not isinstance(claims["kind"], str):
+        raise _refused()
     # Expiry against our clock (tests move it). The issue time is not checked: a server whose
     # clock runs a little behind another's must still accept that server's fresh tokens.
     if claims["exp"] <= clock.now().timestamp():
-        raise Unauthorized("Invalid or expired token.", code="invalid_token")
+        raise _refused()
     return claims
+
+
+def _uuid(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 64:
+        raise _refused()
+    try:
+        return str(uuid.UUID(value))
+    except ValueError as exc:
+        raise _refused() from exc
+
+
+def _refused() -> Unauthorized:
+    return Unauthorized("Invalid or expired token.", code="invalid_token")
 
 
 def new_secret_token() -> str:

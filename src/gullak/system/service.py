@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -78,6 +81,124 @@ async def hit(session: AsyncSession, key: str, *, limit: int, window: dt.timedel
     if int(hits) > limit:
         raise RateLimited(retry_after=start + seconds - int(now.timestamp()))
     return int(hits)
+
+
+# -- growing delays ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Backoff:
+    """Failures count for `forget` (a day at most: older rows are pruned). Once `free` of them
+    stand, the next attempt waits `first` seconds after the latest one, twice as long after
+    each further failure, up to `cap`."""
+
+    free: int
+    forget: dt.timedelta
+    first: float = 1.0
+    cap: float = 900.0
+
+    def delay(self, failures: int) -> float:
+        if failures < self.free:
+            return 0.0
+        return min(self.cap, self.first * 2.0 ** min(failures - self.free, 40))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An attempt let through: counted as a failure under each key until forgiven."""
+
+    keys: tuple[str, ...]
+    at: dt.datetime
+    token: str
+
+
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+_FAILURES = text("""
+SELECT coalesce(sum(hits), 0) AS failures, max(window_start) AS latest FROM rate_limits
+WHERE key = :key AND window_start > :since
+""")
+_FORGIVE = (text("DELETE FROM rate_limits WHERE key = :key AND window_start = :at AND hits <= 1"),
+            text("UPDATE rate_limits SET hits = hits - 1 WHERE key = :key AND window_start = :at"))
+# Checks every key, then counts the attempt under each, in one step no other client splits.
+_ATTEMPT_SCRIPT = """
+local now = tonumber(ARGV[1])
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local o = 3 + (i - 1) * 5
+  local free, first, cap = tonumber(ARGV[o]), tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[o + 4])
+  local failures = redis.call('ZCARD', key)
+  if failures >= free then
+    local latest = tonumber(redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2])
+    local delay = math.min(cap, first * 2 ^ math.min(failures - free, 40))
+    wait = math.max(wait, latest + delay - now)
+  end
+end
+if wait > 0 then return tostring(wait) end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, ARGV[1], ARGV[2])
+  redis.call('EXPIRE', key, ARGV[3 + (i - 1) * 5 + 3])
+end
+return '0'
+"""
+
+
+async def attempt(session: AsyncSession, limits: Sequence[tuple[str, Backoff]]) -> Attempt:
+    """Refuse (429, with how long to wait) while any key's failures call for a delay that has
+    not passed; else count this attempt as a failure under every key, until `forgive`.
+
+    Counting first means concurrent attempts see each other. With PostgreSQL, attempts under
+    the first key also queue behind one another until each one's transaction ends.
+    """
+    now, token = clock.now(), uuid.uuid4().hex
+    keys = tuple(key for key, _ in limits)
+    client = redis_client()
+    if client is not None:
+        # Numbers go as Python writes them: Lua's own formatting would round the times.
+        args: list[str | float] = [repr(now.timestamp()), token]
+        for _, rule in limits:
+            forget = rule.forget.total_seconds()
+            args += [rule.free, rule.first, rule.cap, math.ceil(forget),
+                     repr(now.timestamp() - forget)]
+        wait = float(await client.eval(  # type: ignore[misc]
+            _ATTEMPT_SCRIPT, len(keys), *(f"gullak:bo:{k}" for k in keys), *args))
+    else:
+        wait = 0.0
+        if keys:
+            await session.execute(_LOCK, {"key": keys[0]})
+        for key, rule in limits:
+            row = (await session.execute(_FAILURES, {"key": key,
+                                                     "since": now - rule.forget})).one()
+            delay = rule.delay(row.failures)
+            if delay > 0:
+                wait = max(wait, (row.latest - now).total_seconds() + delay)
+        if wait <= 0:
+            for key in keys:
+                await session.execute(_HIT, {"key": key, "start": now})
+    if wait > 0:
+        # Whole seconds for Retry-After; a float's last digits do not add one.
+        raise RateLimited(retry_after=max(1, math.ceil(wait - 0.001)))
+    return Attempt(keys, now, token)
+
+
+async def forgive(session: AsyncSession, attempt: Attempt, *, reset: Sequence[str] = ()) -> None:
+    """The attempt succeeded: it is no failure under any of its keys, and the keys in `reset`
+    forget their earlier failures too."""
+    client = redis_client()
+    if client is not None:
+        async with client.pipeline(transaction=True) as pipe:
+            for key in attempt.keys:
+                if key in reset:
+                    pipe.delete(f"gullak:bo:{key}")
+                else:
+                    pipe.zrem(f"gullak:bo:{key}", attempt.token)
+            await pipe.execute()
+        return
+    for key in attempt.keys:
+        if key in reset:
+            await session.execute(text("DELETE FROM rate_limits WHERE key = :key"), {"key": key})
+        else:
+            for statement in _FORGIVE:
+                await session.execute(statement, {"key": key, "at": attempt.at})
 
 
 async def prune_rate_limits(session: AsyncSession, *, older_than: dt.timedelta) -> int:
