@@ -23,16 +23,12 @@ from gullak.ledger import service
 from gullak.ledger.api import router
 from gullak.ledger.schemas import MAX_AMOUNT, AccountOut, HoldIn, TransferIn
 from gullak.ledger.verify import verify
-from tests.conftest import http_client
-from tests.ledger.conftest import Book
+from tests.helpers.http import http_client, strict_client
+from tests.helpers.ledger import Book
+from tests.helpers.problems import PROBLEM, assert_problem
 
-PROBLEM = "application/problem+json"
 ALL = frozenset({"ledger.read", "ledger.write", "ledger.admin"})
 BAD_AMOUNTS: list[object] = [0, -5, 1.5, "10", True, 2**63]
-
-
-async def no_server_errors(response: httpx.Response) -> None:
-    assert response.status_code < 500, (response.request.url, response.status_code)
 
 
 def as_subject(app: FastAPI, permissions: frozenset[str]) -> Subject:
@@ -50,8 +46,7 @@ def as_subject(app: FastAPI, permissions: frozenset[str]) -> Subject:
 async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A client for a service subject holding every ledger permission."""
     as_subject(app, ALL)
-    async with http_client(app) as c:
-        c.event_hooks["response"].append(no_server_errors)
+    async with strict_client(app) as c:
         yield c
 
 
@@ -68,15 +63,6 @@ async def state(session: AsyncSession) -> dict[str, list[tuple[Any, ...]]]:
         "keys": "SELECT key FROM ledger_idempotency ORDER BY 1",
     }
     return {k: [tuple(r) for r in await session.execute(text(q))] for k, q in queries.items()}
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = response.json()
-    assert (body["status"], body["code"]) == (status, code), body
-    assert body["title"] and body["detail"]
-    return body
 
 
 async def refused(session: AsyncSession, client: httpx.AsyncClient, method: str, url: str,

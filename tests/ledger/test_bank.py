@@ -1,5 +1,6 @@
 """The bank test: many real connections move coins among 50 accounts at once while readers
-check, one snapshot at a time, that no coin is lost or invented and no balance goes negative.
+check, one snapshot at a time, that no coin is lost or invented and no balance goes negative,
+now and as of any time already past.
 
 Every transfer and hold whose commit returned is kept in a model; at the end the database must
 hold exactly those, with the values the clients were given, and `verify` must pass.
@@ -30,7 +31,7 @@ from gullak.ledger import errors, service
 from gullak.ledger.posting import Poster
 from gullak.ledger.schemas import CaptureIn, HoldIn, HoldOut, TransferIn, TransferOut
 from gullak.ledger.verify import verify_database
-from tests.ledger.conftest import make_book
+from tests.helpers.ledger import make_book
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +48,9 @@ GROUP_CONNECTIONS = 4
 # Half read every balance through the service in one REPEATABLE READ snapshot, half read them
 # all in one statement.
 READERS = 4
+# Read every balance as of a time already past, through `balance_at`, in one snapshot.
+PAST_READERS = 2
+PAST_READS_CHECKED = 20  # times read again after the run, account by account
 START_BALANCE = 10_000
 TOTAL = ACCOUNTS * START_BALANCE
 # Large against the starting balance, so that accounts run dry and refusals happen.
@@ -83,6 +87,8 @@ class Bank:
     unexpected: Counter[str] = field(default_factory=Counter)
     violations: list[str] = field(default_factory=list)
     peak_connections: int = 0
+    # Times taken during the run, read back as past times while transfers go on and after.
+    times: list[dt.datetime] = field(default_factory=list)
 
     def running(self) -> bool:
         return time.monotonic() < self.deadline
@@ -355,6 +361,26 @@ async def snapshot_reader(bank: Bank, conn: AsyncConnection) -> None:
         await attempt(bank, "read in one snapshot", op, refusals=())
 
 
+async def past_reader(bank: Bank, conn: AsyncConnection, rng: random.Random) -> None:
+    """Every balance as of a time already past, all in one REPEATABLE READ snapshot: each
+    transfer made up to then shows on both sides or on neither, so they sum to the total."""
+    await conn.execution_options(isolation_level="REPEATABLE READ")
+    while bank.running():
+        bank.times.append(clock.now())
+        await asyncio.sleep(rng.uniform(0.01, 0.1))
+        at = rng.choice(bank.times)
+
+        async def op() -> None:
+            async with unit(conn) as session:
+                await session.execute(text("SET TRANSACTION READ ONLY"))
+                found = [await service.balance_at(session, a, at) for a in bank.accounts]
+            if sum(found) != TOTAL or min(found) < 0:
+                bank.violate(f"as of {at.isoformat()}: balances sum to {sum(found)}, not"
+                             f" {TOTAL} (lowest {min(found)})")
+
+        await attempt(bank, "read as of a past time", op, refusals=())
+
+
 # -- the test -----------------------------------------------------------------------------
 
 async def open_bank(db: Database) -> tuple[list[uuid.UUID], set[uuid.UUID]]:
@@ -368,9 +394,26 @@ async def open_bank(db: Database) -> tuple[list[uuid.UUID], set[uuid.UUID]]:
     return accounts, {t.id for t in funded.transfers}
 
 
+async def check_past_balances(db: Database, bank: Bank, rng: random.Random) -> None:
+    times = sorted(rng.sample(bank.times, min(PAST_READS_CHECKED, len(bank.times))))
+    assert times, "no time was taken during the run"
+    async with unit_of_work(db) as session:
+        for at in times:
+            expected = {a: START_BALANCE for a in bank.accounts}
+            for t in bank.transfers.values():
+                if t.created_at <= at:
+                    expected[t.debit_account_id] -= t.amount
+                    expected[t.credit_account_id] += t.amount
+            found = {a: await service.balance_at(session, a, at) for a in bank.accounts}
+            wrong = {a: (found[a], expected[a]) for a in bank.accounts if found[a] != expected[a]}
+            assert not wrong, f"as of {at.isoformat()}, (read, expected): {wrong}"
+            assert sum(found.values()) == TOTAL
+
+
 def print_counts(bank: Bank, seconds: float) -> None:
     print(f"\nbank: {WRITERS} writers, {RACERS} racers (2 connections each), {GROUP_CLIENTS}"
           f" clients of a poster with {GROUP_CONNECTIONS} connections, {READERS} readers,"
+          f" {PAST_READERS} readers of past balances,"
           f" {seconds:.1f} s, peak {bank.peak_connections} connections on the database")
     print(f"  acknowledged transfers: {len(bank.transfers)}, holds: {len(bank.holds)}")
     for name, n in sorted(bank.counts.items()):
@@ -389,10 +432,11 @@ async def test_bank(fresh_db: Database) -> None:
 
     async with AsyncExitStack() as stack:
         conns = [await stack.enter_async_context(fresh_db.engine.connect())
-                 for _ in range(WRITERS + 2 * RACERS + READERS)]
+                 for _ in range(WRITERS + 2 * RACERS + READERS + PAST_READERS)]
         writer_conns = conns[:WRITERS]
         racer_conns = conns[WRITERS:WRITERS + 2 * RACERS]
-        reader_conns = conns[WRITERS + 2 * RACERS:]
+        reader_conns = conns[WRITERS + 2 * RACERS:WRITERS + 2 * RACERS + READERS]
+        past_conns = conns[WRITERS + 2 * RACERS + READERS:]
         poster = await stack.enter_async_context(
             Poster(fresh_db.url, connections=GROUP_CONNECTIONS))
         started = time.monotonic()
@@ -405,6 +449,8 @@ async def test_bank(fresh_db: Database) -> None:
                     for i in range(GROUP_CLIENTS)]
         clients += [(snapshot_reader if i % 2 else statement_reader)(bank, c)
                     for i, c in enumerate(reader_conns)]
+        clients += [past_reader(bank, c, random.Random(seed + 2 * WRITERS + i))
+                    for i, c in enumerate(past_conns)]
         await asyncio.gather(*clients)
         seconds = time.monotonic() - started
     print_counts(bank, seconds)
@@ -421,11 +467,11 @@ async def test_bank(fresh_db: Database) -> None:
     assert not missing, f"{len(missing)} acknowledged transfers are missing, e.g. {missing[:5]}"
     differ = [(t, stored[t.id]) for t in bank.transfers.values()
               if (t.seq, t.transaction_id, t.debit_account_id, t.credit_account_id, t.amount,
-                  t.kind, t.hold_id, t.debit_balance_after, t.credit_balance_after)
+                  t.kind, t.hold_id, t.debit_balance_after, t.credit_balance_after, t.created_at)
               != (stored[t.id].seq, stored[t.id].transaction_id, stored[t.id].debit_account_id,
                   stored[t.id].credit_account_id, stored[t.id].amount, stored[t.id].kind,
                   stored[t.id].hold_id, stored[t.id].debit_balance_after,
-                  stored[t.id].credit_balance_after)]
+                  stored[t.id].credit_balance_after, stored[t.id].created_at)]
     assert not differ, f"{len(differ)} transfers differ from their acknowledgement: {differ[:3]}"
     # And nothing else was written: every commit that happened was acknowledged.
     unacknowledged = set(stored) - set(bank.transfers) - funding
@@ -455,12 +501,17 @@ async def test_bank(fresh_db: Database) -> None:
     report = await verify_database(fresh_db)
     assert report.ok, [c for c in report.checks if not c.ok]
 
+    # As of each past time, every balance is what the transfers acknowledged with a time up to
+    # then make it.
+    await check_past_balances(fresh_db, bank, random.Random(seed))
+
     assert not bank.violations, bank.violations
     assert len(bank.transfers) > MIN_MOVES
     assert bank.counts["read in one statement: done"] > 0
     assert bank.counts["read in one snapshot: done"] > 0
     assert bank.counts["capture: done"] > 0 and bank.counts["release: done"] > 0
     assert bank.counts["group-committed transfer: done"] > 0
+    assert bank.counts["read as of a past time: done"] > 0
     overdrafts = bank.counts["overdraft transfer: refused"] + bank.counts["overdraft hold: refused"]
     assert overdrafts > 0
     assert bank.peak_connections >= WRITERS + 2 * RACERS + READERS

@@ -35,7 +35,7 @@ from gullak.db.uow import unit_of_work
 from gullak.ledger import service
 from gullak.ledger.schemas import TransactionOut, TransferIn
 from gullak.ledger.verify import verify_database
-from tests.ledger.conftest import make_book
+from tests.helpers.ledger import make_book
 
 pytestmark = pytest.mark.slow
 

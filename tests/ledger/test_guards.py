@@ -19,7 +19,7 @@ from gullak.kit import clock
 from gullak.ledger import service
 from gullak.ledger.schemas import AccountOut, CaptureIn, HoldIn, TransferIn
 from gullak.ledger.verify import verify, verify_database
-from tests.ledger.conftest import Book, make_book
+from tests.helpers.ledger import Book, make_book
 
 
 async def state(session: AsyncSession) -> dict[str, list[tuple[Any, ...]]]:

@@ -14,7 +14,7 @@ from gullak.kit import clock
 from gullak.ledger import jobs, service
 from gullak.ledger.schemas import AccountOut, BalanceOut, HoldIn, HoldOut
 from gullak.ledger.verify import verify_database
-from tests.ledger.conftest import Book, make_book
+from tests.helpers.ledger import Book, make_book
 
 DAY = dt.timedelta(days=1)
 

@@ -13,7 +13,7 @@ from gullak.ledger import errors, service
 from gullak.ledger.posting import Poster
 from gullak.ledger.schemas import AccountOut, TransferIn
 from gullak.ledger.verify import verify_database
-from tests.ledger.conftest import make_book
+from tests.helpers.ledger import make_book
 
 
 async def setup(db: Database, users: int) -> tuple[AccountOut, list[AccountOut]]:

@@ -32,7 +32,7 @@ from gullak.ledger.schemas import (
     TransferIn,
 )
 from gullak.ledger.verify import verify
-from tests.ledger.conftest import Book
+from tests.helpers.ledger import Book
 
 T0 = dt.datetime(2030, 1, 10, 12, 0, tzinfo=dt.UTC)
 BAD_AMOUNTS: list[object] = [0, -5, 1.5, True, "10", 2**63]

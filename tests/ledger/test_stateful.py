@@ -48,7 +48,7 @@ from gullak.kit.errors import InvalidInput
 from gullak.ledger import errors, service
 from gullak.ledger.schemas import BalanceOut, CaptureIn, HoldIn, TransferIn, TransferOut
 from gullak.ledger.verify import verify
-from tests.ledger.conftest import make_book
+from tests.helpers.ledger import make_book
 
 T = TypeVar("T")
 

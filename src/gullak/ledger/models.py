@@ -1,4 +1,4 @@
-"""Ledger tables. Their triggers and functions live in migrations/sql/0003_ledger.sql."""
+"""Ledger tables. Their triggers and functions live in migrations/sql/ (0003, 0004, 0013)."""
 
 from __future__ import annotations
 
@@ -76,6 +76,8 @@ class Balance(Base):
     lots: Mapped[bool] = mapped_column(Boolean)
     limited: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     frozen: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # The time of the last transfer on this row: the next one is not earlier (0013).
+    last_posted_at: Mapped[dt.datetime | None]
 
 
 class Transfer(Base):

@@ -3,8 +3,8 @@
 `Poster.transfer` posts one transfer in its own committed transaction, as `service.transfer`
 inside a unit of work would, but concurrent calls share database transactions: whatever
 arrived while the previous group was being written goes out as the next group, through
-`ledger_post_each` (migrations/sql/0004_ledger_post_each.sql), where each transfer succeeds or
-fails on its own. A call returns only after its group has committed. Callers that need a
+`ledger_post_each` (migrations/sql/0013_ledger_posted_at.sql), where each transfer succeeds
+or fails on its own. A call returns only after its group has committed. Callers that need a
 transfer to commit together with their own writes use `service.transfer` in their unit of work.
 """
 
@@ -111,13 +111,14 @@ class Poster:
                 rows = await (await conn.execute(_POST_EACH, params)).fetchall()
         # Committed: now every caller gets its own outcome.
         for row in rows:
-            (i, status, state, constraint, message, seq, debit_after, credit_after, replay) = row
+            (i, status, state, constraint, message, seq, debit_after, credit_after, replay,
+             posted_at) = row
             item, k = group[i - 1], i - 1
             if item.future.done():
                 continue
             if status == "ok":
                 item.future.set_result(_out(item.data, ids[k], txs[k], seq, debit_after,
-                                            credit_after, at))
+                                            credit_after, posted_at))
             elif status == "replay":
                 item.future.set_result(TransferOut.model_validate(replay))
             else:

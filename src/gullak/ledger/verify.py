@@ -52,6 +52,18 @@ CHECKS: dict[str, str] = {
         )
         SELECT account_id, shard, seq, before, delta, after FROM chained
         WHERE before + delta <> after""",
+    "entry times follow entry order on each balance row": """
+        WITH sides AS (
+          SELECT debit_account_id AS account_id, debit_shard AS shard, seq, created_at
+          FROM ledger_transfers
+          UNION ALL
+          SELECT credit_account_id, credit_shard, seq, created_at FROM ledger_transfers
+        ), chained AS (
+          SELECT *, lag(created_at) OVER w AS before
+          FROM sides WINDOW w AS (PARTITION BY account_id, shard ORDER BY seq)
+        )
+        SELECT account_id, shard, seq, before, created_at FROM chained
+        WHERE created_at < before""",
     "transfers match their accounts' asset": """
         SELECT t.id, t.asset_code, d.asset_code AS debit_asset, c.asset_code AS credit_asset
         FROM ledger_transfers t

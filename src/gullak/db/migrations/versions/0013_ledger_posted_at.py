@@ -1,0 +1,43 @@
+"""Ledger: a transfer's time follows the order of entries on each balance row
+(ledger_balances.last_posted_at), so a balance "as of T" takes in nothing made after T.
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-11-22
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from alembic import op
+
+revision = "0013"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+SQL = Path(__file__).resolve().parent.parent / "sql"
+
+
+def _function_of(file: str, name: str) -> str:
+    """A function as an earlier migration created it, to put back on downgrade: applied
+    migrations do not change, so their text is the previous definition."""
+    found = re.search(rf"^CREATE FUNCTION {name}\(.*?^END \$\$;", (SQL / file).read_text(),
+                      re.DOTALL | re.MULTILINE)
+    assert found is not None, f"{name} not found in {file}"
+    return found.group(0).replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+
+
+def upgrade() -> None:
+    op.execute((SQL / "0013_ledger_posted_at.sql").read_text())
+
+
+def downgrade() -> None:
+    op.execute(_function_of("0003_ledger.sql", "ledger_guard_balances"))
+    op.execute(_function_of("0003_ledger.sql", "ledger_post_transfer"))
+    op.execute("DROP FUNCTION ledger_post_each(uuid[], uuid[], text[], uuid[], uuid[], bigint[],"
+               " text[], text[], text[], jsonb[], timestamptz[], text[], text[], timestamptz)")
+    op.execute((SQL / "0004_ledger_post_each.sql").read_text())
+    op.drop_column("ledger_balances", "last_posted_at")
