@@ -13,16 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gullak.access import service as access
 from gullak.kit import clock
-from tests.access.conftest import (
-    Admin,
-    Key,
-    assert_problem,
-    audit_rows,
-    basic,
-    changed,
-    fingerprint,
-    make_key,
-)
+from tests.helpers.admins import Admin, Key, basic, make_key
+from tests.helpers.problems import assert_problem
+from tests.helpers.state import audit_rows, changed, fingerprint
 
 
 async def key_row(connection: AsyncConnection, key_id: uuid.UUID) -> dict[str, object]:

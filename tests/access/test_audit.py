@@ -15,18 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import AssetIn
 from gullak.settings import Settings
-from tests.access.conftest import (
-    USER_AGENT,
-    Admin,
-    admin_with,
-    assert_problem,
-    audit_rows,
-    changed,
-    fingerprint,
-    make_key,
-    serial,
-)
-from tests.identity.conftest import sign_in
+from tests.helpers.admins import USER_AGENT, Admin, admin_with, make_key, serial
+from tests.helpers.problems import assert_problem
+from tests.helpers.state import audit_rows, changed, fingerprint
+from tests.helpers.users import sign_in
 
 
 class Recorder:
@@ -155,7 +147,8 @@ async def test_back_office_writes_on_users_are_audited(
                           json={"asset_code": "COIN", "amount": 40, "reason": "goodwill"})
     transfer = r.json()
     assert (e["action"], e["entity_type"], e["entity_id"]) == ("wallet.adjust", "user", uid)
-    assert e["before"] == []
+    assert [(w["asset_code"], w["account_id"], w["posted"]) for w in e["before"]] == [
+        ("COIN", None, 0)]
     assert e["after"]["transfer"]["id"] == transfer["id"]
     assert [w["posted"] for w in e["after"]["wallet"]] == [40]
 

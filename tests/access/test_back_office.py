@@ -16,8 +16,10 @@ from gullak.ledger import service as ledger
 from gullak.ledger.schemas import AssetIn
 from gullak.ledger.verify import verify
 from gullak.settings import Settings
-from tests.access.conftest import admin_with, assert_problem, changed, fingerprint
-from tests.identity.conftest import SignedIn, last_code, sign_in
+from tests.helpers.admins import admin_with
+from tests.helpers.problems import assert_problem
+from tests.helpers.state import changed, fingerprint
+from tests.helpers.users import SignedIn, last_code, sign_in
 
 PAN = {"document_type": "pan", "document_number": "ABCDE1234F"}
 

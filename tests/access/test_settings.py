@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gullak.access import service as access
 from gullak.settings import Settings
-from tests.access.conftest import Admin, admin_with, assert_problem, changed, fingerprint
+from tests.helpers.admins import Admin, admin_with
+from tests.helpers.problems import assert_problem
+from tests.helpers.state import changed, fingerprint
 
 VALID: dict[str, list[Any]] = {
     "int": [0, -7, 2**40],
@@ -91,7 +93,7 @@ async def test_numbers_json_cannot_carry_are_refused(
                 ("limits.table", b'{"value": {"r": %s}, "value_type": "json"}' % literal)):
             r = await client.put(f"/v1/admin/settings/{key}", content=body,
                                  headers={**root.headers, "content-type": "application/json"})
-            assert_problem(r, 422, "invalid_setting_value")
+            assert_problem(r, 422, "validation_error", "value")
     assert changed(before, await fingerprint(connection)) == []
 
 

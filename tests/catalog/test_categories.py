@@ -12,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gullak.catalog import errors, service
 from gullak.catalog.schemas import CategoryIn, CategoryNode, CategoryPatch
-from tests.catalog.conftest import acting_as, admin, assert_problem, product_in, state
+from tests.helpers.catalog import admin, product_in, state
+from tests.helpers.http import acting_as
+from tests.helpers.problems import assert_problem
 
 
 async def make(session: AsyncSession, slug: str, parent: uuid.UUID | None = None,

@@ -16,7 +16,9 @@ from gullak.catalog.schemas import EventIn, EventPatch
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 from gullak.kit import clock
-from tests.catalog.conftest import acting_as, admin, assert_problem, new_merchant, state
+from tests.helpers.catalog import admin, new_merchant, state
+from tests.helpers.http import acting_as
+from tests.helpers.problems import assert_problem
 
 START = dt.datetime(2030, 3, 1, 10, 0, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)

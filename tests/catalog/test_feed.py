@@ -16,15 +16,9 @@ from gullak.catalog import errors, feed, jobs, service
 from gullak.catalog.schemas import CategoryIn, ReserveIn
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
-from tests.catalog.conftest import (
-    acting_as,
-    admin,
-    assert_problem,
-    ensure_assets,
-    merchant_subject,
-    new_merchant,
-    state,
-)
+from tests.helpers.catalog import admin, ensure_assets, merchant_subject, new_merchant, state
+from tests.helpers.http import acting_as
+from tests.helpers.problems import assert_problem
 
 FEED = """sku,name,price,original_price,asset_code,category,tags,image_urls,stock,attr_size
 FK-1,Yoga mat,1500,2000,FITCOIN,fitness,yoga|mats,https://img/mat1.png|https://img/mat2.png,10,L

@@ -18,16 +18,16 @@ from gullak.catalog.schemas import ProductIn, ProductPatch, ReserveIn, StockIn
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 from gullak.kit import clock
-from tests.catalog.conftest import (
-    acting_as,
+from tests.helpers.catalog import (
     admin,
-    assert_problem,
     ensure_assets,
     merchant_subject,
     new_merchant,
     product_in,
     state,
 )
+from tests.helpers.http import acting_as
+from tests.helpers.problems import assert_problem
 
 
 async def stock_of(connection: AsyncConnection, product_id: uuid.UUID) -> tuple[int, int]:

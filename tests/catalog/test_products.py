@@ -14,17 +14,17 @@ from gullak.catalog import errors, service
 from gullak.catalog.schemas import CategoryIn, ImageIn, ProductIn, VariantIn
 from gullak.merchants import service as merchants
 from gullak.merchants.schemas import Status
-from tests.catalog.conftest import (
-    acting_as,
+from tests.helpers.catalog import (
     admin,
-    assert_problem,
     ensure_assets,
-    go_live,
     merchant_subject,
     new_merchant,
     product_in,
     state,
 )
+from tests.helpers.http import acting_as
+from tests.helpers.merchants import go_live
+from tests.helpers.problems import assert_problem
 
 GIFT_CARD = {
     "sku": "AMZ-GC", "name": "Amazon Pay gift card", "price": 50_000,

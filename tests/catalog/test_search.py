@@ -15,7 +15,7 @@ from gullak.kit.search import SearchQuery
 from gullak.merchants import reviews
 from gullak.merchants import service as merchants
 from gullak.merchants.schemas import OutletIn, Status, UserReviewIn
-from tests.catalog.conftest import new_merchant, product_in
+from tests.helpers.catalog import new_merchant, product_in
 
 # Wednesday 12:00 in Bengaluru (UTC+5:30).
 NOON = dt.datetime(2030, 3, 6, 6, 30, tzinfo=dt.UTC)

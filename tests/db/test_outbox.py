@@ -12,7 +12,7 @@ from gullak.db.engine import Database
 from gullak.db.uow import SessionDep
 from gullak.kit.errors import Conflict
 from gullak.settings import Settings
-from tests.conftest import http_client
+from tests.helpers.http import http_client
 
 ran: list[str] = []
 

@@ -11,7 +11,7 @@ from gullak.db.engine import Database
 from gullak.db.uow import SessionDep, unit_of_work
 from gullak.kit.errors import Conflict
 from gullak.settings import Settings
-from tests.conftest import http_client
+from tests.helpers.http import http_client
 
 router = APIRouter(prefix="/v1/uow")
 

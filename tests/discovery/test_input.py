@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.discovery.conftest import World, log_state, refused
+from tests.helpers.discovery import World, log_state
+from tests.helpers.problems import assert_problem
 
 LONG = "x" * 201
 CASES: list[tuple[str, dict[str, Any], str, str]] = [
@@ -66,7 +67,7 @@ async def test_bad_input_is_refused_and_nothing_is_logged(
     for path, params, code, field in CASES:
         response = await client.get(path, params=params)
         try:
-            refused(response, 422, code, field)
+            assert_problem(response, 422, code, field)
         except AssertionError as exc:
             raise AssertionError(f"{path} {params}: {exc}") from exc
     assert await log_state(connection) == before

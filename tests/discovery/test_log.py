@@ -18,8 +18,10 @@ from gullak.discovery import jobs, service
 from gullak.discovery.schemas import SearchParams
 from gullak.kit import clock
 from gullak.kit.security import Subject, current_subject
-from tests.discovery.conftest import World, log_state, logged, refused
-from tests.identity.conftest import guarded_client, sign_in
+from tests.helpers.discovery import World, log_state, logged
+from tests.helpers.http import guarded_client
+from tests.helpers.problems import assert_problem
+from tests.helpers.users import sign_in
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 
@@ -87,10 +89,10 @@ async def test_clicks_that_do_not_fit_the_search_are_refused_and_change_nothing(
          "validation_error", "query_id"),
     ]
     for path, payload, headers, status, code, field in cases:
-        refused(await client.post(path, json=payload, headers=headers), status, code, field)
+        assert_problem(await client.post(path, json=payload, headers=headers), status, code, field)
     bob = await sign_in(client, connection)
-    refused(await client.post(url, json=click_of(hit), headers=bob.headers), 404,
-            "search_not_found")
+    assert_problem(await client.post(url, json=click_of(hit), headers=bob.headers), 404,
+                   "search_not_found")
     assert await log_state(connection) == before
     r = await client.post(url, json=click_of(hit), headers=alice.headers)
     assert r.status_code == 201, r.text
@@ -159,7 +161,7 @@ async def test_a_refresh_replaces_popular_searches_and_clears_their_cache(
 
 async def test_the_back_office_reads_the_log_with_its_clicks(
         app: FastAPI, client: httpx.AsyncClient, world: World) -> None:
-    refused(await client.get("/v1/admin/search/queries"), 401, "unauthorized")
+    assert_problem(await client.get("/v1/admin/search/queries"), 401, "unauthorized")
     first = await search(client, q="biryani", city="Mumbai")
     await client.post(f"/v1/search/{first['query_id']}/click", json=click_of(first["hits"][0]))
     empty = await search(client, q="xylophone")
@@ -170,7 +172,7 @@ async def test_the_back_office_reads_the_log_with_its_clicks(
         return subject
 
     app.dependency_overrides[current_subject] = not_allowed
-    refused(await client.get("/v1/admin/search/queries"), 403, "forbidden")
+    assert_problem(await client.get("/v1/admin/search/queries"), 403, "forbidden")
     app.dependency_overrides[current_subject] = lambda: Subject(
         "admin", uuid.uuid4(), frozenset({"search.read"}))
 
@@ -185,8 +187,8 @@ async def test_the_back_office_reads_the_log_with_its_clicks(
     zero = (await client.get("/v1/admin/search/queries",
                              params={"zero_results": "true"})).json()
     assert [e["id"] for e in zero["entries"]] == [empty["query_id"]]
-    refused(await client.get("/v1/admin/search/queries", params={"cursor": "x"}), 422,
-            "invalid_cursor", "cursor")
+    assert_problem(await client.get("/v1/admin/search/queries", params={"cursor": "x"}), 422,
+                   "invalid_cursor", "cursor")
 
 
 async def test_the_jobs_rebuild_popular_searches_and_prune_old_logs(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from gullak.discovery import service
 from gullak.discovery.ranking import words
 from gullak.kit import clock
-from tests.discovery.conftest import CENTER, World, log_state, logged
+from tests.helpers.discovery import CENTER, World, log_state, logged
 
 MONDAY_NOON_IST = dt.datetime(2026, 11, 23, 6, 30, tzinfo=dt.UTC)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -12,21 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gullak.discovery import service
 from gullak.kit import clock
-from tests.discovery.conftest import World, log_state, logged, product, refused
-from tests.identity.conftest import sign_in
+from tests.helpers.discovery import World, log_state, logged, names, product, search
+from tests.helpers.problems import assert_problem
+from tests.helpers.users import sign_in
 
 MONDAY_NOON_IST = dt.datetime(2026, 11, 23, 6, 30, tzinfo=dt.UTC)
-
-
-def names(body: dict[str, Any], world: World) -> list[str]:
-    return [world.name_of(h["id"]) for h in body["hits"]]
-
-
-async def search(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
-    r = await client.get("/v1/search", params=params)
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
 
 
 async def test_one_typo_finds_every_kind_ranked_and_logged(
@@ -105,7 +94,7 @@ async def test_a_bad_token_is_refused_not_taken_for_anonymous(
     before = await log_state(connection)
     r = await client.get("/v1/search", params={"q": "chai"},
                          headers={"authorization": "Bearer not-a-token"})
-    refused(r, 401, "invalid_token")
+    assert_problem(r, 401, "invalid_token")
     assert await log_state(connection) == before
 
 

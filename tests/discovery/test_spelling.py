@@ -10,8 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gullak import worker
 from gullak.db.engine import Database
 from gullak.discovery import jobs, service, spelling
-from tests.discovery.conftest import World, build_world
-from tests.discovery.test_search import names, search
+from tests.helpers.discovery import World, build_world, names, search
 
 BIRYANI = {"blues", "paradise", "chicken", "veg", "hyderabadi", "flat20"}
 

@@ -31,21 +31,12 @@ from gullak.ledger.models import Asset
 from gullak.ledger.schemas import AssetIn, TransferIn
 from gullak.offers import service as offers
 from gullak.settings import Settings
-from tests.identity.conftest import (
-    IdentityProvider,
-    SignedIn,
-    bearer,
-    count,
-    guarded_client,
-    last_code,
-    new_phone,
-    refused,
-    rewind_clock,
-    session_id,
-    sign_in,
-    snapshot,
-)
-from tests.offers.conftest import live_merchant, make_coins, make_offer
+from tests.helpers.http import guarded_client
+from tests.helpers.identity import IdentityProvider, rewind_clock, session_id
+from tests.helpers.offers import live_merchant, make_coins, make_offer
+from tests.helpers.problems import assert_problem
+from tests.helpers.state import count, snapshot
+from tests.helpers.users import SignedIn, bearer, last_code, new_phone, sign_in
 
 pytestmark = pytest.mark.usefixtures("quick_argon2")
 
@@ -224,10 +215,10 @@ async def not_found_like_a_missing_id(w: World, method: str, path: str, bob_thin
     before = await snapshot(w.connection)
     r = await w.client.request(method, path.format(bob_thing), headers=w.alice.headers,
                                json=body)
-    problem = refused(r, 404, "not_found")
+    problem = assert_problem(r, 404, "not_found")
     missing = str(uuid.uuid4()) if _is_uuid(bob_thing) else "no-such-thing"
     r2 = await w.client.request(method, path.format(missing), headers=w.alice.headers, json=body)
-    other = refused(r2, 404, "not_found")
+    other = assert_problem(r2, 404, "not_found")
     assert {k: v for k, v in problem.items() if k not in ("instance", "request_id")} == \
         {k: v for k, v in other.items() if k not in ("instance", "request_id")}
     assert await snapshot(w.connection) == before
@@ -254,7 +245,7 @@ async def patch_me(w: World) -> None:
     r = await w.client.patch("/v1/me", headers=w.alice.headers, json={"name": "Alice"})
     assert r.status_code == 200 and r.json()["id"] == w.alice_id and r.json()["name"] == "Alice"
     r = await w.client.patch("/v1/me", headers=w.alice.headers, json={"id": w.bob_id})
-    refused(r, 422, "validation_error", "id")
+    assert_problem(r, 422, "validation_error", "id")
 
 
 async def delete_me(w: World) -> None:
@@ -285,7 +276,7 @@ async def confirm_my_totp(w: World) -> None:
     # Bob's current code means nothing for Alice, who has no authenticator.
     r = await w.client.post("/v1/me/totp/confirm", headers=w.alice.headers,
                             json={"code": pyotp.TOTP(w.bob_totp).at(clock.now())})
-    refused(r, 422, "invalid_totp", "code")
+    assert_problem(r, 422, "invalid_totp", "code")
 
 
 async def disable_my_totp(w: World) -> None:
@@ -301,7 +292,7 @@ async def step_up(w: World) -> None:
     # counted (his rows are compared around every case).
     r = await w.client.post("/v1/me/otp/verify", headers=w.alice.headers,
                             json={"purpose": "transaction", "code": w.bob_step_up_code})
-    refused(r, 401, "otp_invalid", "code")
+    assert_problem(r, 401, "otp_invalid", "code")
 
 
 async def list_my_sessions(w: World) -> None:
@@ -363,7 +354,7 @@ async def link_my_social(w: World) -> None:
     before = await snapshot(w.connection)
     r = await w.client.post("/v1/me/social-accounts", headers=w.alice.headers, json={
         "provider": "google", "token": w.google.token(BOB_GOOGLE_SUBJECT)})
-    refused(r, 409, "already_taken", "token")
+    assert_problem(r, 409, "already_taken", "token")
     assert await snapshot(w.connection) == before
 
 
@@ -386,14 +377,22 @@ async def submit_my_kyc(w: World) -> None:
 async def my_wallet(w: World) -> None:
     r = await w.client.get("/v1/me/wallet", headers=w.alice.headers,
                            params={"account_id": w.bob_account})
-    assert r.status_code == 200 and r.json() == []
+    assert r.status_code == 200
+    assert [(b["asset_code"], b["account_id"], b["posted"]) for b in r.json()] == [
+        ("COIN", None, 0)]
+    assert w.bob_account not in r.text
+
+
+async def wallet_assets(w: World) -> None:
+    r = await w.client.get("/v1/me/wallet/assets", headers=w.alice.headers)
+    assert r.status_code == 200 and [a["code"] for a in r.json()] == ["COIN"]
 
 
 async def my_wallet_history(w: World) -> None:
     before = await snapshot(w.connection)
     r = await w.client.get("/v1/me/wallet/history", headers=w.alice.headers,
                            params={"asset": "COIN", "account_id": w.bob_account})
-    refused(r, 404, "not_found")
+    assert (r.status_code, r.json()) == (200, {"entries": [], "next_cursor": None})
     assert w.bob_transfer not in r.text
     assert await snapshot(w.connection) == before
 
@@ -466,6 +465,7 @@ CASES: dict[tuple[str, str], tuple[Case, frozenset[str]]] = {
     ("GET", "/v1/me/kyc"): (list_my_kyc, frozenset({"kyc"})),
     ("POST", "/v1/me/kyc"): (submit_my_kyc, frozenset({"kyc"})),
     ("GET", "/v1/me/wallet"): (my_wallet, frozenset({"wallet"})),
+    ("GET", "/v1/me/wallet/assets"): (wallet_assets, frozenset({"wallet"})),
     ("GET", "/v1/me/wallet/history"): (my_wallet_history, frozenset({"wallet"})),
     ("GET", "/v1/me/saved-offers"): (my_saved_offers, frozenset({"offers"})),
     ("PUT", "/v1/me/saved-offers/{offer_id}"): (save_an_offer, frozenset({"offers"})),
@@ -501,7 +501,7 @@ async def test_subject_routes_need_a_token(app: FastAPI, client: httpx.AsyncClie
     for method, path in sorted(r for r in app_routes(app) if is_subject_route(*r)):
         url = fill(path, ids)
         r = await client.request(method, url, json={} if method != "GET" else None)
-        refused(r, 401, "unauthorized")
+        assert_problem(r, 401, "unauthorized")
 
 
 def fill(path: str, values: dict[str, str]) -> str:
@@ -530,7 +530,7 @@ async def test_a_user_token_opens_no_back_office_route(app: FastAPI, world: Worl
                                            headers={**world.alice.headers,
                                                     "idempotency-key": "k1"},
                                            json={} if method != "GET" else None)
-            problem = refused(r, 403, "forbidden")
+            problem = assert_problem(r, 403, "forbidden")
             answers.append((problem["code"], problem["detail"]))
         assert len(set(answers)) == 1, (method, path, answers)
     # Denials are audited on purpose; nothing else was written.
@@ -556,12 +556,12 @@ async def test_sixth_attempt_is_refused_even_with_the_right_code(
     code = await last_code(connection, phone)
     for attempt, wrong in enumerate(wrong_codes(code, OTP_MAX_ATTEMPTS), start=1):
         r = await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": wrong})
-        refused(r, 401, "otp_invalid", "code")
+        assert_problem(r, 401, "otp_invalid", "code")
         # Counted although the request failed: the refusal keeps what it wrote.
         assert (await otp_row(connection, phone)).attempts == attempt
     before = await snapshot(connection)
     r = await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": code})
-    refused(r, 429, "otp_locked", "code")
+    assert_problem(r, 429, "otp_locked", "code")
     assert await snapshot(connection) == before
     assert await count(connection, "SELECT count(*) FROM users WHERE phone = :p", p=phone) == 0
     row = await otp_row(connection, phone)
@@ -581,7 +581,7 @@ async def test_a_new_code_after_a_lock_works_and_the_old_one_does_not(
     new = await last_code(connection, phone)
     if new != old:  # one in a million, the new code is the old one
         r = await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": old})
-        refused(r, 401, "otp_invalid", "code")
+        assert_problem(r, 401, "otp_invalid", "code")
     r = await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": new})
     assert r.status_code == 200 and r.json()["created"] is True
 
@@ -593,7 +593,7 @@ async def test_a_code_is_spent_once_and_expires(client: httpx.AsyncClient,
     code = await last_code(connection, user.phone)
     before = await snapshot(connection)
     r = await client.post("/v1/auth/otp/verify", json={"phone": user.phone, "code": code})
-    refused(r, 401, "otp_invalid", "code")
+    assert_problem(r, 401, "otp_invalid", "code")
     assert await snapshot(connection) == before
 
     phone = new_phone()
@@ -601,7 +601,7 @@ async def test_a_code_is_spent_once_and_expires(client: httpx.AsyncClient,
     code = await last_code(connection, phone)
     clock.advance(dt.timedelta(minutes=5, seconds=1))
     r = await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": code})
-    refused(r, 401, "otp_invalid", "code")
+    assert_problem(r, 401, "otp_invalid", "code")
     assert await count(connection, "SELECT count(*) FROM users WHERE phone = :p", p=phone) == 0
 
 
@@ -615,7 +615,7 @@ async def test_codes_per_phone_are_limited(client: httpx.AsyncClient,
         clock.advance(dt.timedelta(seconds=31))  # past the resend cooldown
     before = await snapshot(connection, exclude=("rate_limits",))
     r = await client.post("/v1/auth/otp", json={"phone": phone})
-    problem = refused(r, 429, "rate_limited")
+    problem = assert_problem(r, 429, "rate_limited")
     assert 0 < problem["retry_after"] <= window.total_seconds()
     assert await snapshot(connection, exclude=("rate_limits",)) == before
     # The next window lets the phone ask again.
@@ -631,11 +631,11 @@ async def test_codes_per_ip_are_limited_across_phones(app: FastAPI, client: http
         assert (await client.post("/v1/auth/otp", json={"phone": new_phone()})).status_code == 202
     before = await snapshot(connection, exclude=("rate_limits",))
     phone = new_phone()
-    refused(await client.post("/v1/auth/otp", json={"phone": phone}), 429, "rate_limited")
+    assert_problem(await client.post("/v1/auth/otp", json={"phone": phone}), 429, "rate_limited")
     # A forwarded-for header is not believed: it would make every request a new IP.
     r = await client.post("/v1/auth/otp", json={"phone": phone},
                           headers={"x-forwarded-for": "198.51.100.9"})
-    refused(r, 429, "rate_limited")
+    assert_problem(r, 429, "rate_limited")
     assert await snapshot(connection, exclude=("rate_limits",)) == before
     # The limit is per IP: another address still gets a code for the same phone.
     async with guarded_client(app, ("203.0.113.7", 4321)) as elsewhere:
@@ -650,8 +650,8 @@ async def test_resend_waits_for_the_cooldown(client: httpx.AsyncClient,
     assert r.status_code == 202 and r.json()["resend_after"] == 30
     before = await snapshot(connection, exclude=("rate_limits",))
     clock.advance(dt.timedelta(seconds=10))
-    problem = refused(await client.post("/v1/auth/otp", json={"phone": phone}), 429,
-                      "otp_cooldown")
+    problem = assert_problem(await client.post("/v1/auth/otp", json={"phone": phone}), 429,
+                             "otp_cooldown")
     assert 0 < problem["retry_after"] <= 21
     assert await snapshot(connection, exclude=("rate_limits",)) == before
     clock.advance(dt.timedelta(seconds=21))
@@ -675,16 +675,17 @@ async def test_refresh_token_reuse_revokes_the_whole_family(
     assert rotated["session_id"] == session_id(first)
 
     r = await client.post("/v1/auth/refresh", json={"refresh_token": first.refresh})
-    refused(r, 401, "refresh_token_reused", "refresh_token")
+    assert_problem(r, 401, "refresh_token_reused", "refresh_token")
     # Kept although the request failed: every token of the family is revoked.
     statuses = (await connection.scalars(text(
         "SELECT DISTINCT status FROM auth_sessions WHERE family_id = :f"),
         {"f": session_id(first)})).all()
     assert statuses == ["revoked"]
     r = await client.post("/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]})
-    refused(r, 401, "invalid_token", "refresh_token")
+    assert_problem(r, 401, "invalid_token", "refresh_token")
     for access in (first.access, rotated["access_token"]):
-        refused(await client.get("/v1/me", headers=bearer(access)), 401, "invalid_credentials")
+        assert_problem(await client.get("/v1/me", headers=bearer(access)), 401,
+                       "invalid_credentials")
     # The other device's session is another family and goes on.
     assert (await client.get("/v1/me", headers=other.headers)).status_code == 200
     r = await client.post("/v1/auth/refresh", json={"refresh_token": other.refresh})
@@ -698,11 +699,11 @@ async def test_expired_tokens_are_refused(client: httpx.AsyncClient, connection:
     clock.advance(dt.timedelta(minutes=settings.access_token_minutes) - dt.timedelta(seconds=5))
     assert (await client.get("/v1/me", headers=user.headers)).status_code == 200
     clock.advance(dt.timedelta(seconds=10))
-    refused(await client.get("/v1/me", headers=user.headers), 401, "invalid_token")
+    assert_problem(await client.get("/v1/me", headers=user.headers), 401, "invalid_token")
     clock.advance(dt.timedelta(days=settings.refresh_token_days))
     before = await snapshot(connection)
     r = await client.post("/v1/auth/refresh", json={"refresh_token": user.refresh})
-    refused(r, 401, "invalid_token", "refresh_token")
+    assert_problem(r, 401, "invalid_token", "refresh_token")
     assert await snapshot(connection) == before
 
 
@@ -749,7 +750,7 @@ async def test_forged_access_tokens_are_refused(client: httpx.AsyncClient, alice
     for name, token in forgeries(alice.access, bob.user["id"], secret).items():
         r = await client.get("/v1/me", headers=bearer(token))
         assert r.status_code == 401, (name, r.text)
-        refused(r, 401, r.json()["code"])
+        assert_problem(r, 401, r.json()["code"])
         assert r.json()["code"] in ("invalid_token", "unauthorized"), (name, r.json())
         assert alice.user["id"] not in r.text and bob.user["id"] not in r.text
     # The genuine token still works: the refusals were about the forgeries.
@@ -764,7 +765,7 @@ async def test_made_up_refresh_tokens_are_refused(client: httpx.AsyncClient,
     for token in (alice.refresh[:-1] + ("A" if alice.refresh[-1] != "A" else "B"),
                   alice.access[:200], "x" * 43):
         r = await client.post("/v1/auth/refresh", json={"refresh_token": token})
-        refused(r, 401, "invalid_token", "refresh_token")
+        assert_problem(r, 401, "invalid_token", "refresh_token")
     assert await snapshot(connection) == before
 
 

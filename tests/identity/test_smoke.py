@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.identity.conftest import SignedIn
+from tests.helpers.users import SignedIn
 
 
 async def test_sign_in_and_me(client: httpx.AsyncClient, alice: SignedIn) -> None:

@@ -23,7 +23,9 @@ from gullak.identity import jobs, service
 from gullak.identity.models import SmsMessage
 from gullak.identity.sms import SandboxSms, Sent, TwilioSms, sender_from
 from gullak.settings import ConfigError, Settings, check_startup
-from tests.identity.conftest import guarded_client, new_phone, refused
+from tests.helpers.http import guarded_client
+from tests.helpers.problems import assert_problem
+from tests.helpers.users import new_phone
 
 SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "twilio-auth-token-not-real"
@@ -75,9 +77,9 @@ async def test_a_code_request_writes_one_message_and_one_job_then_the_sandbox_ke
     async with guarded_client(app) as c:
         assert (await c.post("/v1/auth/otp", json={"phone": phone})).status_code == 202
         # Refused requests leave neither a message nor a job.
-        refused(await c.post("/v1/auth/otp", json={"phone": phone}), 429, "otp_cooldown")
-        refused(await c.post("/v1/auth/otp", json={"phone": "12345"}), 422, "invalid_phone",
-                "phone")
+        assert_problem(await c.post("/v1/auth/otp", json={"phone": phone}), 429, "otp_cooldown")
+        assert_problem(await c.post("/v1/auth/otp", json={"phone": "12345"}), 422, "invalid_phone",
+                       "phone")
     [message] = await outbox(fresh_db)
     assert message.phone == phone and message.status == "queued"
     assert CODE_MESSAGE.match(message.body)

@@ -12,7 +12,7 @@ from gullak.identity import service
 from gullak.identity.errors import InvalidToken
 from gullak.identity.schemas import OtpPurpose
 from gullak.settings import Settings
-from tests.identity.conftest import SignedIn, last_code
+from tests.helpers.users import SignedIn, last_code
 
 
 async def test_step_up_for_a_transaction(client: httpx.AsyncClient, connection: AsyncConnection,

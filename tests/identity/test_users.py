@@ -28,21 +28,10 @@ from gullak.ledger import service as ledger
 from gullak.ledger.models import Asset
 from gullak.ledger.schemas import AssetIn, TransferIn
 from gullak.settings import Settings
-from tests.identity.conftest import (
-    AUDIENCE,
-    IdentityProvider,
-    SignedIn,
-    bearer,
-    count,
-    last_code,
-    new_phone,
-    refused,
-    rewind_clock,
-    rsa_key,
-    session_id,
-    sign_in,
-    snapshot,
-)
+from tests.helpers.identity import AUDIENCE, IdentityProvider, rewind_clock, rsa_key, session_id
+from tests.helpers.problems import assert_problem
+from tests.helpers.state import count, snapshot
+from tests.helpers.users import SignedIn, bearer, last_code, new_phone, sign_in
 
 pytestmark = pytest.mark.usefixtures("quick_argon2")
 
@@ -142,7 +131,7 @@ async def test_unknown_referral_code_is_refused_and_consumes_nothing(
     before = await snapshot(connection)
     r = await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": code,
                                                        "referral_code": "ZZZZ2222"})
-    refused(r, 422, "unknown_referral_code", "referral_code")
+    assert_problem(r, 422, "unknown_referral_code", "referral_code")
     assert await snapshot(connection) == before  # not even an attempt on the code
     r = await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": code})
     assert r.status_code == 200 and r.json()["created"] is True
@@ -156,10 +145,10 @@ async def test_unknown_referral_code_is_refused_and_consumes_nothing(
 async def test_invalid_phone_is_refused(client: httpx.AsyncClient, connection: AsyncConnection,
                                         phone: str) -> None:
     before = await snapshot(connection)
-    refused(await client.post("/v1/auth/otp", json={"phone": phone}), 422, "invalid_phone",
-            "phone")
+    assert_problem(await client.post("/v1/auth/otp", json={"phone": phone}), 422, "invalid_phone",
+                   "phone")
     r = await client.post("/v1/auth/otp/verify", json={"phone": phone, "code": "123456"})
-    refused(r, 422, "invalid_phone", "phone")
+    assert_problem(r, 422, "invalid_phone", "phone")
     assert await snapshot(connection) == before
 
 
@@ -172,13 +161,13 @@ async def test_malformed_sign_in_bodies_are_refused(client: httpx.AsyncClient,
                         ({"phone": phone}, "code"),
                         ({"phone": phone, "code": "123456", "admin": True}, "admin"),
                         ({"phone": phone, "code": 123456}, "code")):
-        refused(await client.post("/v1/auth/otp/verify", json=body), 422, "validation_error",
-                field)
-    refused(await client.post("/v1/auth/otp", json={"phone": phone, "purpose": "spam"}), 422,
-            "validation_error", "purpose")
+        assert_problem(await client.post("/v1/auth/otp/verify", json=body), 422, "validation_error",
+                       field)
+    assert_problem(await client.post("/v1/auth/otp", json={"phone": phone, "purpose": "spam"}), 422,
+                   "validation_error", "purpose")
     r = await client.post("/v1/auth/otp", content=b"{not json",
                           headers={"content-type": "application/json"})
-    refused(r, 400, "malformed_json")
+    assert_problem(r, 400, "malformed_json")
     assert await snapshot(connection) == before
 
 
@@ -222,7 +211,7 @@ async def test_bad_profile_input_is_refused(client: httpx.AsyncClient,
                                             connection: AsyncConnection, alice: SignedIn,
                                             body: dict[str, Any], code: str, field: str) -> None:
     before = await snapshot(connection)
-    refused(await client.patch("/v1/me", headers=alice.headers, json=body), 422, code, field)
+    assert_problem(await client.patch("/v1/me", headers=alice.headers, json=body), 422, code, field)
     assert await snapshot(connection) == before
 
 
@@ -241,7 +230,7 @@ async def test_implausible_birth_dates_are_refused(client: httpx.AsyncClient,
                  today.replace(year=today.year - 140), dt.date(1, 1, 1)):
         r = await client.patch("/v1/me", headers=user.headers,
                                json={"date_of_birth": born.isoformat()})
-        refused(r, 422, "invalid_date", "date_of_birth")
+        assert_problem(r, 422, "invalid_date", "date_of_birth")
     assert await snapshot(connection) == before
     for born in (today, today.replace(year=today.year - 30),
                  today.replace(year=today.year - 130)):
@@ -259,7 +248,7 @@ async def test_birth_dates_more_than_130_years_ago_are_refused_to_the_day(
                  dt.date(today.year - 130, 1, 1)):
         r = await client.patch("/v1/me", headers=user.headers,
                                json={"date_of_birth": born.isoformat()})
-        refused(r, 422, "invalid_date", "date_of_birth")
+        assert_problem(r, 422, "invalid_date", "date_of_birth")
     assert await snapshot(connection) == before
 
 
@@ -279,7 +268,7 @@ async def test_email_and_username_belong_to_one_account(
                         ({"username": "ALICE_1"}, "username"),
                         ({"name": "Bob", "username": "alice_1"}, "username")):
         r = await client.patch("/v1/me", headers=bob.headers, json=body)
-        problem = refused(r, 409, "already_taken", field)
+        problem = assert_problem(r, 409, "already_taken", field)
         assert alice.phone not in r.text and alice.user["id"] not in problem["detail"]
     assert await snapshot(connection) == before
 
@@ -292,19 +281,19 @@ async def test_deactivation_ends_sessions_and_refuses_sign_in(
     user = await sign_in(client, connection)
     await give_password(client, user, "deactivating", "long-enough-password")
     before = await snapshot(connection)
-    refused(await client.post("/v1/me/deactivate", headers=user.headers, json={}), 422,
-            "validation_error", "reason")
-    refused(await client.post("/v1/me/deactivate", headers=user.headers,
-                              json={"reason": "   "}), 422, "validation_error", "reason")
+    assert_problem(await client.post("/v1/me/deactivate", headers=user.headers, json={}), 422,
+                   "validation_error", "reason")
+    assert_problem(await client.post("/v1/me/deactivate", headers=user.headers,
+                                     json={"reason": "   "}), 422, "validation_error", "reason")
     assert await snapshot(connection) == before
     r = await client.post("/v1/me/deactivate", headers=user.headers,
                           json={"reason": "taking a break"})
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "deactivated" and r.json()["status_reason"] == "taking a break"
 
-    refused(await client.get("/v1/me", headers=user.headers), 401, "invalid_credentials")
+    assert_problem(await client.get("/v1/me", headers=user.headers), 401, "invalid_credentials")
     r = await client.post("/v1/auth/refresh", json={"refresh_token": user.refresh})
-    refused(r, 401, "invalid_token", "refresh_token")
+    assert_problem(r, 401, "invalid_token", "refresh_token")
     assert await count(connection, "SELECT count(*) FROM auth_sessions WHERE subject_id = :u"
                                    " AND status = 'active'", u=user.user["id"]) == 0
 
@@ -313,9 +302,9 @@ async def test_deactivation_ends_sessions_and_refuses_sign_in(
     code = await last_code(connection, user.phone)
     before = await snapshot(connection, exclude=("rate_limits",))
     r = await client.post("/v1/auth/otp/verify", json={"phone": user.phone, "code": code})
-    refused(r, 403, "account_unavailable")
+    assert_problem(r, 403, "account_unavailable")
     r = await password_login(client, "deactivating", "long-enough-password")
-    refused(r, 403, "account_unavailable")
+    assert_problem(r, 403, "account_unavailable")
     assert await snapshot(connection, exclude=("rate_limits",)) == before
 
 
@@ -328,9 +317,9 @@ async def test_deleting_an_account_drops_contact_details_and_frees_the_phone(
     assert r.status_code == 200
     r = await client.delete("/v1/me", headers=user.headers)
     assert r.status_code == 204
-    refused(await client.get("/v1/me", headers=user.headers), 401, "invalid_credentials")
-    refused(await client.post("/v1/auth/refresh", json={"refresh_token": user.refresh}), 401,
-            "invalid_token", "refresh_token")
+    assert_problem(await client.get("/v1/me", headers=user.headers), 401, "invalid_credentials")
+    assert_problem(await client.post("/v1/auth/refresh", json={"refresh_token": user.refresh}), 401,
+                   "invalid_token", "refresh_token")
 
     row = await user_row(connection, user.user["id"])  # the id stays for money records
     assert row.deleted_at is not None and row.status == "deactivated"
@@ -340,7 +329,7 @@ async def test_deleting_an_account_drops_contact_details_and_frees_the_phone(
     # Its referral code refers nobody any more.
     phone = new_phone()
     r = await otp_verify(client, connection, phone, referral_code=user.user["referral_code"])
-    refused(r, 422, "unknown_referral_code", "referral_code")
+    assert_problem(r, 422, "unknown_referral_code", "referral_code")
     # The phone, email and username can belong to a new account.
     clock.advance(COOLDOWN)
     r = await otp_verify(client, connection, user.phone)
@@ -395,12 +384,12 @@ async def test_setting_and_changing_a_password(client: httpx.AsyncClient,
     before = await snapshot(connection)
     for weak in ("short", "123456789", ""):
         r = await client.put("/v1/me/password", headers=h, json={"new_password": weak})
-        refused(r, 422, "weak_password", "new_password")
+        assert_problem(r, 422, "weak_password", "new_password")
     assert await snapshot(connection) == before
-    r = await client.put("/v1/me/password", headers=h, json={"new_password": "ten-chars!"})
+    r = await client.put("/v1/me/password", headers=h, json={"new_password": "twelve-chars"})
     assert r.status_code == 204
     row = await user_row(connection, alice.user["id"])
-    assert row.password_hash.startswith("$argon2id$") and "ten-chars!" not in row.password_hash
+    assert row.password_hash.startswith("$argon2id$") and "twelve-chars" not in row.password_hash
 
     before = await snapshot(connection)
     for current in (None, "wrong-password"):
@@ -408,13 +397,14 @@ async def test_setting_and_changing_a_password(client: httpx.AsyncClient,
         if current is not None:
             body["current_password"] = current
         r = await client.put("/v1/me/password", headers=h, json=body)
-        refused(r, 401, "invalid_credentials", "current_password")
+        assert_problem(r, 401, "invalid_credentials", "current_password")
     assert await snapshot(connection) == before
 
     r = await client.put("/v1/me/password", headers=h, json={
-        "new_password": "another-long-one", "current_password": "ten-chars!"})
+        "new_password": "another-long-one", "current_password": "twelve-chars"})
     assert r.status_code == 204
-    refused(await password_login(client, "alice_pw", "ten-chars!"), 401, "invalid_credentials")
+    assert_problem(await password_login(client, "alice_pw", "twelve-chars"), 401,
+                   "invalid_credentials")
     assert (await password_login(client, "alice_pw", "another-long-one")).status_code == 200
 
 
@@ -440,12 +430,12 @@ async def test_password_login_by_username_and_by_email(
     r = await client.patch("/v1/me", headers=bob.headers, json={"username": "bob_otp"})
     assert r.status_code == 200
     before = await snapshot(connection, exclude=("rate_limits",))
-    wrong = refused(await password_login(client, "priya.k", "priya-password-2"), 401,
-                    "invalid_credentials")
-    unknown = refused(await password_login(client, "nobody.here", "priya-password-1"), 401,
-                      "invalid_credentials")
-    no_password = refused(await password_login(client, "bob_otp", "priya-password-1"), 401,
-                          "invalid_credentials")
+    wrong = assert_problem(await password_login(client, "priya.k", "priya-password-2"), 401,
+                           "invalid_credentials")
+    unknown = assert_problem(await password_login(client, "nobody.here", "priya-password-1"), 401,
+                             "invalid_credentials")
+    no_password = assert_problem(await password_login(client, "bob_otp", "priya-password-1"), 401,
+                                 "invalid_credentials")
     # The same answer whether the account exists or not.
     assert without_request(wrong) == without_request(unknown) == without_request(no_password)
     assert await snapshot(connection, exclude=("rate_limits",)) == before
@@ -458,8 +448,8 @@ async def test_a_bcrypt_hash_still_logs_in_and_is_replaced_by_argon2(
     old = bcrypt.hashpw(b"from-the-old-system", bcrypt.gensalt(rounds=4)).decode()
     await connection.execute(text("UPDATE users SET password_hash = :h WHERE id = :id"),
                              {"h": old, "id": alice.user["id"]})
-    refused(await password_login(client, "old_timer", "not-the-password"), 401,
-            "invalid_credentials")
+    assert_problem(await password_login(client, "old_timer", "not-the-password"), 401,
+                   "invalid_credentials")
     assert (await user_row(connection, alice.user["id"])).password_hash == old
     r = await password_login(client, "old_timer", "from-the-old-system")
     assert r.status_code == 200, r.text
@@ -473,20 +463,20 @@ async def test_password_attempts_per_login_are_limited(
     rewind_clock()
     r = await client.patch("/v1/me", headers=alice.headers, json={"username": "guessed"})
     assert r.status_code == 200
-    # A cheap bcrypt hash keeps ten wrong guesses quick.
+    # A cheap bcrypt hash keeps the wrong guesses quick.
     cheap = bcrypt.hashpw(b"the-real-password", bcrypt.gensalt(rounds=4)).decode()
     await connection.execute(text("UPDATE users SET password_hash = :h WHERE id = :id"),
                              {"h": cheap, "id": alice.user["id"]})
-    limit, window = service.LOGIN_PER_ACCOUNT
-    for i in range(limit):
-        refused(await password_login(client, "guessed", f"guess-{i}"), 401,
-                "invalid_credentials")
+    free = service.PER_LOGIN.free
+    for i in range(free):
+        assert_problem(await password_login(client, "guessed", f"guess-{i}"), 401,
+                       "invalid_credentials")
     before = await snapshot(connection, exclude=("rate_limits",))
-    problem = refused(await password_login(client, "GUESSED", "the-real-password"), 429,
-                      "rate_limited")
-    assert 0 < problem["retry_after"] <= window.total_seconds()
+    problem = assert_problem(await password_login(client, "GUESSED", "the-real-password"), 429,
+                             "rate_limited")
+    assert problem["retry_after"] == service.PER_LOGIN.delay(free) == 1
     assert await snapshot(connection, exclude=("rate_limits",)) == before
-    clock.advance(window)
+    clock.advance(dt.timedelta(seconds=problem["retry_after"]))
     assert (await password_login(client, "guessed", "the-real-password")).status_code == 200
 
 
@@ -526,7 +516,7 @@ async def test_totp_enrolment_then_password_login_needs_the_code(
     before = await snapshot(connection)
     r = await client.post("/v1/me/totp/confirm", headers=alice.headers,
                           json={"code": other_code(secret)})
-    refused(r, 422, "invalid_totp", "code")
+    assert_problem(r, 422, "invalid_totp", "code")
     assert await snapshot(connection) == before
     # Not enabled until confirmed: the password alone still works.
     assert (await password_login(client, "alice_totp", "alice-password-1")).status_code == 200
@@ -536,11 +526,11 @@ async def test_totp_enrolment_then_password_login_needs_the_code(
     assert (await client.get("/v1/me", headers=alice.headers)).json()["totp_enabled"] is True
 
     before = await snapshot(connection, exclude=("rate_limits",))
-    refused(await password_login(client, "alice_totp", "alice-password-1"), 401,
-            "totp_required", "totp_code")
-    refused(await password_login(client, "alice_totp", "alice-password-1",
-                                 totp_code=other_code(secret)), 401, "invalid_credentials",
-            "totp_code")
+    assert_problem(await password_login(client, "alice_totp", "alice-password-1"), 401,
+                   "totp_required", "totp_code")
+    assert_problem(await password_login(client, "alice_totp", "alice-password-1",
+                                        totp_code=other_code(secret)), 401, "invalid_credentials",
+                   "totp_code")
     assert await snapshot(connection, exclude=("rate_limits",)) == before
     r = await password_login(client, "alice_totp", "alice-password-1",
                              totp_code=pyotp.TOTP(secret).at(clock.now()))
@@ -549,7 +539,7 @@ async def test_totp_enrolment_then_password_login_needs_the_code(
     # Switching it off needs a valid code too.
     r = await client.post("/v1/me/totp/disable", headers=alice.headers,
                           json={"code": other_code(secret)})
-    refused(r, 422, "invalid_totp", "code")
+    assert_problem(r, 422, "invalid_totp", "code")
     r = await client.post("/v1/me/totp/disable", headers=alice.headers,
                           json={"code": pyotp.TOTP(secret).at(clock.now())})
     assert r.status_code == 204
@@ -562,10 +552,11 @@ async def test_enrolling_again_does_not_switch_the_second_factor_off(
     stolen access token must not be a way around it."""
     await give_password(client, alice, "alice_again", "alice-password-2")
     await enrol_totp(client, alice)
-    r = await client.post("/v1/me/totp", headers=alice.headers)
-    assert r.status_code in (200, 409), r.text
-    refused(await password_login(client, "alice_again", "alice-password-2"), 401,
-            "totp_required", "totp_code")
+    # Switching factors needs the current code: a new enrolment is refused while one is on.
+    assert_problem(await client.post("/v1/me/totp", headers=alice.headers), 409,
+                   "totp_already_enabled")
+    assert_problem(await password_login(client, "alice_again", "alice-password-2"), 401,
+                   "totp_required", "totp_code")
 
 
 # -- sessions ---------------------------------------------------------------------------------
@@ -601,14 +592,14 @@ async def test_sessions_list_logout_and_logout_everywhere(
     r = await client.delete(f"/v1/me/sessions/{session_id(phone_session)}",
                             headers=laptop.headers)
     assert r.status_code == 204
-    refused(await client.get("/v1/me", headers=bearer(rotated["access_token"])), 401,
-            "invalid_credentials")
+    assert_problem(await client.get("/v1/me", headers=bearer(rotated["access_token"])), 401,
+                   "invalid_credentials")
     r = await client.post("/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]})
-    refused(r, 401, "invalid_token", "refresh_token")
+    assert_problem(r, 401, "invalid_token", "refresh_token")
     before = await snapshot(connection)
     r = await client.delete(f"/v1/me/sessions/{session_id(phone_session)}",
                             headers=laptop.headers)
-    refused(r, 404, "not_found")
+    assert_problem(r, 404, "not_found")
     assert await snapshot(connection) == before
     r = await client.get("/v1/me/sessions", headers=laptop.headers)
     assert [s["id"] for s in r.json()] == [session_id(laptop)]
@@ -617,9 +608,9 @@ async def test_sessions_list_logout_and_logout_everywhere(
     clock.advance(COOLDOWN)
     tablet = await sign_in(client, connection, phone)
     assert (await client.post("/v1/auth/logout", headers=laptop.headers)).status_code == 204
-    refused(await client.get("/v1/me", headers=laptop.headers), 401, "invalid_credentials")
-    refused(await client.post("/v1/auth/refresh", json={"refresh_token": laptop.refresh}),
-            401, "invalid_token")
+    assert_problem(await client.get("/v1/me", headers=laptop.headers), 401, "invalid_credentials")
+    assert_problem(await client.post("/v1/auth/refresh", json={"refresh_token": laptop.refresh}),
+                   401, "invalid_token")
     assert (await client.get("/v1/me", headers=tablet.headers)).status_code == 200
 
     # Logout everywhere ends all of them.
@@ -627,9 +618,10 @@ async def test_sessions_list_logout_and_logout_everywhere(
     watch = await sign_in(client, connection, phone)
     assert (await client.post("/v1/auth/logout-all", headers=tablet.headers)).status_code == 204
     for signed in (tablet, watch):
-        refused(await client.get("/v1/me", headers=signed.headers), 401, "invalid_credentials")
-        refused(await client.post("/v1/auth/refresh", json={"refresh_token": signed.refresh}),
-                401, "invalid_token")
+        assert_problem(await client.get("/v1/me", headers=signed.headers), 401,
+                       "invalid_credentials")
+        r = await client.post("/v1/auth/refresh", json={"refresh_token": signed.refresh})
+        assert_problem(r, 401, "invalid_token")
     assert await count(connection, "SELECT count(*) FROM auth_sessions WHERE subject_id = :u"
                                    " AND status = 'active'", u=watch.user["id"]) == 0
 
@@ -665,17 +657,17 @@ async def test_devices_and_push_tokens(client: httpx.AsyncClient, connection: As
 
     before = await snapshot(connection)
     r = await client.put("/v1/me/devices/phone-2", headers=h, json={"platform": "windows"})
-    refused(r, 422, "validation_error", "platform")
+    assert_problem(r, 422, "validation_error", "platform")
     r = await client.put("/v1/me/devices/phone-2", headers=h, json={
         "platform": "ios", "push_token": ""})
-    refused(r, 422, "validation_error", "push_token")
+    assert_problem(r, 422, "validation_error", "push_token")
     assert await snapshot(connection) == before
 
     assert (await client.delete("/v1/me/devices/phone-1", headers=h)).status_code == 204
     r = await client.get("/v1/me/devices", headers=h)
     assert [d["device_id"] for d in r.json()] == ["tablet-1"]
     before = await snapshot(connection)
-    refused(await client.delete("/v1/me/devices/phone-1", headers=h), 404, "not_found")
+    assert_problem(await client.delete("/v1/me/devices/phone-1", headers=h), 404, "not_found")
     assert await snapshot(connection) == before
 
 
@@ -720,12 +712,12 @@ async def test_addresses_have_one_default(client: httpx.AsyncClient,
     r = await client.get("/v1/me/addresses", headers=h)
     assert {a["id"] for a in r.json()} == {second["id"], third["id"]}
     before = await snapshot(connection)
-    refused(await client.delete(f"/v1/me/addresses/{first['id']}", headers=h), 404,
-            "not_found")
-    refused(await client.put(f"/v1/me/addresses/{first['id']}", headers=h, json=home), 404,
-            "not_found")
-    refused(await client.delete("/v1/me/addresses/not-a-uuid", headers=h), 422,
-            "validation_error", "address_id")
+    assert_problem(await client.delete(f"/v1/me/addresses/{first['id']}", headers=h), 404,
+                   "not_found")
+    assert_problem(await client.put(f"/v1/me/addresses/{first['id']}", headers=h, json=home), 404,
+                   "not_found")
+    assert_problem(await client.delete("/v1/me/addresses/not-a-uuid", headers=h), 422,
+                   "validation_error", "address_id")
     assert await snapshot(connection) == before
 
 
@@ -746,10 +738,10 @@ async def test_address_coordinates_are_both_or_neither_and_in_range(
     address = r.json()
     before = await snapshot(connection)
     body = {"line1": "Somewhere", "city": "Bengaluru", **coordinates}
-    refused(await client.post("/v1/me/addresses", headers=alice.headers, json=body), 422, code,
-            field)
-    refused(await client.put(f"/v1/me/addresses/{address['id']}", headers=alice.headers,
-                             json=body), 422, code, field)
+    assert_problem(await client.post("/v1/me/addresses", headers=alice.headers, json=body), 422,
+                   code, field)
+    assert_problem(await client.put(f"/v1/me/addresses/{address['id']}", headers=alice.headers,
+                                    json=body), 422, code, field)
     assert await snapshot(connection) == before
 
 
@@ -784,14 +776,14 @@ async def test_linking_and_unlinking_a_google_identity(
     before = await snapshot(connection)
     r = await client.post("/v1/me/social-accounts", headers=bob.headers,
                           json={"provider": "google", "token": google.token("g-123")})
-    refused(r, 409, "already_taken", "token")
+    assert_problem(r, 409, "already_taken", "token")
     assert await snapshot(connection) == before
 
     assert (await client.delete(f"/v1/me/social-accounts/{linked['id']}",
                                 headers=alice.headers)).status_code == 204
     assert (await client.get("/v1/me/social-accounts", headers=alice.headers)).json() == []
-    refused(await client.delete(f"/v1/me/social-accounts/{linked['id']}",
-                                headers=alice.headers), 404, "not_found")
+    assert_problem(await client.delete(f"/v1/me/social-accounts/{linked['id']}",
+                                       headers=alice.headers), 404, "not_found")
     # Unlinked, the identity is free for another account.
     r = await client.post("/v1/me/social-accounts", headers=bob.headers,
                           json={"provider": "google", "token": google.token("g-123")})
@@ -843,7 +835,7 @@ async def test_identity_tokens_that_do_not_verify_are_refused(
         r = await client.post("/v1/me/social-accounts", headers=alice.headers,
                               json={"provider": "google", "token": token})
         assert r.status_code == 401, (name, r.text)
-        refused(r, 401, "invalid_social_token")
+        assert_problem(r, 401, "invalid_social_token")
     assert await snapshot(connection) == before
     r = await client.post("/v1/me/social-accounts", headers=alice.headers,
                           json={"provider": "google", "token": genuine})
@@ -858,10 +850,10 @@ async def test_unconfigured_providers_refuse_every_token(
     for provider in ("google", "apple", "facebook"):
         r = await client.post("/v1/me/social-accounts", headers=alice.headers,
                               json={"provider": provider, "token": token})
-        refused(r, 401, "invalid_social_token")
-    refused(await client.post("/v1/me/social-accounts", headers=alice.headers,
-                              json={"provider": "myspace", "token": token}), 422,
-            "validation_error", "provider")
+        assert_problem(r, 401, "invalid_social_token")
+    assert_problem(await client.post("/v1/me/social-accounts", headers=alice.headers,
+                                     json={"provider": "myspace", "token": token}), 422,
+                   "validation_error", "provider")
     assert await snapshot(connection) == before
 
 
@@ -927,7 +919,7 @@ async def test_bad_kyc_input_is_refused(client: httpx.AsyncClient, connection: A
                                         field: str) -> None:
     before = await snapshot(connection)
     r = await client.post("/v1/me/kyc", headers=alice.headers, json={**KYC, **change})
-    refused(r, 422, code, field)
+    assert_problem(r, 422, code, field)
     assert await snapshot(connection) == before
 
 
@@ -937,7 +929,8 @@ async def test_one_kyc_record_pending_or_verified_at_a_time(
     r = await client.post("/v1/me/kyc", headers=alice.headers, json=KYC)
     first = r.json()
     before = await snapshot(connection)
-    refused(await client.post("/v1/me/kyc", headers=alice.headers, json=KYC), 409, "kyc_exists")
+    assert_problem(await client.post("/v1/me/kyc", headers=alice.headers, json=KYC), 409,
+                   "kyc_exists")
     assert await snapshot(connection) == before
 
     await service.review_kyc(session, uuid.UUID(first["id"]), uuid.uuid4(), False,
@@ -949,7 +942,8 @@ async def test_one_kyc_record_pending_or_verified_at_a_time(
     second = r.json()
     await service.review_kyc(session, uuid.UUID(second["id"]), uuid.uuid4(), True, None)
     await session.flush()
-    refused(await client.post("/v1/me/kyc", headers=alice.headers, json=KYC), 409, "kyc_exists")
+    assert_problem(await client.post("/v1/me/kyc", headers=alice.headers, json=KYC), 409,
+                   "kyc_exists")
     r = await client.get("/v1/me/kyc", headers=alice.headers)
     records = {k["id"]: k for k in r.json()}
     assert {i: (k["status"], k["reason"]) for i, k in records.items()} == {
@@ -982,7 +976,13 @@ async def test_wallet_balances_and_history_pages(client: httpx.AsyncClient,
     assert r.status_code == 200
     assert [(b["asset_code"], b["account_id"], b["posted"], b["held"], b["available"])
             for b in r.json()] == [("COIN", account, 600, 0, 600)]
-    assert (await client.get("/v1/me/wallet", headers=bob.headers)).json() == []
+    # An asset never held is listed at zero, with no account opened for it.
+    [coin] = (await client.get("/v1/me/wallet", headers=bob.headers)).json()
+    assert (coin["asset_code"], coin["account_id"], coin["posted"], coin["available"],
+            coin["asset_name"], coin["scale"]) == ("COIN", None, 0, 0, "Coins", 0)
+    r = await client.get("/v1/me/wallet/assets", headers=bob.headers)
+    assert [(a["code"], a["kind"], a["scale"], a["expires"]) for a in r.json()] == [
+        ("COIN", "coin", 0, False)]
 
     r = await client.get("/v1/me/wallet/history", headers=alice.headers,
                          params={"asset": "COIN", "limit": 2})
@@ -1001,14 +1001,14 @@ async def test_wallet_balances_and_history_pages(client: httpx.AsyncClient,
     assert r.json()["entries"] == []
 
     before = await snapshot(connection)
-    refused(await client.get("/v1/me/wallet/history", headers=alice.headers,
-                             params={"asset": "GOLD"}), 404, "not_found")
-    refused(await client.get("/v1/me/wallet/history", headers=bob.headers,
-                             params={"asset": "COIN"}), 404, "not_found")
+    assert_problem(await client.get("/v1/me/wallet/history", headers=alice.headers,
+                                    params={"asset": "GOLD"}), 404, "asset_not_found")
+    r = await client.get("/v1/me/wallet/history", headers=bob.headers, params={"asset": "COIN"})
+    assert (r.status_code, r.json()) == (200, {"entries": [], "next_cursor": None})
     for params, field in (({"asset": "coin"}, "asset"), ({}, "asset"),
                           ({"asset": "COIN", "limit": 0}, "limit"),
                           ({"asset": "COIN", "limit": 201}, "limit"),
                           ({"asset": "COIN", "cursor": "abc"}, "cursor")):
-        refused(await client.get("/v1/me/wallet/history", headers=alice.headers,
-                                 params=params), 422, "validation_error", field)
+        assert_problem(await client.get("/v1/me/wallet/history", headers=alice.headers,
+                                        params=params), 422, "validation_error", field)
     assert await snapshot(connection) == before

@@ -20,15 +20,10 @@ from gullak.kit.errors import GullakError
 from gullak.merchants import banking, jobs, service
 from gullak.merchants.schemas import BankAccountIn, MerchantIn, MerchantUserIn, Role
 from gullak.settings import Settings
-from tests.conftest import http_client
-from tests.merchants.conftest import (
-    PASSWORD,
-    Actor,
-    assert_problem,
-    fingerprint,
-    new_merchant,
-    staff_of,
-)
+from tests.helpers.http import http_client
+from tests.helpers.merchants import PASSWORD, Actor, new_merchant, staff_of
+from tests.helpers.problems import assert_problem
+from tests.helpers.state import fingerprint
 
 CHECK = banking.Check(account_number="026291800001191", ifsc="YESB0000262", holder="Anil Rao",
                       phone="9999999999")

@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from gullak.kit.errors import GullakError
 from gullak.merchants import service
 from gullak.merchants.schemas import CommissionIn
-from tests.merchants.conftest import Actor, assert_problem, fingerprint, new_merchant
+from tests.helpers.merchants import Actor, new_merchant
+from tests.helpers.problems import assert_problem
+from tests.helpers.state import fingerprint
 
 FOOD = uuid.UUID("01900000-0000-7000-8000-00000000f00d")
 GIFTS = uuid.UUID("01900000-0000-7000-8000-0000000091f7")

@@ -6,7 +6,9 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gullak.settings import Settings
-from tests.merchants.conftest import Actor, admin_with, assert_problem, fingerprint
+from tests.helpers.merchants import Actor, admin_with
+from tests.helpers.problems import assert_problem
+from tests.helpers.state import fingerprint
 
 
 def page(slug: str = "terms", **fields: object) -> dict[str, object]:

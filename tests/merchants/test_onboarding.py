@@ -9,17 +9,17 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gullak.settings import Settings
-from tests.merchants.conftest import (
+from tests.helpers.merchants import (
     GSTIN,
     Actor,
     admin_with,
-    assert_problem,
     audit_entries,
-    fingerprint,
     live_merchant,
     new_merchant,
     staff_of,
 )
+from tests.helpers.problems import assert_problem
+from tests.helpers.state import fingerprint
 
 ADMIN = "/v1/admin/merchants"
 

@@ -16,17 +16,17 @@ from gullak.kit.search import SearchQuery
 from gullak.merchants import reviews, service
 from gullak.merchants.schemas import MerchantIn, Role, UserReviewIn
 from gullak.settings import Settings
-from tests.identity.conftest import sign_in
-from tests.merchants.conftest import (
+from tests.helpers.merchants import (
     admin_with,
-    assert_problem,
     audit_entries,
-    fingerprint,
     go_live,
     live_merchant,
     new_merchant,
     staff_of,
 )
+from tests.helpers.problems import assert_problem
+from tests.helpers.state import fingerprint
+from tests.helpers.users import sign_in
 
 
 async def aggregate(connection: AsyncConnection, merchant_id: uuid.UUID) -> tuple[float, int]:

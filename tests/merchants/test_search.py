@@ -15,7 +15,7 @@ from gullak.kit.errors import GullakError
 from gullak.kit.search import SearchQuery
 from gullak.merchants import service
 from gullak.merchants.schemas import MerchantOut, MerchantPatch, Status
-from tests.merchants.conftest import daily, live_merchant, new_merchant, outlet_in
+from tests.helpers.merchants import daily, live_merchant, new_merchant, outlet_in
 
 # Tuesday 2026-11-24, 12:00 in India.
 NOON_IST = dt.datetime(2026, 11, 24, 6, 30, tzinfo=dt.UTC)

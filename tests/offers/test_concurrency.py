@@ -25,16 +25,16 @@ from gullak.ledger.verify import verify_database
 from gullak.offers import service
 from gullak.offers.schemas import OfferIn
 from gullak.settings import Settings
-from tests.conftest import http_client
-from tests.offers.conftest import (
+from tests.helpers.http import http_client
+from tests.helpers.offers import (
     OWNER_PERMISSIONS,
     fund,
     live_merchant,
     make_coins,
     make_offer,
-    refused,
     terms,
 )
+from tests.helpers.problems import assert_problem
 
 TOTAL, USERS, TWICE = 50, 56, 8  # 56 users, the first 8 of whom try twice: 64 redeemers
 
@@ -155,7 +155,7 @@ async def test_the_loser_of_a_race_for_a_coupon_code_is_told_it_is_taken(
             second = asyncio.create_task(write(client, own.id))
             await _until_waiting_on_a_lock(fresh_db)
         response = await second
-    refused(response, 409, "coupon_code_taken")
+    assert_problem(response, 409, "coupon_code_taken")
     assert response.json().get("field") == "coupon_code"
     async with fresh_db.engine.connect() as conn:
         rows = (await conn.execute(text("SELECT merchant_id, coupon_code, status FROM offers"))

@@ -21,7 +21,7 @@ from gullak.offers import service
 from gullak.offers.cache import ActiveOffersCache
 from gullak.offers.schemas import AdminOfferPatch
 from gullak.system import service as system
-from tests.offers.conftest import DAY, HOUR, Shop, live_merchant, make_offer
+from tests.helpers.offers import DAY, HOUR, Shop, live_merchant, make_offer
 
 
 async def titles(session: AsyncSession, city: str | None = None,

@@ -16,7 +16,7 @@ from gullak.ledger import service as ledger
 from gullak.ledger.schemas import TransferIn
 from gullak.ledger.verify import verify
 from gullak.offers import service
-from tests.offers.conftest import (
+from tests.helpers.offers import (
     COIN,
     HOUR,
     Actors,
@@ -26,8 +26,8 @@ from tests.offers.conftest import (
     live_merchant,
     make_offer,
     offers_state,
-    refused,
 )
+from tests.helpers.problems import assert_problem
 
 CART = {"amount": 100_000, "item_count": 1}
 
@@ -125,8 +125,8 @@ async def test_cancelling_releases_the_hold_and_the_slot(
     assert await coins(session, user) == (30, 30)
     # A second one is refused while the first holds the user's only slot.
     before = await offers_state(connection)
-    body = refused(await client.post(f"/v1/offers/{offer.id}/redeem", json=CART, headers=me),
-                   422, "offer_not_redeemable")
+    body = assert_problem(await client.post(f"/v1/offers/{offer.id}/redeem", json=CART, headers=me),
+                          422, "offer_not_redeemable")
     assert body["reasons"] == ["user_limit_reached", "insufficient_coins"]
     assert await offers_state(connection) == before
 
@@ -153,8 +153,8 @@ async def test_an_idempotency_key_replays_the_same_redemption(
     again = await client.post(f"/v1/offers/{offer.id}/redeem", json=CART, headers={**me, **key})
     assert again.status_code == 200 and again.json() == first.json()
     before = await offers_state(connection)
-    refused(await client.post(f"/v1/offers/{offer.id}/redeem", json={**CART, "amount": 5},
-                              headers={**me, **key}), 409, "idempotency_key_reused")
+    assert_problem(await client.post(f"/v1/offers/{offer.id}/redeem", json={**CART, "amount": 5},
+                                     headers={**me, **key}), 409, "idempotency_key_reused")
     assert await offers_state(connection) == before
     # Another user's key is their own.
     other = await client.post(f"/v1/offers/{offer.id}/redeem", json=CART,
@@ -172,32 +172,32 @@ async def test_who_may_move_a_redemption(client: httpx.AsyncClient, actors: Acto
     other_merchant, _ = await live_merchant(session)
     path = f"/v1/redemptions/{red['id']}"
     before = await offers_state(connection)
-    refused(await client.post(f"{path}/complete", headers=actors.merchant(other_merchant)),
-            404, "redemption_not_found")
-    refused(await client.get(path, headers=actors.merchant(other_merchant)), 404,
-            "redemption_not_found")
-    refused(await client.get(path, headers=actors.user(uuid.uuid4())), 404,
-            "redemption_not_found")
-    refused(await client.post(f"{path}/cancel", headers=actors.user(uuid.uuid4())), 404,
-            "redemption_not_found")
-    refused(await client.post(f"{path}/complete", headers=me), 403, "forbidden")
-    refused(await client.post(f"{path}/complete", headers=actors.admin("offers.read")), 403,
-            "forbidden")
-    refused(await client.post(f"{path}/complete", headers=actors.merchant(
+    assert_problem(await client.post(f"{path}/complete", headers=actors.merchant(other_merchant)),
+                   404, "redemption_not_found")
+    assert_problem(await client.get(path, headers=actors.merchant(other_merchant)), 404,
+                   "redemption_not_found")
+    assert_problem(await client.get(path, headers=actors.user(uuid.uuid4())), 404,
+                   "redemption_not_found")
+    assert_problem(await client.post(f"{path}/cancel", headers=actors.user(uuid.uuid4())), 404,
+                   "redemption_not_found")
+    assert_problem(await client.post(f"{path}/complete", headers=me), 403, "forbidden")
+    assert_problem(await client.post(f"{path}/complete", headers=actors.admin("offers.read")), 403,
+                   "forbidden")
+    assert_problem(await client.post(f"{path}/complete", headers=actors.merchant(
         shop.merchant_id, "merchant.read")), 403, "forbidden")
-    refused(await client.post(f"{path}/refund", json={"reason": "x"},
-                              headers=actors.admin()), 409, "invalid_redemption_transition")
-    refused(await client.post(f"{path}/refund", json={}, headers=actors.admin()), 422,
-            "validation_error")
-    refused(await client.post(f"/v1/redemptions/{uuid.uuid4()}/complete",
-                              headers=actors.admin()), 404, "redemption_not_found")
+    assert_problem(await client.post(f"{path}/refund", json={"reason": "x"},
+                                     headers=actors.admin()), 409, "invalid_redemption_transition")
+    assert_problem(await client.post(f"{path}/refund", json={}, headers=actors.admin()), 422,
+                   "validation_error")
+    assert_problem(await client.post(f"/v1/redemptions/{uuid.uuid4()}/complete",
+                                     headers=actors.admin()), 404, "redemption_not_found")
     assert await offers_state(connection) == before
     assert (await client.post(f"{path}/complete", headers=actors.admin())).status_code == 200
     before = await offers_state(connection)
-    refused(await client.post(f"{path}/complete", headers=actors.admin()), 409,
-            "invalid_redemption_transition")
-    refused(await client.post(f"{path}/cancel", headers=me), 409,
-            "invalid_redemption_transition")
+    assert_problem(await client.post(f"{path}/complete", headers=actors.admin()), 409,
+                   "invalid_redemption_transition")
+    assert_problem(await client.post(f"{path}/cancel", headers=me), 409,
+                   "invalid_redemption_transition")
     assert await offers_state(connection) == before
 
 
@@ -209,13 +209,13 @@ async def test_redeeming_what_is_not_valid_is_refused_with_every_reason(
     draft = await make_offer(session, shop.merchant_id, status="draft")
     me = actors.user(uuid.uuid4())
     before = await offers_state(connection)
-    body = refused(await client.post(f"/v1/offers/{offer.id}/redeem", json=CART, headers=me),
-                   422, "offer_not_redeemable")
+    body = assert_problem(await client.post(f"/v1/offers/{offer.id}/redeem", json=CART, headers=me),
+                          422, "offer_not_redeemable")
     assert body["reasons"] == ["wrong_city", "below_min_order", "insufficient_coins"]
-    refused(await client.post(f"/v1/offers/{draft.id}/redeem", json=CART, headers=me), 404,
-            "offer_not_found")
-    refused(await client.post(f"/v1/offers/{offer.id}/redeem", json={"amount": "1"},
-                              headers=me), 422, "validation_error")
+    assert_problem(await client.post(f"/v1/offers/{draft.id}/redeem", json=CART, headers=me), 404,
+                   "offer_not_found")
+    assert_problem(await client.post(f"/v1/offers/{offer.id}/redeem", json={"amount": "1"},
+                                     headers=me), 422, "validation_error")
     assert await offers_state(connection) == before
 
 
@@ -233,8 +233,8 @@ async def test_a_refund_is_refused_once_the_earned_coins_are_spent(
         debit_account_id=wallet.id, credit_account_id=sink.id, asset_code=COIN, amount=30,
         kind="spend"))
     before = await offers_state(connection)
-    refused(await client.post(f"/v1/redemptions/{red['id']}/refund", json={"reason": "late"},
-                              headers=actors.admin()), 422, "insufficient_funds")
+    assert_problem(await client.post(f"/v1/redemptions/{red['id']}/refund", json={"reason": "late"},
+                                     headers=actors.admin()), 422, "insufficient_funds")
     assert await offers_state(connection) == before
 
 
@@ -250,9 +250,9 @@ async def test_pending_redemptions_past_their_deadline_are_cancelled(
     clock.freeze(clock.now() + service.PENDING_TTL + HOUR / 2)
     # Too late to complete; the job has not run yet.
     before = await offers_state(connection)
-    refused(await client.post(f"/v1/redemptions/{red['id']}/complete",
-                              headers=actors.merchant(shop.merchant_id)), 409,
-            "redemption_expired")
+    assert_problem(await client.post(f"/v1/redemptions/{red['id']}/complete",
+                                     headers=actors.merchant(shop.merchant_id)), 409,
+                   "redemption_expired")
     assert await offers_state(connection) == before
     assert await service.expire_redemptions(session) == 1
     row = await service.get_redemption(session, uuid.UUID(red["id"]), actors.subjects[
@@ -273,6 +273,6 @@ async def test_without_a_per_user_limit_a_user_redeems_again_and_again(
         r = await client.post(f"/v1/offers/{offer.id}/redeem", json=CART, headers=me)
         assert r.status_code == 201, r.text
     assert await counters(session, offer.id, user) == (3, 3)
-    body = refused(await client.post(f"/v1/offers/{offer.id}/redeem", json=CART, headers=me),
-                   422, "offer_not_redeemable")
+    body = assert_problem(await client.post(f"/v1/offers/{offer.id}/redeem", json=CART, headers=me),
+                          422, "offer_not_redeemable")
     assert body["reasons"] == ["total_limit_reached"]

@@ -17,8 +17,7 @@ from gullak.db.engine import Database
 from gullak.kit import clock
 from gullak.offers import jobs, service, tracking
 from gullak.offers.schemas import RedeemIn
-from tests.identity.conftest import sign_in
-from tests.offers.conftest import (
+from tests.helpers.offers import (
     DAY,
     Actors,
     Shop,
@@ -26,8 +25,9 @@ from tests.offers.conftest import (
     make_coins,
     make_offer,
     offers_state,
-    refused,
 )
+from tests.helpers.problems import assert_problem
+from tests.helpers.users import sign_in
 
 TEMPLATE = "https://track.example/c?click={click_id}&sub={user_id}&offer={offer_id}"
 
@@ -60,8 +60,8 @@ async def test_views_and_clicks_land_in_this_months_partition(
     found = await client.get(f"/v1/admin/offer-clicks/{click['click_id']}",
                              headers=actors.admin("offers.read"))
     assert found.json() == click
-    refused(await client.get(f"/v1/admin/offer-clicks/{uuid.uuid4()}",
-                             headers=actors.admin("offers.read")), 404, "click_not_found")
+    assert_problem(await client.get(f"/v1/admin/offer-clicks/{uuid.uuid4()}",
+                                    headers=actors.admin("offers.read")), 404, "click_not_found")
 
     month = tracking.partition_name("offer_views", tracking.month_start(clock.now()))
     assert await rows_in(session, "offer_views") == {month: 2}
@@ -79,12 +79,12 @@ async def test_tracking_refuses_hidden_offers_and_bad_input(
     offer = await make_offer(session, shop.merchant_id)
     before = await offers_state(connection)
     for kind in ("view", "click"):
-        refused(await client.post(f"/v1/offers/{draft.id}/{kind}"), 404, "offer_not_found")
-        refused(await client.post(f"/v1/offers/{offer.id}/{kind}", json={"source": 5}), 422,
-                "validation_error")
-        refused(await client.post(f"/v1/offers/{offer.id}/{kind}",
-                                  headers={"authorization": "Bearer forged"}), 401,
-                "invalid_token")
+        assert_problem(await client.post(f"/v1/offers/{draft.id}/{kind}"), 404, "offer_not_found")
+        assert_problem(await client.post(f"/v1/offers/{offer.id}/{kind}", json={"source": 5}), 422,
+                       "validation_error")
+        assert_problem(await client.post(f"/v1/offers/{offer.id}/{kind}",
+                                         headers={"authorization": "Bearer forged"}), 401,
+                       "invalid_token")
     assert await offers_state(connection) == before
     # A merchant with neither tracking URL nor website: the click counts, with nowhere to go.
     r = await client.post(f"/v1/offers/{offer.id}/click")
@@ -112,12 +112,12 @@ async def test_saves_and_shares(client: httpx.AsyncClient, actors: Actors, shop:
     assert (await client.post(f"/v1/offers/{offer.id}/share", json={"channel": "whatsapp"},
                               headers=me)).status_code == 204
     before = await offers_state(connection)
-    refused(await client.put(f"/v1/me/saved-offers/{draft.id}", headers=me), 404,
-            "offer_not_found")
-    refused(await client.post(f"/v1/offers/{offer.id}/share", json={"channel": "pigeon"},
-                              headers=me), 422, "validation_error")
-    refused(await client.post(f"/v1/offers/{offer.id}/share", json={"channel": "sms"}), 401,
-            "unauthorized")
+    assert_problem(await client.put(f"/v1/me/saved-offers/{draft.id}", headers=me), 404,
+                   "offer_not_found")
+    assert_problem(await client.post(f"/v1/offers/{offer.id}/share", json={"channel": "pigeon"},
+                                     headers=me), 422, "validation_error")
+    assert_problem(await client.post(f"/v1/offers/{offer.id}/share", json={"channel": "sms"}), 401,
+                   "unauthorized")
     assert await offers_state(connection) == before
     stats = (await client.get(f"/v1/admin/offers/{offer.id}/stats",
                               headers=actors.admin("offers.read"))).json()

@@ -16,10 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from gullak.kit import clock
 from gullak.merchants import service as merchants
 from gullak.merchants.schemas import Status
-from gullak.offers import service
+from gullak.offers import service, validation
 from gullak.offers.schemas import RedeemIn
-from tests.identity.conftest import sign_in
-from tests.offers.conftest import (
+from tests.helpers.offers import (
     DAY,
     HOUR,
     Actors,
@@ -28,8 +27,9 @@ from tests.offers.conftest import (
     live_merchant,
     make_offer,
     offers_state,
-    refused,
 )
+from tests.helpers.problems import assert_problem
+from tests.helpers.users import sign_in
 
 # A Wednesday, 15:30 in Mumbai (Asia/Kolkata, UTC+5:30).
 NOW = dt.datetime(2030, 3, 6, 10, 0, tzinfo=dt.UTC)
@@ -216,8 +216,8 @@ async def test_registered_providers_decide_segments_levels_and_tags(
         return {"foodie", "night_owl"} if user_id == student else set()
 
     monkeypatch.setitem(service.SEGMENT_PROVIDERS, "students", is_student)
-    monkeypatch.setattr(service, "LEVEL_PROVIDER", level)
-    monkeypatch.setattr(service, "TAGS_PROVIDER", tags)
+    monkeypatch.setattr(validation, "LEVEL_PROVIDER", level)
+    monkeypatch.setattr(validation, "TAGS_PROVIDER", tags)
     offer = await make_offer(session, shop.merchant_id, segments=["students"], min_level=5,
                              audience_tags=["foodie"])
     assert (await check(client, actors, connection, offer.id, student, CART))["valid"] is True
@@ -253,8 +253,8 @@ async def test_a_coupon_code_is_validated_whatever_its_case(
     r = await client.post("/v1/offers/validate-code", json={
         "code": "Save10", "amount": 100, "item_count": 1}, headers=user)
     assert r.json()["reasons"] == ["below_min_order"]
-    refused(await client.post("/v1/offers/validate-code", json={"code": "NOPE99", **CART},
-                              headers=user), 404, "coupon_not_found")
+    assert_problem(await client.post("/v1/offers/validate-code", json={"code": "NOPE99", **CART},
+                                     headers=user), 404, "coupon_not_found")
     assert await offers_state(connection) == before
 
 
@@ -267,17 +267,17 @@ async def test_validation_refuses_bad_input_and_hidden_offers(
     before = await offers_state(connection)
     for cart in ({"amount": -1}, {"amount": "100"}, {"amount": 1.5}, {"item_count": 0},
                  {"amount": 100, "at": "2030-01-01T00:00:00"}, {"amount": 100, "extra": 1}):
-        refused(await client.post(f"/v1/offers/{offer.id}/validate", json=cart,
-                                  headers=user), 422, "validation_error")
-    refused(await client.post(f"/v1/offers/{draft.id}/validate", json=CART, headers=user),
-            404, "offer_not_found")
-    refused(await client.post(f"/v1/offers/{uuid.uuid4()}/validate", json=CART,
-                              headers=user), 404, "offer_not_found")
+        assert_problem(await client.post(f"/v1/offers/{offer.id}/validate", json=cart,
+                                         headers=user), 422, "validation_error")
+    assert_problem(await client.post(f"/v1/offers/{draft.id}/validate", json=CART, headers=user),
+                   404, "offer_not_found")
+    assert_problem(await client.post(f"/v1/offers/{uuid.uuid4()}/validate", json=CART,
+                                     headers=user), 404, "offer_not_found")
     # Validation is for users.
-    refused(await client.post(f"/v1/offers/{offer.id}/validate", json=CART,
-                              headers=actors.admin()), 403, "forbidden")
-    refused(await client.post(f"/v1/offers/{offer.id}/validate", json=CART), 401,
-            "unauthorized")
+    assert_problem(await client.post(f"/v1/offers/{offer.id}/validate", json=CART,
+                                     headers=actors.admin()), 403, "forbidden")
+    assert_problem(await client.post(f"/v1/offers/{offer.id}/validate", json=CART), 401,
+                   "unauthorized")
     assert await offers_state(connection) == before
 
 
@@ -314,8 +314,9 @@ async def test_bogo_gives_the_free_items_at_the_item_price(
     assert r.status_code == 201, r.text
     assert (r.json()["discount_amount"], r.json()["final_amount"]) == (20_000, 60_000)
     for price in (0, -1, "100", 1.5, True):
-        refused(await client.post(f"/v1/offers/{offer.id}/validate", headers=actors.user(user),
-                                  json={**CART, "item_price": price}), 422, "validation_error")
+        r = await client.post(f"/v1/offers/{offer.id}/validate", headers=actors.user(user),
+                              json={**CART, "item_price": price})
+        assert_problem(r, 422, "validation_error")
 
 
 async def test_a_freebie_names_its_item_and_takes_nothing_off(

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gullak.kit import clock
 from gullak.offers import errors, rules, service
-from tests.offers.conftest import (
+from tests.helpers.offers import (
     DAY,
     HOUR,
     Actors,
@@ -22,9 +22,9 @@ from tests.offers.conftest import (
     live_merchant,
     make_offer,
     offers_state,
-    refused,
     terms,
 )
+from tests.helpers.problems import assert_problem
 
 
 async def audit_actions(connection: AsyncConnection, offer_id: str) -> list[tuple[str, str]]:
@@ -46,16 +46,16 @@ async def test_merchant_drafts_and_submits_admin_approves_every_move_audited(
     assert (offer["cities"], offer["tags"]) == (["mumbai"], ["pizza"])
     oid = offer["id"]
     # Users do not see drafts, or offers under review.
-    refused(await client.get(f"/v1/offers/{oid}"), 404, "offer_not_found")
+    assert_problem(await client.get(f"/v1/offers/{oid}"), 404, "offer_not_found")
 
     r = await client.post(f"/v1/merchant/offers/{oid}/submit", headers=merchant)
     assert r.json()["status"] == "pending" and r.json()["submitted_at"]
-    refused(await client.get(f"/v1/offers/{oid}"), 404, "offer_not_found")
+    assert_problem(await client.get(f"/v1/offers/{oid}"), 404, "offer_not_found")
     # Reviewing takes offers.review; merchants cannot approve their own.
-    refused(await client.post(f"/v1/admin/offers/{oid}/approve",
-                              headers=actors.admin("offers.manage")), 403, "forbidden")
-    refused(await client.post(f"/v1/admin/offers/{oid}/approve", headers=merchant),
-            403, "forbidden")
+    assert_problem(await client.post(f"/v1/admin/offers/{oid}/approve",
+                                     headers=actors.admin("offers.manage")), 403, "forbidden")
+    assert_problem(await client.post(f"/v1/admin/offers/{oid}/approve", headers=merchant),
+                   403, "forbidden")
     reviewer = actors.admin("offers.review")
     r = await client.post(f"/v1/admin/offers/{oid}/approve", headers=reviewer)
     assert r.status_code == 200, r.text
@@ -83,7 +83,7 @@ async def test_rejected_with_a_reason_edited_back_to_draft_and_resubmitted(
     offer = await make_offer(session, shop.merchant_id, status="pending")
     reviewer = actors.admin("offers.review")
     r = await client.post(f"/v1/admin/offers/{offer.id}/reject", json={}, headers=reviewer)
-    refused(r, 422, "validation_error")
+    assert_problem(r, 422, "validation_error")
     r = await client.post(f"/v1/admin/offers/{offer.id}/reject",
                           json={"reason": "The image is blurry."}, headers=reviewer)
     assert (r.json()["status"], r.json()["status_reason"]) == ("rejected", "The image is blurry.")
@@ -137,11 +137,11 @@ async def test_bad_terms_are_refused_and_change_nothing(
     offer = await make_offer(session, shop.merchant_id, status="draft")
     merchant = actors.merchant(shop.merchant_id)
     before = await offers_state(connection)
-    refused(await client.post("/v1/merchant/offers", json=terms(**overrides),
-                              headers=merchant), status, code)
+    assert_problem(await client.post("/v1/merchant/offers", json=terms(**overrides),
+                                     headers=merchant), status, code)
     # The same terms as an edit of an existing draft: refused the same way.
-    refused(await client.patch(f"/v1/merchant/offers/{offer.id}", json=overrides,
-                               headers=merchant), status, code)
+    assert_problem(await client.patch(f"/v1/merchant/offers/{offer.id}", json=overrides,
+                                      headers=merchant), status, code)
     assert await offers_state(connection) == before
 
 
@@ -154,7 +154,7 @@ async def test_outlets_in_scope_must_be_the_merchants_own(
     for outlets in ([str(their_outlets[0])], [str(uuid.uuid4())]):
         r = await client.post("/v1/merchant/offers", json=terms(outlet_ids=outlets),
                               headers=merchant)
-        refused(r, 422, "invalid_outlet")
+        assert_problem(r, 422, "invalid_outlet")
     assert await offers_state(connection) == before
     r = await client.post("/v1/merchant/offers", json=terms(
         outlet_ids=[str(shop.outlet_ids[1])]), headers=merchant)
@@ -169,12 +169,12 @@ async def test_a_merchant_user_cannot_touch_another_merchants_offer(
     other = actors.merchant(other_id)
     before = await offers_state(connection)
     path = f"/v1/merchant/offers/{theirs.id}"
-    refused(await client.get(path, headers=other), 404, "offer_not_found")
-    refused(await client.patch(path, json={"title": "Mine now"}, headers=other), 404,
-            "offer_not_found")
+    assert_problem(await client.get(path, headers=other), 404, "offer_not_found")
+    assert_problem(await client.patch(path, json={"title": "Mine now"}, headers=other), 404,
+                   "offer_not_found")
     for action in ("submit", "pause", "resume"):
-        refused(await client.post(f"{path}/{action}", headers=other), 404, "offer_not_found")
-    refused(await client.get(f"{path}/stats", headers=other), 404, "offer_not_found")
+        assert_problem(await client.post(f"{path}/{action}", headers=other), 404, "offer_not_found")
+    assert_problem(await client.get(f"{path}/stats", headers=other), 404, "offer_not_found")
     listed = (await client.get("/v1/merchant/offers", headers=other)).json()
     assert listed["items"] == []
     assert await offers_state(connection) == before
@@ -188,13 +188,13 @@ async def test_staff_read_but_only_managers_write(
     assert (await client.get(f"/v1/merchant/offers/{offer.id}", headers=staff)).status_code \
         == 200
     before = await offers_state(connection)
-    refused(await client.post("/v1/merchant/offers", json=terms(), headers=staff), 403,
-            "forbidden")
-    refused(await client.post(f"/v1/merchant/offers/{offer.id}/submit", headers=staff), 403,
-            "forbidden")
+    assert_problem(await client.post("/v1/merchant/offers", json=terms(), headers=staff), 403,
+                   "forbidden")
+    assert_problem(await client.post(f"/v1/merchant/offers/{offer.id}/submit", headers=staff), 403,
+                   "forbidden")
     # Users and admins are not merchant users.
-    refused(await client.post("/v1/merchant/offers", json=terms(),
-                              headers=actors.user(uuid.uuid4())), 403, "forbidden")
+    assert_problem(await client.post("/v1/merchant/offers", json=terms(),
+                                     headers=actors.user(uuid.uuid4())), 403, "forbidden")
     assert await offers_state(connection) == before
 
 
@@ -203,8 +203,9 @@ async def test_only_drafts_are_the_merchants_to_edit_the_platform_edits_and_prom
         connection: AsyncConnection) -> None:
     offer = await make_offer(session, shop.merchant_id)
     before = await offers_state(connection)
-    refused(await client.patch(f"/v1/merchant/offers/{offer.id}", json={"title": "Bigger"},
-                               headers=actors.merchant(shop.merchant_id)), 409, "offer_locked")
+    r = await client.patch(f"/v1/merchant/offers/{offer.id}", json={"title": "Bigger"},
+                           headers=actors.merchant(shop.merchant_id))
+    assert_problem(r, 409, "offer_locked")
     assert await offers_state(connection) == before
     boost = (clock.now() + DAY).isoformat()
     r = await client.patch(f"/v1/admin/offers/{offer.id}", json={
@@ -217,8 +218,8 @@ async def test_only_drafts_are_the_merchants_to_edit_the_platform_edits_and_prom
     public = (await client.get(f"/v1/offers/{offer.id}")).json()
     assert public["boosted"] is True and "reviewed_by" not in public
     # Fields that cannot be cleared.
-    refused(await client.patch(f"/v1/admin/offers/{offer.id}", json={"title": None},
-                               headers=actors.admin()), 422, "invalid_offer_terms")
+    assert_problem(await client.patch(f"/v1/admin/offers/{offer.id}", json={"title": None},
+                                      headers=actors.admin()), 422, "invalid_offer_terms")
 
 
 async def test_workflow_refuses_moves_it_does_not_allow(
@@ -228,20 +229,20 @@ async def test_workflow_refuses_moves_it_does_not_allow(
     active = await make_offer(session, shop.merchant_id, title="Already active")
     admin, merchant = actors.admin(), actors.merchant(shop.merchant_id)
     before = await offers_state(connection)
-    refused(await client.post(f"/v1/admin/offers/{draft.id}/approve", headers=admin), 409,
-            "invalid_transition")
-    refused(await client.post(f"/v1/admin/offers/{active.id}/reject",
-                              json={"reason": "late"}, headers=admin), 409,
-            "invalid_transition")
-    refused(await client.post(f"/v1/merchant/offers/{draft.id}/resume", headers=merchant),
-            409, "invalid_transition")
-    refused(await client.post(f"/v1/merchant/offers/{active.id}/submit", headers=merchant),
-            409, "invalid_transition")
+    assert_problem(await client.post(f"/v1/admin/offers/{draft.id}/approve", headers=admin), 409,
+                   "invalid_transition")
+    assert_problem(await client.post(f"/v1/admin/offers/{active.id}/reject",
+                                     json={"reason": "late"}, headers=admin), 409,
+                   "invalid_transition")
+    assert_problem(await client.post(f"/v1/merchant/offers/{draft.id}/resume", headers=merchant),
+                   409, "invalid_transition")
+    assert_problem(await client.post(f"/v1/merchant/offers/{active.id}/submit", headers=merchant),
+                   409, "invalid_transition")
     assert await offers_state(connection) == before
     # A window that has ended cannot be submitted.
     clock.freeze(clock.now() + 31 * DAY)
-    refused(await client.post(f"/v1/merchant/offers/{draft.id}/submit", headers=merchant),
-            409, "window_ended")
+    assert_problem(await client.post(f"/v1/merchant/offers/{draft.id}/submit", headers=merchant),
+                   409, "window_ended")
 
 
 async def test_coupon_codes_are_unique_among_live_offers_ignoring_case(
@@ -252,8 +253,8 @@ async def test_coupon_codes_are_unique_among_live_offers_ignoring_case(
     other_id, _ = await live_merchant(session)
     body = terms(type="coupon_code", coupon_code="pizza20")
     before = await offers_state(connection)
-    refused(await client.post("/v1/merchant/offers", json=body,
-                              headers=actors.merchant(other_id)), 409, "coupon_code_taken")
+    assert_problem(await client.post("/v1/merchant/offers", json=body,
+                                     headers=actors.merchant(other_id)), 409, "coupon_code_taken")
     assert await offers_state(connection) == before
     # Once the first is no longer live, the code is free again.
     await service.transition(session, first.id, "expire", None)
@@ -268,7 +269,7 @@ async def test_the_total_limit_cannot_go_below_redemptions_made(
                           {"id": offer.id})
     r = await client.patch(f"/v1/admin/offers/{offer.id}", json={"total_limit": 2},
                            headers=actors.admin())
-    refused(r, 422, "invalid_limit")
+    assert_problem(r, 422, "invalid_limit")
     r = await client.patch(f"/v1/admin/offers/{offer.id}", json={"total_limit": 3},
                            headers=actors.admin())
     assert r.json()["total_limit"] == 3
@@ -312,8 +313,8 @@ async def test_listing_pages_newest_first(client: httpx.AsyncClient, actors: Act
         if cursor is None:
             break
     assert seen == [str(o.id) for o in reversed(made)]
-    refused(await client.get("/v1/merchant/offers", params={"cursor": "nope"},
-                             headers=merchant), 422, "invalid_cursor")
+    assert_problem(await client.get("/v1/merchant/offers", params={"cursor": "nope"},
+                                    headers=merchant), 422, "invalid_cursor")
     admin = (await client.get("/v1/admin/offers", params={
         "merchant_id": str(shop.merchant_id), "status": "draft"},
         headers=actors.admin("offers.read"))).json()
@@ -337,11 +338,12 @@ async def test_the_platform_drafts_offers_for_a_merchant(
         client: httpx.AsyncClient, actors: Actors, shop: Shop, connection: AsyncConnection) -> None:
     body = terms(merchant_id=str(shop.merchant_id), is_featured=True, display_priority=3)
     # (A refused permission is itself audited, so it comes before the snapshot.)
-    refused(await client.post("/v1/admin/offers", json=body,
-                              headers=actors.admin("offers.read")), 403, "forbidden")
+    assert_problem(await client.post("/v1/admin/offers", json=body,
+                                     headers=actors.admin("offers.read")), 403, "forbidden")
     before = await offers_state(connection)
-    refused(await client.post("/v1/admin/offers", json={**body, "merchant_id": str(uuid.uuid4())},
-                              headers=actors.admin("offers.manage")), 404, "merchant_not_found")
+    r = await client.post("/v1/admin/offers", json={**body, "merchant_id": str(uuid.uuid4())},
+                          headers=actors.admin("offers.manage"))
+    assert_problem(r, 404, "merchant_not_found")
     assert await offers_state(connection) == before
     r = await client.post("/v1/admin/offers", json=body, headers=actors.admin("offers.manage"))
     assert r.status_code == 201, r.text

@@ -50,3 +50,9 @@ class CannotGrant(Forbidden):
     code = "cannot_grant"
     title = "Nobody can grant a permission they do not hold"
     keep_changes = True  # the denied attempt stays in the audit log
+
+
+class BuiltinRole(Forbidden):
+    code = "builtin_role"
+    title = "Built-in roles cannot change"
+    keep_changes = True  # the denied attempt stays in the audit log

@@ -52,15 +52,14 @@ from gullak.identity.schemas import DeviceIn, TokensOut
 from gullak.kit import audit, clock, tokens
 from gullak.kit.audit import RequestMeta
 from gullak.kit.errors import InvalidInput
-from gullak.kit.passwords import hash_password, verify_password
+from gullak.kit.passwords import check_policy, hash_password
 from gullak.kit.security import Subject
 from gullak.settings import Settings
-from gullak.system import service as system
 
-ADMIN_LOGIN_LIMIT = (10, dt.timedelta(minutes=15))
+# Made by the first migration; the back office depends on them, so no request changes them.
+BUILTIN_ROLES = frozenset({"super_admin"})
 LAST_USED_EVERY = dt.timedelta(minutes=1)  # how stale an API key's last_used_at may get
 CACHE_SECONDS = 5.0  # other processes see a changed setting or flag within this
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 _MISSING = object()
 
 
@@ -184,32 +183,30 @@ async def admin_login(session: AsyncSession, settings: Settings, email: str, pas
                       totp_code: str | None, device: DeviceIn,
                       client: identity.Client) -> TokensOut:
     """Password and authenticator code, both required; one vague refusal for any mistake."""
-    key = email.strip().lower()
-    await system.hit(session, f"admin-login:{key}", limit=ADMIN_LOGIN_LIMIT[0],
-                     window=ADMIN_LOGIN_LIMIT[1])
-    admin = await session.scalar(select(AdminUser).where(func.lower(AdminUser.email) == key))
-    # An unknown email costs a hash check too, so timing does not tell which admins exist.
-    ok, rehashed = verify_password(admin.password_hash if admin else _DUMMY_HASH, password)
-    if admin is None or not ok or not totp_code or not totp_code.isdigit():
-        raise errors.AdminLoginFailed()
-    secret = identity.keyring(settings).open(admin.totp_secret, context="admin.totp")
-    if not pyotp.TOTP(secret).verify(totp_code, for_time=clock.now(), valid_window=1):
-        raise errors.AdminLoginFailed()
-    if admin.status != "active":
-        raise errors.AdminLoginFailed("This admin is disabled.", keep_changes=False)
-    if rehashed:
-        admin.password_hash = rehashed
+
+    async def find(key: str) -> AdminUser | None:
+        return await session.scalar(select(AdminUser).where(func.lower(AdminUser.email) == key))
+
+    def confirm(admin: AdminUser) -> None:
+        if not totp_code or not totp_code.isdigit():
+            raise errors.AdminLoginFailed()
+        secret = identity.keyring(settings).open(admin.totp_secret, context="admin.totp")
+        if not pyotp.TOTP(secret).verify(totp_code, for_time=clock.now(), valid_window=1):
+            raise errors.AdminLoginFailed()
+        if admin.status != "active":
+            raise errors.AdminLoginFailed("This admin is disabled.", keep_changes=False)
+
+    admin = await identity.sign_in(session, "admin", email, password, client, find,
+                                   errors.AdminLoginFailed, confirm)
     admin.last_login_at = clock.now()
     return await identity.start_session(session, settings, "admin", admin.id, device, client)
 
 
 async def set_admin_password(session: AsyncSession, admin_id: uuid.UUID, password: str) -> None:
-    if len(password) < 12:
-        raise InvalidInput("Admin passwords need at least 12 characters.", code="weak_password",
-                           field="password")
     admin = await session.get(AdminUser, admin_id)
     if admin is None:
         raise errors.AdminNotFound()
+    check_policy(password, logins=(admin.email,))
     admin.password_hash = hash_password(password)
 
 
@@ -238,7 +235,13 @@ async def list_roles(session: AsyncSession) -> list[RoleOut]:
 
 
 async def put_role(session: AsyncSession, data: RoleIn, actor: Subject | None = None) -> RoleOut:
-    """Create the role, or replace its description and permissions."""
+    """Create the role, or replace its description and permissions; built-in roles stay as
+    they are (an attempt is audited as denied)."""
+    if data.name in BUILTIN_ROLES:
+        await audit.record(session, actor, "denied:role.put", "role", data.name,
+                           after=data.model_dump(mode="json"), outcome="denied")
+        raise errors.BuiltinRole(f"The role {data.name} is built in and cannot change.",
+                                 field="name")
     await _check_permissions(session, data.permissions, "permissions")
     await _check_grant(session, actor, set(data.permissions), "role", data.name)
     role = await session.scalar(select(Role).where(Role.name == data.name))

@@ -91,11 +91,6 @@ class ItemNotFound(NotFound):
     title = "Not found"
 
 
-class WeakPassword(InvalidInput):
-    code = "weak_password"
-    title = "Passwords need at least 10 characters"
-
-
 class InvalidSocialToken(Unauthorized):
     code = "invalid_social_token"
     title = "The identity provider's token did not verify"
