@@ -108,7 +108,7 @@ def document(app: FastAPI, schema: dict[str, Any]) -> None:
         if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
             continue
         path = schema.get("paths", {}).get(route.path_format, {})
-        for method in route.methods:
+        for method in route.methods or ():
             operation = path.get(method.lower())
             if operation is not None:
                 _describe(route, method, operation, codes, schemas)
@@ -143,9 +143,9 @@ def _describe(route: RouteContext, method: str, operation: dict[str, Any],
         if method in WRITES:
             statuses.add(409)
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    for status, response in list(responses.items()):
+    for declared, response in list(responses.items()):
         if isinstance(response, dict) and response.pop(_DECLARED, False):
-            statuses.add(int(status))
+            statuses.add(int(declared))
     for status in sorted(statuses):
         names = ", ".join(f"`{c}`" for c in sorted(codes.get(status, ())))
         responses[str(status)] = {
