@@ -23,6 +23,7 @@ import random
 import re
 import secrets
 import signal
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -33,6 +34,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -44,14 +46,16 @@ from rich.progress import (
 )
 from rich.progress_bar import ProgressBar
 from rich.table import Table
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from gullak.db import embedded, migrate
-from gullak.db.engine import Database
+from gullak.db.engine import Database, UnitSession
 from gullak.db.uow import unit_of_work
 from gullak.ledger import service
 from gullak.ledger.posting import Poster
 from gullak.ledger.schemas import AssetIn, AssetKind, TransferIn
+from gullak.ledger.verify import verify_database
 
 ASSET = "BENCH"
 BATCH = 1000  # transfers per atomic batch, as the issue specifies
@@ -71,10 +75,16 @@ READ_SECONDS_MAX = 5.0
 PROCESSES = int(os.environ.get("GULLAK_BENCH_PROCESSES", "2"))
 POSTER_CONNECTIONS = 2  # group-commit writers per client process
 
+UNITS = 2000  # units of work per round of the unit cost, over `clients` coroutines
+UNIT_ROUNDS = 3  # rounds of each, alternated; the median counts
+
 TARGETS: dict[str, tuple[str, float]] = {
     "cold_ratio": (">=", 0.5),
     "hot_ratio": (">=", 0.9),
-    "batch_tps": (">=", 20_000),
+    "batch_tps": (">=", 30_000),
+    "session_ratio": (">=", 0.25),
+    "keyed_ratio": (">=", 0.9),
+    "uow_ratio": ("<=", 1.5),
     "balance_read_p99_ms": ("<=", 2.0),
     "history_page_p99_ms": ("<=", 5.0),
 }
@@ -130,6 +140,9 @@ def run_all(url: str, *, seconds: float, clients: int, entries: int) -> dict[str
     err.print(f"[dim]{clients} clients in {processes} process(es), {seconds:g} s per "
               f"workload, history of {entries:,} entries[/dim]")
     setup = run_async(prepare(url, clients))
+    uow_us, psycopg_us, orm_us = run_async(unit_cost(url, clients))
+    report("uow_empty_us", uow_us, "us")
+    report("psycopg_tx_us", psycopg_us, "us")
 
     pgbench_tps = reference_tps(url, seconds=seconds, clients=clients)
     report("pgbench_tps", pgbench_tps, "tps")
@@ -151,6 +164,7 @@ def run_all(url: str, *, seconds: float, clients: int, entries: int) -> dict[str
     balance_p99, history_p99 = run_async(read_latency(url, setup, account, cursors, read_seconds))
     report("balance_read_p99_ms", balance_p99, "ms")
     report("history_page_p99_ms", history_p99, "ms")
+    verified = run_async(verified_ledger(url))
 
     return {
         "pgbench_tps": round(pgbench_tps, 1),
@@ -164,11 +178,33 @@ def run_all(url: str, *, seconds: float, clients: int, entries: int) -> dict[str
         "cold_keyed_tps": round(keyed, 1),
         "cold_session_tps": round(cold_session, 1),
         "hot_session_tps": round(hot_session, 1),
+        "session_ratio": round(cold_session / pgbench_tps, 3) if pgbench_tps else 0.0,
+        "keyed_ratio": round(keyed / cold_session, 3) if cold_session else 0.0,
+        "uow_empty_us": round(uow_us, 1),
+        "psycopg_tx_us": round(psycopg_us, 1),
+        "uow_ratio": round(uow_us / psycopg_us, 3) if psycopg_us else 0.0,
+        "uow_orm_us": round(orm_us, 1),
+        "verified": verified,
         "clients": clients,
         "processes": processes,
         "seconds": seconds,
         "entries": entries,
     }
+
+
+async def verified_ledger(url: str) -> bool:
+    """`gullak ledger verify` of everything the run posted: no figure counts without it."""
+    db = Database(url, pool_size=1, max_overflow=0)
+    try:
+        with err.status("verifying the ledger"):
+            result = await verify_database(db)
+    finally:
+        await db.dispose()
+    for check in result.checks:
+        if not check.ok:
+            err.print(f"[red]ledger verify: {check.name} failed {check.failures} times: "
+                      f"{check.sample}[/red]")
+    return result.ok
 
 
 def report(name: str, value: float, unit: str) -> None:
@@ -263,6 +299,56 @@ def reference_tps(url: str, *, seconds: float, clients: int) -> float:
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(REF_DROP)
+
+
+# -- the unit of work against the driver's own transaction ---------------------------------
+
+async def unit_cost(url: str, clients: int) -> tuple[float, float, float]:
+    """Client CPU (user + system, µs) per unit that runs `SELECT 1`, `clients` at once in this
+    one process: Gullak's unit of work on its driver connection (as the ledger's commands
+    run), psycopg's own `conn.transaction()` on a pooled connection, and the unit of work
+    through SQLAlchemy's `session.execute`. Medians of alternated rounds."""
+    db = Database(url, pool_size=clients, max_overflow=0)
+    pool = AsyncConnectionPool(url, min_size=clients, max_size=clients, open=False)
+    await pool.open(wait=True)
+
+    async def uow() -> None:
+        async with unit_of_work(db) as session:
+            assert isinstance(session, UnitSession)
+            await session.driver.execute("SELECT 1")
+
+    async def bare() -> None:
+        async with pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT 1")
+
+    select_1 = text("SELECT 1")
+
+    async def orm() -> None:
+        async with unit_of_work(db) as session:
+            await session.execute(select_1)
+
+    async def cpu_per_unit(unit: Callable[[], Awaitable[None]]) -> float:
+        async def client(n: int) -> None:
+            for _ in range(n):
+                await unit()
+
+        started = time.process_time()
+        await asyncio.gather(*(client(UNITS // clients) for _ in range(clients)))
+        return (time.process_time() - started) / (UNITS // clients * clients) * 1e6
+
+    try:
+        samples: dict[str, list[float]] = {"uow": [], "bare": [], "orm": []}
+        with err.status("unit of work against psycopg's transaction"):
+            for unit in (uow, bare, orm):  # connections opened, statements prepared
+                await asyncio.gather(*(unit() for _ in range(clients * 2)))
+            for _ in range(UNIT_ROUNDS):
+                for name, unit in (("uow", uow), ("bare", bare), ("orm", orm)):
+                    samples[name].append(await cpu_per_unit(unit))
+    finally:
+        await pool.close()
+        await db.dispose()
+    return (statistics.median(samples["uow"]), statistics.median(samples["bare"]),
+            statistics.median(samples["orm"]))
 
 
 # -- Gullak: accounts and funds -------------------------------------------------------------
@@ -611,7 +697,8 @@ def print_table(results: dict[str, Any]) -> None:
     table.add_column("met", justify="center")
     for name in ("pgbench_tps", "cold_tps", "hot_tps", "batch_tps", "cold_ratio", "hot_ratio",
                  "balance_read_p99_ms", "history_page_p99_ms", "cold_keyed_tps",
-                 "cold_session_tps", "hot_session_tps"):
+                 "cold_session_tps", "hot_session_tps", "session_ratio", "keyed_ratio",
+                 "uow_empty_us", "psycopg_tx_us", "uow_ratio", "uow_orm_us"):
         value = results[name]
         shown = f"{value:,.3f}" if isinstance(value, float) and value < 100 else f"{value:,.0f}"
         target, met = "", ""
@@ -621,4 +708,6 @@ def print_table(results: dict[str, Any]) -> None:
             ok = value >= bound if op == ">=" else value <= bound
             met = "[green]yes[/green]" if ok else "[red]no[/red]"
         table.add_row(name, shown, target, met)
+    table.add_row("verified", "yes" if results["verified"] else "[red]NO[/red]", "yes",
+                  "[green]yes[/green]" if results["verified"] else "[red]no[/red]")
     Console().print(table)

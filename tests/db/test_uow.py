@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 from fastapi import APIRouter
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from gullak.app import create_app
-from gullak.db.engine import Database
+from gullak.db.engine import Database, UnitSession
 from gullak.db.uow import SessionDep, unit_of_work
 from gullak.kit.errors import Conflict
+from gullak.ledger.models import Asset
 from gullak.settings import Settings
 from tests.helpers.http import http_client
 
@@ -112,3 +114,88 @@ async def test_refusal_that_keeps_its_changes(probe_db: Database, settings: Sett
         assert r.status_code == 409
         assert r.headers["content-type"] == "application/problem+json"
     assert await rows(probe_db) == [6]
+
+
+# -- statements on the driver ---------------------------------------------------------------
+
+async def test_driver_and_orm_statements_are_one_transaction(probe_db: Database) -> None:
+    async with unit_of_work(probe_db) as session:
+        assert isinstance(session, UnitSession)
+        await session.driver.execute("INSERT INTO uow_probe (n) VALUES (7)")
+        await session.execute(text("INSERT INTO uow_probe (n) VALUES (8)"))
+        await session.driver.execute("INSERT INTO uow_probe (n) VALUES (9)")
+    with pytest.raises(RuntimeError):
+        async with unit_of_work(probe_db) as session:
+            assert isinstance(session, UnitSession)
+            await session.execute(text("INSERT INTO uow_probe (n) VALUES (10)"))
+            await session.driver.execute("INSERT INTO uow_probe (n) VALUES (11)")
+            raise RuntimeError("job failed")
+    assert await rows(probe_db) == [7, 8, 9]
+
+
+async def test_driver_only_units_commit_and_roll_back(probe_db: Database) -> None:
+    async with unit_of_work(probe_db) as session:
+        assert isinstance(session, UnitSession)
+        await session.driver.execute("INSERT INTO uow_probe (n) VALUES (12)")
+        assert not session.orm_started  # nothing built the ORM session
+    with pytest.raises(Conflict):
+        async with unit_of_work(probe_db) as session:
+            assert isinstance(session, UnitSession)
+            await session.driver.execute("INSERT INTO uow_probe (n) VALUES (13)")
+            raise Conflict("refused after writing")
+    with pytest.raises(Conflict):
+        async with unit_of_work(probe_db) as session:
+            assert isinstance(session, UnitSession)
+            await session.driver.execute("INSERT INTO uow_probe (n) VALUES (14)")
+            raise Conflict("refused, but the attempt counts", keep_changes=True)
+    assert await rows(probe_db) == [12, 14]
+
+
+async def test_a_failed_driver_commit_is_a_database_error(probe_db: Database) -> None:
+    async with probe_db.engine.begin() as conn:
+        await conn.execute(text("""
+            CREATE FUNCTION uow_probe_check() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NEW.must_be_positive <= 0 THEN
+                RAISE EXCEPTION 'not positive' USING ERRCODE = 'check_violation';
+              END IF;
+              RETURN NULL;
+            END $$"""))
+        await conn.execute(text(
+            "CREATE CONSTRAINT TRIGGER positive_at_commit AFTER INSERT ON uow_probe"
+            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION uow_probe_check()"))
+    with pytest.raises(IntegrityError):
+        async with unit_of_work(probe_db) as session:
+            assert isinstance(session, UnitSession)
+            await session.driver.execute(
+                "INSERT INTO uow_probe (n, must_be_positive) VALUES (15, -1)")
+    # The connection went back to the pool clean: the next unit works.
+    async with unit_of_work(probe_db) as session:
+        await session.execute(text("INSERT INTO uow_probe (n) VALUES (16)"))
+    assert await rows(probe_db) == [16]
+
+
+@pytest.mark.parametrize(("pgbouncer", "threshold"), [(False, 5), (True, None)])
+async def test_pgbouncer_mode_prepares_nothing(
+        fresh_db: Database, pgbouncer: bool, threshold: int | None) -> None:
+    db = Database(fresh_db.url, pool_size=1, max_overflow=0, pgbouncer=pgbouncer)
+    try:
+        async with unit_of_work(db) as session:
+            assert isinstance(session, UnitSession)
+            assert session.driver.prepare_threshold == threshold
+    finally:
+        await db.dispose()
+
+
+def test_the_pgbouncer_setting_reaches_the_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GULLAK_DATABASE_PGBOUNCER", "true")
+    settings = Settings(database_url="postgresql://nobody@127.0.0.1:1/none")
+    assert Database.from_settings(settings).pgbouncer is True
+
+
+async def test_what_the_orm_holds_is_flushed_at_commit(fresh_db: Database) -> None:
+    async with unit_of_work(fresh_db) as session:
+        session.add(Asset(code="PENDING", name="Pending", kind="coin", scale=0))
+    async with unit_of_work(fresh_db) as session:
+        assert await session.scalar(text(
+            "SELECT name FROM ledger_assets WHERE code = 'PENDING'")) == "Pending"

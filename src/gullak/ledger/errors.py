@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gullak.kit.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from gullak.kit.errors import Conflict, GullakError, InvalidInput, NotFound, Unprocessable
 
 
 class InvalidAmount(InvalidInput):
@@ -110,8 +110,8 @@ class LedgerGuard(Conflict):
     title = "The ledger refused a direct write"
 
 
-# SQLSTATEs raised by the ledger's triggers (migrations/sql/0003_ledger.sql).
-SQLSTATE_ERRORS: dict[str, type[Exception]] = {
+# SQLSTATEs raised by the ledger's triggers and command functions (migrations/sql/0003, 0014).
+SQLSTATE_ERRORS: dict[str, type[GullakError]] = {
     "GL001": InsufficientFunds,
     "GL002": AccountFrozen,
     "GL003": AccountNotFound,
@@ -123,10 +123,27 @@ SQLSTATE_ERRORS: dict[str, type[Exception]] = {
     "GL011": HoldNotAllowed,
     "GL012": IdempotencyKeyReused,
     "GL013": InvalidExpiry,
+    "GL014": TransferNotFound,
+    "GL015": ReversalExceedsOriginal,
+    "GL016": InvalidInput,  # a hold that expires at once
+    "GL017": HoldNotFound,
+    "GL018": HoldExpired,
+    "GL019": CaptureExceedsHold,
+    "GL020": SameAccount,
     "22003": BalanceOverflow,  # numeric_value_out_of_range: a bigint balance would overflow
 }
+# The request field a refusal is about, where there is one.
+SQLSTATE_FIELDS = {
+    "GL012": "idempotency_key",
+    "GL014": "transfer_id",
+    "GL015": "amount",
+    "GL016": "expires_at",
+    "GL017": "hold_id",
+    "GL019": "amount",
+    "GL020": "credit_account_id",
+}
 # Check constraints whose violation means a known refusal.
-CONSTRAINT_ERRORS: dict[str, type[Exception]] = {
+CONSTRAINT_ERRORS: dict[str, type[GullakError]] = {
     "ck_ledger_balances_available": InsufficientFunds,
     "ck_ledger_transfers_sides": SameAccount,
     "ck_ledger_transfers_reversal": ReservedKind,
@@ -138,7 +155,7 @@ CONSTRAINT_ERRORS: dict[str, type[Exception]] = {
 def from_database(state: str | None, constraint: str | None, message: str) -> Exception | None:
     """The domain error for a refusal raised by the ledger's triggers and checks, if any."""
     if state in SQLSTATE_ERRORS:
-        return SQLSTATE_ERRORS[state](message)
+        return SQLSTATE_ERRORS[state](message, field=SQLSTATE_FIELDS.get(state))
     if constraint in CONSTRAINT_ERRORS:
         return CONSTRAINT_ERRORS[constraint]()
     return None

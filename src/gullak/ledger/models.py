@@ -1,4 +1,5 @@
-"""Ledger tables. Their triggers and functions live in migrations/sql/ (0003, 0004, 0013)."""
+"""Ledger tables. Their triggers and functions live in migrations/sql/ (0003, 0004, 0013,
+0014)."""
 
 from __future__ import annotations
 
@@ -112,6 +113,9 @@ class Transfer(Base):
     lot_id: Mapped[uuid.UUID | None]
     lot_expires_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime]
+    # Who asked for it through the API (a service client, an admin), where someone did (0014).
+    actor_type: Mapped[str | None] = mapped_column(Text)
+    actor_id: Mapped[uuid.UUID | None]
 
 
 class Hold(Base):
@@ -178,3 +182,5 @@ class Idempotency(Base):
     request_hash: Mapped[str] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None]
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    # A single transfer's key refers to it instead of holding a copy as `result` (0014).
+    transfer_id: Mapped[uuid.UUID | None]

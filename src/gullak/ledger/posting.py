@@ -23,7 +23,7 @@ from gullak.kit import clock
 from gullak.kit.ids import uuid7
 from gullak.ledger import errors
 from gullak.ledger.schemas import TransferIn, TransferOut
-from gullak.ledger.service import request_hash, validate
+from gullak.ledger.common import request_hash, validate
 
 _POST_EACH = """
 SELECT * FROM ledger_post_each(%(ids)s, %(txs)s, %(assets)s, %(debits)s, %(credits)s,
@@ -42,9 +42,13 @@ class _Pending:
 class Poster:
     """Group-committing transfer poster over its own connection pool."""
 
-    def __init__(self, url: str, *, connections: int = 4, max_group: int = 500) -> None:
+    def __init__(self, url: str, *, connections: int = 4, max_group: int = 500,
+                 pgbouncer: bool = False) -> None:
+        kwargs: dict[str, object] = {"application_name": "gullak-poster"}
+        if pgbouncer:  # transaction pooling: nothing prepared (see db/engine.py)
+            kwargs["prepare_threshold"] = None
         self._pool = AsyncConnectionPool(url, min_size=connections, max_size=connections,
-                                         open=False, kwargs={"application_name": "gullak-poster"})
+                                         open=False, kwargs=kwargs)
         self._connections = connections
         self._max_group = max_group
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()

@@ -1,0 +1,143 @@
+"""Ledger assets and accounts: opening, freezing, limits."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.kit import clock
+from gullak.kit.errors import InvalidInput
+from gullak.kit.ids import uuid7
+from gullak.ledger import errors
+from gullak.ledger.common import check_amount
+from gullak.ledger.models import Account, Asset
+from gullak.ledger.schemas import AccountIn, AccountOut, AssetIn, AssetOut, OwnerType
+
+PLATFORM_SHARDS = 16  # platform accounts take the hot traffic (issuance, breakage...)
+
+
+async def create_asset(session: AsyncSession, data: AssetIn) -> AssetOut:
+    if data.expires and data.lifetime_days is None:
+        raise InvalidInput("An expiring asset needs lifetime_days.", field="lifetime_days")
+    if await session.get(Asset, data.code) is not None:
+        raise errors.AssetExists(field="code")
+    asset = Asset(**data.model_dump())
+    session.add(asset)
+    await session.flush()
+    await session.refresh(asset)
+    return AssetOut.model_validate(asset)
+
+
+async def get_asset(session: AsyncSession, code: str) -> AssetOut:
+    asset = await session.get(Asset, code)
+    if asset is None:
+        raise errors.AssetNotFound(field="asset_code")
+    return AssetOut.model_validate(asset)
+
+
+async def list_assets(session: AsyncSession) -> list[AssetOut]:
+    rows = await session.scalars(select(Asset).order_by(Asset.code))
+    return [AssetOut.model_validate(a) for a in rows]
+
+
+async def open_account(session: AsyncSession, data: AccountIn) -> AccountOut:
+    """The account of this owner, asset and purpose; opened on first use."""
+    asset = await get_asset(session, data.asset_code)
+    platform = data.owner_type == OwnerType.platform
+    if platform != (data.owner_id is None):
+        raise InvalidInput("owner_id is required, except for platform accounts.",
+                                  field="owner_id")
+    shards = PLATFORM_SHARDS if platform else 1
+    account_id = uuid7()
+    inserted = (await session.execute(
+        text("""INSERT INTO ledger_accounts (id, asset_code, owner_type, owner_id, purpose,
+                    allow_negative, shards, lots, daily_limit, monthly_limit)
+                VALUES (:id, :asset, :otype, :oid, :purpose, :neg, :shards, :lots, :dl, :ml)
+                ON CONFLICT ON CONSTRAINT uq_ledger_accounts_owner DO NOTHING RETURNING id"""),
+        {"id": account_id, "asset": asset.code, "otype": data.owner_type.value,
+         "oid": data.owner_id, "purpose": data.purpose, "neg": platform, "shards": shards,
+         "lots": asset.expires and not platform, "dl": data.daily_limit,
+         "ml": data.monthly_limit},
+    )).first()
+    if inserted is not None:
+        await session.execute(
+            text("INSERT INTO ledger_balances (account_id, shard, asset_code, shards,"
+                 " allow_negative, lots, limited)"
+                 " SELECT :id, s, :asset, :shards, :neg, :lots, :limited"
+                 " FROM generate_series(0, :shards - 1) AS s"),
+            {"id": account_id, "asset": asset.code, "neg": platform, "shards": shards,
+             "lots": asset.expires and not platform,
+             "limited": data.daily_limit is not None or data.monthly_limit is not None},
+        )
+    account = await session.scalar(select(Account).where(
+        Account.owner_type == data.owner_type.value,
+        Account.owner_id.is_(None) if platform else Account.owner_id == data.owner_id,
+        Account.asset_code == asset.code,
+        Account.purpose == data.purpose,
+    ))
+    assert account is not None
+    return AccountOut.model_validate(account)
+
+
+async def user_account(session: AsyncSession, user_id: uuid.UUID, asset_code: str) -> AccountOut:
+    return await open_account(session, AccountIn(asset_code=asset_code, owner_type=OwnerType.user,
+                                                 owner_id=user_id))
+
+
+async def platform_account(session: AsyncSession, asset_code: str, purpose: str) -> AccountOut:
+    return await open_account(session, AccountIn(asset_code=asset_code,
+                                                 owner_type=OwnerType.platform, purpose=purpose))
+
+
+async def get_account(session: AsyncSession, account_id: uuid.UUID) -> AccountOut:
+    account = await session.get(Account, account_id)
+    if account is None:
+        raise errors.AccountNotFound(field="account_id")
+    return AccountOut.model_validate(account)
+
+
+async def freeze(session: AsyncSession, account_id: uuid.UUID, reason: str) -> AccountOut:
+    """No debits until unfrozen. The balance rows carry the flag, so a transfer that locks
+    them sees the freeze the moment it commits."""
+    await get_account(session, account_id)
+    await session.execute(text("UPDATE ledger_balances SET frozen = true WHERE account_id = :a"),
+                          {"a": account_id})
+    await session.execute(
+        text("UPDATE ledger_accounts SET frozen_reason = :r, frozen_at = :t WHERE id = :a"),
+        {"a": account_id, "r": reason, "t": clock.now()},
+    )
+    return await _refreshed(session, account_id)
+
+
+async def unfreeze(session: AsyncSession, account_id: uuid.UUID) -> AccountOut:
+    await get_account(session, account_id)
+    await session.execute(text("UPDATE ledger_balances SET frozen = false WHERE account_id = :a"),
+                          {"a": account_id})
+    await session.execute(
+        text("UPDATE ledger_accounts SET frozen_reason = NULL, frozen_at = NULL WHERE id = :a"),
+        {"a": account_id},
+    )
+    return await _refreshed(session, account_id)
+
+
+async def set_limits(session: AsyncSession, account_id: uuid.UUID, *, daily: int | None,
+                     monthly: int | None) -> AccountOut:
+    for value, field in ((daily, "daily_limit"), (monthly, "monthly_limit")):
+        if value is not None:
+            check_amount(value, field)
+    await get_account(session, account_id)
+    await session.execute(
+        text("UPDATE ledger_accounts SET daily_limit = :d, monthly_limit = :m WHERE id = :a"),
+        {"a": account_id, "d": daily, "m": monthly},
+    )
+    await session.execute(text("UPDATE ledger_balances SET limited = :l WHERE account_id = :a"),
+                          {"a": account_id, "l": daily is not None or monthly is not None})
+    return await _refreshed(session, account_id)
+
+
+async def _refreshed(session: AsyncSession, account_id: uuid.UUID) -> AccountOut:
+    account = await session.get(Account, account_id, populate_existing=True)
+    assert account is not None
+    return AccountOut.model_validate(account)

@@ -1,0 +1,99 @@
+"""What every ledger service shares: input checks, request hashes, and running statements
+either through SQLAlchemy or straight on the driver, with the database's refusals turned into
+the ledger's errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.db.engine import UnitSession
+from gullak.ledger import errors
+from gullak.ledger.schemas import MAX_AMOUNT, TransferIn
+
+if TYPE_CHECKING:
+    from gullak.kit.security import Subject
+
+RESERVED_KINDS = frozenset({"reversal", "expire"})
+
+
+def check_amount(amount: object, field: str = "amount") -> int:
+    if type(amount) is not int or not 0 < amount <= MAX_AMOUNT:
+        raise errors.InvalidAmount(field=field)
+    return amount
+
+
+def validate(t: TransferIn, *, internal: bool = False) -> None:
+    check_amount(t.amount)
+    if t.debit_account_id == t.credit_account_id:
+        raise errors.SameAccount(field="credit_account_id")
+    if not internal and t.kind in RESERVED_KINDS:
+        raise errors.ReservedKind(f"Use the ledger's own command for {t.kind}.", field="kind")
+
+
+def request_hash(command: str, request: Any) -> str:
+    payload = json.dumps([command, request], sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def keyed(key: str | None, command: str, request: Any) -> tuple[str | None, str | None]:
+    """The key and the hash of its request, as the command functions take them (0014)."""
+    return (None, None) if key is None else (key, request_hash(command, request))
+
+
+def actor_of(actor: Subject | None) -> tuple[str | None, Any]:
+    return (None, None) if actor is None else (str(actor.kind), actor.id)
+
+
+# -- statements ---------------------------------------------------------------------------
+
+def _translated(exc: DBAPIError) -> Exception:
+    """The domain error for a database refusal raised by the ledger's triggers and checks."""
+    diag = getattr(exc.orig, "diag", None)
+    message = getattr(diag, "message_primary", None) or str(exc.orig)
+    known = errors.from_database(getattr(exc.orig, "sqlstate", None),
+                                 getattr(diag, "constraint_name", None), message)
+    return known or exc
+
+
+async def run(session: AsyncSession, statement: Any, params: Any = None) -> Any:
+    """A statement through SQLAlchemy, for the ledger's less travelled paths."""
+    try:
+        return await session.execute(statement, params)
+    except DBAPIError as exc:
+        raise _translated(exc) from exc
+
+
+async def driver(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
+    """The psycopg connection under the session, in its transaction. A unit of work's session
+    carries it (db/uow.py); any other session is asked for it."""
+    unit = session if isinstance(session, UnitSession) else None
+    if (unit is None or unit.orm_started) and (session.new or session.dirty or session.deleted):
+        await session.flush()  # what the caller wrote through the ORM goes first, as before
+    if unit is not None:
+        return unit.driver
+    connection = await session.connection()
+    return connection.sync_connection.connection.driver_connection  # type: ignore[union-attr,return-value]
+
+
+async def call(session: AsyncSession, query: str, params: tuple[Any, ...]) -> tuple[Any, ...]:
+    """One row of a ledger function, called on the driver: SQLAlchemy's statement machinery
+    costs more client CPU than the whole round trip (bench/README.md)."""
+    conn = await driver(session)
+    try:
+        cursor = await conn.execute(query, params)
+        row = await cursor.fetchone()
+    except psycopg.Error as exc:
+        known = errors.from_database(exc.sqlstate, exc.diag.constraint_name,
+                                     exc.diag.message_primary or str(exc))
+        if known is not None:
+            raise known from exc
+        # Anything else is raised as SQLAlchemy would have, for the API's database handlers.
+        raise DBAPIError.instance(query, params, exc, psycopg.Error) from exc
+    assert row is not None
+    return row
