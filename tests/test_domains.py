@@ -43,7 +43,7 @@ def test_every_contribution_resolves() -> None:
     for position, domain in enumerate(domains.DOMAINS):
         # Listed in dependency order: every domain after the ones it needs.
         assert set(domain.needs) <= set(names[:position]), domain.name
-        for ref in (*domain.routers, *domain.authenticators.values(),
+        for ref in (*domain.routers, *domain.authenticators.values(), *domain.lifespans,
                     *domain.permissions.values(), domain.audit_writer, domain.denial_hook):
             if ref is not None:
                 assert callable(domain.resolve(ref)) or hasattr(domain.resolve(ref), "routes")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +34,8 @@ console = Console(stderr=True, soft_wrap=True)
 
 HostOpt = Annotated[str | None, typer.Option(help="Address to listen on [GULLAK_HOST].")]
 PortOpt = Annotated[int | None, typer.Option(help="Port to listen on [GULLAK_PORT].")]
+WorkersOpt = Annotated[int | None, typer.Option(
+    min=1, help="API processes on the port; default one per core [GULLAK_WEB_WORKERS].")]
 
 
 def _settings() -> Settings:
@@ -71,9 +75,11 @@ def run(
     host: HostOpt = None,
     port: PortOpt = None,
     seed: Annotated[bool, typer.Option(help="Load demo data sets not yet loaded.")] = True,
+    workers: WorkersOpt = None,
 ) -> None:
     """Run everything: database (embedded unless GULLAK_DATABASE_URL), migrations, demo
-    data, the API and the background worker. Ctrl-C stops it; the data stays for next time."""
+    data, the API (several processes) and the background worker (one more). Ctrl-C stops it;
+    the data stays for next time."""
     from gullak.db import migrate
 
     started = time.perf_counter()
@@ -91,19 +97,19 @@ def run(
     for line in notes:
         console.print(line)
     console.print(f"[dim]ready in {time.perf_counter() - started:.1f}s; Ctrl-C stops[/dim]")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings, url, host, port, with_worker=True))
+    _serve(settings, url, host, port, workers=workers or settings.api_processes,
+           with_worker=True)
     console.print("stopped")
 
 
 @app.command()
-def serve(host: HostOpt = None, port: PortOpt = None) -> None:
-    """Serve the API alone (no worker, no migrations: see `gullak db upgrade`)."""
+def serve(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = None) -> None:
+    """Serve the API alone (no worker, no migrations: see `gullak db upgrade`), in several
+    processes on one port."""
     settings = _settings()
     url = _url(settings, migrated=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings, url, host or settings.host, port or settings.port,
-                           with_worker=False))
+    _serve(settings, url, host or settings.host, port or settings.port,
+           workers=workers or settings.api_processes, with_worker=False)
 
 
 @app.command()
@@ -119,6 +125,7 @@ def worker(
     url = _url(settings, migrated=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(gullak_worker.run(url, concurrency=concurrency or settings.worker_concurrency,
+                                      pgbouncer=settings.database_pgbouncer,
                                       stop_after_idle=until_idle))
 
 
@@ -140,7 +147,7 @@ def demo() -> None:
     url = _url(settings, migrated=True)
 
     async def go() -> list[str]:
-        db = Database(url, pool_size=1, max_overflow=0)
+        db = Database(url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
         try:
             return await seed.notes(db)
         finally:
@@ -224,7 +231,7 @@ def ledger_verify() -> None:
     url = _url(settings, migrated=True)
 
     async def go():  # type: ignore[no-untyped-def]
-        db = Database(url, pool_size=1, max_overflow=0)
+        db = Database(url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
         try:
             return await verify_database(db)
         finally:
@@ -262,7 +269,7 @@ def admin_create(
     url = _url(settings, migrated=True)
 
     async def go():  # type: ignore[no-untyped-def]
-        db = Database(url, pool_size=1, max_overflow=0)
+        db = Database(url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
         try:
             async with unit_of_work(db) as session:
                 return await access.create_admin(session, settings, AdminIn(
@@ -301,7 +308,7 @@ def reseal() -> None:
     url = _url(settings, migrated=True)
 
     async def go() -> int:
-        db = Database(url, pool_size=1, max_overflow=0)
+        db = Database(url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
         try:
             async with unit_of_work(db) as session:
                 return await reseal_columns(session, keyring(settings), columns)
@@ -326,7 +333,7 @@ def sms_outbox(
     url = _url(settings, migrated=True)
 
     async def go():  # type: ignore[no-untyped-def]
-        db = Database(url, pool_size=1, max_overflow=0)
+        db = Database(url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
         try:
             async with db.engine.connect() as conn:
                 return (await conn.execute(text(
@@ -367,6 +374,24 @@ def bench_discovery(
                                     json_out=json_out)
 
 
+@bench_app.command("http")
+def bench_http(
+    seconds: Annotated[float, typer.Option(help="Length of each timed workload.")] = 15.0,
+    workers: Annotated[int | None, typer.Option(
+        help="API processes of `gullak serve` (default: one per core).")] = None,
+    connections: Annotated[int, typer.Option(
+        help="wrk's connections, and the clients of the direct workloads.")] = 16,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="One JSON line instead of tables.")] = False,
+) -> None:
+    """The API as its clients see it: `gullak serve` driven by wrk (transfers, balance reads,
+    a user's wallet, search), against pgbench and the direct ledger transfer of the same run.
+    Needs wrk (apt-get install wrk)."""
+    settings = _settings()
+    _bench_module("http").main(_url(settings), seconds=seconds, workers=workers,
+                               connections=connections, json_out=json_out)
+
+
 def _bench_module(name: str):  # type: ignore[no-untyped-def]
     """Benchmarks live in bench/ of the source tree, next to src/."""
     import importlib.util
@@ -387,7 +412,7 @@ def _seed(settings: Settings, url: str) -> list[str]:
     from gullak.db.engine import Database
 
     async def go() -> list[str]:
-        db = Database(url, pool_size=2, max_overflow=0)
+        db = Database(url, pool_size=2, max_overflow=0, pgbouncer=settings.database_pgbouncer)
         try:
             with console.status("loading demo data") as status:
                 return await seed.load(db, progress=lambda name: status.update(f"loading {name}"))
@@ -397,29 +422,69 @@ def _seed(settings: Settings, url: str) -> list[str]:
     return asyncio.run(go())
 
 
-async def _serve(settings: Settings, url: str, host: str, port: int, *, with_worker: bool) -> None:
+def _serve(settings: Settings, url: str, host: str, port: int, *, workers: int,
+           with_worker: bool) -> None:
+    """The API in `workers` processes under uvicorn's supervisor (one socket shared by all,
+    children restarted if they die, SIGINT/SIGTERM passed on), and with `with_worker` the job
+    worker in a process of its own. Returns once all have stopped."""
+    import multiprocessing
+
     import uvicorn
 
-    from gullak import worker as gullak_worker
-    from gullak.app import create_app
-    from gullak.db.engine import Database
-
-    db = Database(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
-    # proxy_headers=False: uvicorn would believe X-Forwarded-For from any loopback peer; the
-    # app reads it itself, from GULLAK_TRUSTED_PROXIES only.
-    config = uvicorn.Config(create_app(settings, db), host=host, port=port, log_config=None,
-                            access_log=False, server_header=False, proxy_headers=False)
-    server = uvicorn.Server(config)
-    jobs = (asyncio.create_task(gullak_worker.run(url, concurrency=settings.worker_concurrency))
-            if with_worker else None)
+    # The API processes build their app from the environment (gullak.app:factory): the
+    # resolved URL (an embedded server started here) and their number, to share the pool.
+    os.environ["GULLAK_DATABASE_URL"] = url
+    os.environ["GULLAK_WEB_WORKERS"] = str(workers)
+    jobs = None
+    if with_worker:
+        jobs = multiprocessing.get_context("spawn").Process(
+            target=_jobs, args=(url, settings.worker_concurrency), name="gullak-worker")
+        jobs.start()
+    # uvicorn stops on SIGTERM and then raises it again, which would kill this process before
+    # it stops the job worker: as an interrupt it unwinds instead.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        await server.serve()
+        # proxy_headers=False: uvicorn would believe X-Forwarded-For from any loopback peer;
+        # the app reads it itself, from GULLAK_TRUSTED_PROXIES only.
+        uvicorn.run("gullak.app:factory", factory=True, host=host, port=port, workers=workers,
+                    loop="uvloop", http="httptools", log_config=None, access_log=False,
+                    server_header=False, proxy_headers=False)
+    except KeyboardInterrupt:
+        pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if jobs is not None:
-            jobs.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await jobs
-        await db.dispose()
+            _stop(jobs)
+
+
+def _jobs(url: str, concurrency: int) -> None:
+    """The job worker's process (`gullak run`): stops, finishing running jobs, on SIGINT or
+    SIGTERM."""
+    from gullak import domains
+    from gullak import worker as gullak_worker
+
+    settings = _settings()
+    domains.install()
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await gullak_worker.run(url, concurrency=concurrency,
+                                    pgbouncer=settings.database_pgbouncer)
+
+    asyncio.run(main())
+
+
+def _stop(process) -> None:  # type: ignore[no-untyped-def]
+    if process.is_alive():
+        os.kill(process.pid, signal.SIGTERM)
+    process.join(20)
+    if process.is_alive():
+        process.kill()
+        process.join()
 
 
 def _masked(url: str) -> str:

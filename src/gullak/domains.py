@@ -11,7 +11,9 @@ A domain may contribute:
 - `seed`: its `seed.py` has `DATA_SETS`, demo data sets that name the sets they need;
 - `authenticators`: per `Authorization` scheme, a function that recognises credentials;
 - `permissions`: per subject kind, a function that gives the subject's current permissions;
-- `audit_writer` and `denial_hook`: where audited actions and refused permissions are kept.
+- `audit_writer` and `denial_hook`: where audited actions and refused permissions are kept;
+- `lifespans`: async context managers, given the database, that each API process runs for as
+  long as it serves (in-process work such as batched writes).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Domain:
     permissions: dict[str, str] = field(default_factory=dict)
     audit_writer: str | None = None
     denial_hook: str | None = None
+    lifespans: tuple[str, ...] = ()
 
     @property
     def path(self) -> str:
@@ -58,7 +61,8 @@ DOMAINS: tuple[Domain, ...] = (
     Domain("access", needs=("identity",), seed=True,
            authenticators={"basic": "api:basic"},
            permissions={"admin": "service:permissions_of"},
-           audit_writer="service:write_audit", denial_hook="api:audit_denial"),
+           audit_writer="service:write_audit", denial_hook="api:audit_denial",
+           lifespans=("usage:recording_key_uses",)),
     Domain("merchants", needs=("identity",), jobs=True, seed=True,
            permissions={"merchant_user": "service:merchant_user_permissions"}),
     Domain("catalog", needs=("ledger", "merchants"), jobs=True, seed=True),
@@ -72,6 +76,10 @@ Domains = tuple[Domain, ...]
 
 def routers(domains: Domains = DOMAINS) -> list[Any]:
     return [d.resolve(ref) for d in domains for ref in d.routers]
+
+
+def lifespans(domains: Domains = DOMAINS) -> list[Any]:
+    return [d.resolve(ref) for d in domains for ref in d.lifespans]
 
 
 def job_modules(domains: Domains = DOMAINS) -> list[str]:

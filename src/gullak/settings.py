@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     test_database_url: str | None = Field(
         default=None, description="PostgreSQL server the tests create their databases on"
     )
+    database_replica_url: str | None = Field(
+        default=None, description="a streaming replica that read-only endpoints read from"
+    )
     data_dir: Path = Field(default=Path(".gullak"), description="embedded server and secrets")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -52,7 +55,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
+    # The database URL is a PgBouncer in transaction pooling mode: no prepared statements.
+    database_pgbouncer: bool = False
     worker_concurrency: int = Field(default=4, ge=1)
+    # API processes of `gullak serve` and `gullak run`; unset means one per core. With several,
+    # db_pool_size and db_max_overflow are shared out between them.
+    web_workers: int | None = Field(default=None, ge=1, le=256)
+    # How long an API process may reuse a verified API key, an open session or an admin's
+    # permissions; a change drops them at once in every process (kit/notify.py). 0: no cache.
+    auth_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # A direct PostgreSQL URL for the cache's LISTEN connection, when GULLAK_DATABASE_URL goes
+    # through a transaction-pooling PgBouncer (which cannot keep a LISTEN); unset: the same.
+    database_listen_url: str | None = None
     seed_demo: bool = Field(default=True, description="load demo data on the first `gullak run`")
     # Sign-in codes one client address may ask for in an hour (all of localhost is one client).
     otp_per_ip_per_hour: int = Field(default=20, ge=1, le=1_000_000)
@@ -106,6 +120,10 @@ class Settings(BaseSettings):
         """A list setting of addresses and CIDR networks, parsed."""
         items: list[str] = getattr(self, name)
         return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+
+    @property
+    def api_processes(self) -> int:
+        return self.web_workers or os.cpu_count() or 1
 
     @property
     def docs_enabled(self) -> bool:

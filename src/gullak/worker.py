@@ -100,14 +100,15 @@ def open_pool(url: str, *, max_size: int) -> AsyncConnectionPool:
                                kwargs={"application_name": "gullak-worker"})
 
 
-async def run(url: str, *, concurrency: int, stop_after_idle: bool = False) -> None:
+async def run(url: str, *, concurrency: int, stop_after_idle: bool = False,
+              pgbouncer: bool = False) -> None:
     """Run the worker until cancelled (or, with `stop_after_idle`, until the queue is empty)."""
     global _db
     load_jobs()
     quiet_periodic_logs()
     pool = open_pool(url, max_size=concurrency + 2)
     await pool.open(wait=True)
-    _db = Database(url, pool_size=concurrency, max_overflow=0)
+    _db = Database(url, pool_size=concurrency, max_overflow=0, pgbouncer=pgbouncer)
     # A connector per run: Procrastinate's connector keeps an external pool after closing,
     # so a second run in the same process (tests, restarts) must not reuse it.
     try:

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 import pyotp
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.access import errors
@@ -49,8 +49,9 @@ from gullak.access.schemas import (
 )
 from gullak.identity import service as identity
 from gullak.identity.schemas import DeviceIn, TokensOut
-from gullak.kit import audit, clock, tokens
+from gullak.kit import audit, clock, notify, tokens
 from gullak.kit.audit import RequestMeta
+from gullak.kit.cache import auth as auth_cache
 from gullak.kit.errors import InvalidInput
 from gullak.kit.passwords import check_policy, hash_password
 from gullak.kit.security import Subject
@@ -136,7 +137,7 @@ async def get_admin(session: AsyncSession, admin_id: uuid.UUID) -> AdminOut:
     depts = list(await session.scalars(
         select(Department.name).join(AdminDepartment, AdminDepartment.department_id == Department.id)
         .where(AdminDepartment.admin_id == admin_id).order_by(Department.name)))
-    perms = sorted(await permissions_of(session, admin_id) or [])
+    perms = sorted(await _admin_permissions(session, admin_id) or [])
     return AdminOut.model_validate(admin).model_copy(
         update={"roles": roles, "departments": depts, "permissions": perms})
 
@@ -164,12 +165,28 @@ async def update_admin(session: AsyncSession, admin_id: uuid.UUID, data: AdminUp
         await _set_departments(session, admin_id, data.departments)
     if data.status == "disabled":
         await identity.revoke_all(session, "admin", admin_id, reason="admin disabled")
+    if data.roles is not None or data.status is not None:
+        await notify.publish(session, f"admin:{admin_id}")
     await session.flush()
     return await get_admin(session, admin_id)
 
 
 async def permissions_of(session: AsyncSession, admin_id: uuid.UUID) -> set[str] | None:
-    """The permissions of an active admin through its roles; None if the admin cannot act."""
+    """The permissions of an active admin through its roles; None if the admin cannot act.
+    Cached for authentication; dropped when the admin or any role changes."""
+    since = auth_cache.generation
+    cached = auth_cache.get(("admin", admin_id))
+    if cached is not None:
+        return set(cached)
+    permissions = await _admin_permissions(session, admin_id)
+    if permissions is not None:
+        auth_cache.put(("admin", admin_id), frozenset(permissions),
+                       (f"admin:{admin_id}", "roles"), since)
+    return permissions
+
+
+async def _admin_permissions(session: AsyncSession, admin_id: uuid.UUID) -> set[str] | None:
+    # Uncached: also read inside the transaction that changes them (get_admin after an update).
     status = await session.scalar(select(AdminUser.status).where(AdminUser.id == admin_id))
     if status != "active":
         return None
@@ -253,6 +270,7 @@ async def put_role(session: AsyncSession, data: RoleIn, actor: Subject | None = 
     await session.execute(delete(RolePermission).where(RolePermission.role_id == role.id))
     session.add_all(RolePermission(role_id=role.id, permission=p) for p in set(data.permissions))
     await session.flush()
+    await notify.publish(session, "roles")
     return await role_out(session, role)
 
 
@@ -291,21 +309,49 @@ async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID) -> tuple[ApiK
     before = ApiKeyOut.model_validate(row)
     row.revoked_at = row.revoked_at or clock.now()
     await session.flush()
+    await notify.publish(session, f"key:{row.id}")
     return before, ApiKeyOut.model_validate(row)
 
 
+# Keys used since the last `record_key_uses`, with when: last use is written in batches, out
+# of the request path, so an authenticated read writes nothing.
+_used: dict[uuid.UUID, dt.datetime] = {}
+
+
 async def authenticate_api_key(session: AsyncSession, holder: str, key: str) -> Subject | None:
-    row = await session.scalar(select(ApiKey).where(ApiKey.holder == holder))
+    presented = tokens.digest(key)
+    since = auth_cache.generation
+    cached = auth_cache.get(("key", holder))
+    if cached is not None and hmac.compare_digest(cached[0], presented):
+        subject: Subject = cached[1]
+        _used[subject.id] = clock.now()
+        return subject
+    row = (await session.execute(
+        select(ApiKey.id, ApiKey.key_hash, ApiKey.permissions, ApiKey.revoked_at)
+        .where(ApiKey.holder == holder))).first()
     # Compare even when there is no such holder, so timing does not tell holders apart.
     expected = row.key_hash if row is not None else tokens.digest("")
-    if not hmac.compare_digest(expected, tokens.digest(key)) or row is None:
+    if not hmac.compare_digest(expected, presented) or row is None:
         return None
     if row.revoked_at is not None:
         return None
-    now = clock.now()
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_EVERY:
-        row.last_used_at = now
-    return Subject("service", row.id, frozenset(row.permissions))
+    subject = Subject("service", row.id, frozenset(row.permissions))
+    auth_cache.put(("key", holder), (presented, subject), (f"key:{row.id}",), since)
+    _used[row.id] = clock.now()
+    return subject
+
+
+async def record_key_uses(session: AsyncSession) -> int:
+    """Write the last use of the keys used since the previous call, one statement for all,
+    each row at most once per LAST_USED_EVERY. Returns how many keys were pending."""
+    if not _used:
+        return 0
+    pending = [{"key_id": k, "at": at, "every": LAST_USED_EVERY} for k, at in _used.items()]
+    _used.clear()
+    await session.execute(text(
+        "UPDATE api_keys SET last_used_at = :at WHERE id = :key_id"
+        " AND (last_used_at IS NULL OR last_used_at <= :at - :every)"), pending)
+    return len(pending)
 
 
 # -- audit log ----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gullak.identity import errors
 from gullak.identity.client import Client
 from gullak.identity.common import ensure_active, get_user
-from gullak.identity.models import AuthSession, User
+from gullak.identity.models import AuthSession
 from gullak.identity.schemas import DeviceIn, SessionOut, TokensOut
-from gullak.kit import clock, security, tokens
+from gullak.kit import clock, notify, security, tokens
+from gullak.kit.cache import auth as auth_cache
 from gullak.kit.security import Subject
 from gullak.settings import Settings
 
@@ -79,6 +81,7 @@ async def _revoke_family(session: AsyncSession, family_id: uuid.UUID, reason: st
         update(AuthSession).where(AuthSession.family_id == family_id,
                                   AuthSession.status != "revoked")
         .values(status="revoked", revoked_at=clock.now(), revoked_reason=reason))
+    await notify.publish(session, f"session:{family_id}")
 
 
 async def revoke_session(session: AsyncSession, subject: Subject, family_id: uuid.UUID) -> None:
@@ -98,6 +101,9 @@ async def revoke_all(session: AsyncSession, subject_type: str, subject_id: uuid.
                                   AuthSession.subject_id == subject_id,
                                   AuthSession.status != "revoked")
         .values(status="revoked", revoked_at=clock.now(), revoked_reason=reason))
+    # Also how a user's or an admin's status change reaches the cache: leaving `active`
+    # revokes every session of the account.
+    await notify.publish(session, f"subject:{subject_type}:{subject_id}")
 
 
 async def list_sessions(session: AsyncSession, subject: Subject) -> list[SessionOut]:
@@ -109,28 +115,55 @@ async def list_sessions(session: AsyncSession, subject: Subject) -> list[Session
         update={"current": r.family_id == subject.session_id}) for r in rows]
 
 
+@dataclass(frozen=True)
+class _Verified:
+    subject_id: uuid.UUID
+    family: uuid.UUID
+    kind: str
+    until: dt.datetime  # the token's expiry or the session's, whichever comes first
+
+
 async def authenticate_bearer(settings: Settings, session: AsyncSession,
                               token: str) -> Subject | None:
-    """The subject of a valid access token whose session is still open."""
-    claims = tokens.read_access(settings.secret("secret_key"), token)
-    family, subject_id = uuid.UUID(claims["sid"]), uuid.UUID(claims["sub"])
-    open_ = await session.scalar(text(
-        "SELECT 1 FROM auth_sessions WHERE family_id = :f AND status = 'active'"
-        " AND subject_id = :s AND expires_at > :now LIMIT 1"),
-        {"f": family, "s": subject_id, "now": clock.now()})
-    if open_ is None:
-        return None
-    kind = claims["kind"]
-    if kind == "user":
-        user = await session.get(User, subject_id)
-        if user is None or user.status != "active" or user.deleted_at is not None:
+    """The subject of a valid access token whose session is still open (and, for a user, whose
+    account is active). A yes is cached under the token itself until either expires, the
+    session is revoked, or its subject's sessions are (status changes do that): the signature
+    check and the secret's lookup cost more than the rest of authentication."""
+    now = clock.now()
+    verified = auth_cache.get(("bearer", token))
+    if verified is None or verified.until <= now:
+        since = auth_cache.generation
+        claims = tokens.read_access(settings.secret("secret_key"), token)
+        family, subject_id = uuid.UUID(claims["sid"]), uuid.UUID(claims["sub"])
+        kind = claims["kind"]
+        expires = await _open_until(session, family, subject_id, kind, now)
+        if expires is None:
             return None
-        return Subject("user", subject_id, frozenset(), session_id=family)
+        until = min(expires, dt.datetime.fromtimestamp(claims["exp"], dt.UTC))
+        verified = _Verified(subject_id, family, kind, until)
+        auth_cache.put(("bearer", token), verified,
+                       (f"session:{family}", f"subject:{kind}:{subject_id}"), since)
+    if verified.kind == "user":
+        return Subject("user", verified.subject_id, frozenset(), session_id=verified.family)
     # Other subjects' permissions come from their domain (admin roles, merchant staff).
-    resolve = security.wiring().permissions.get(kind)
+    resolve = security.wiring().permissions.get(verified.kind)
     if resolve is None:
         return None
-    permissions = await resolve(session, subject_id)
+    permissions = await resolve(session, verified.subject_id)
     if permissions is None:
         return None
-    return Subject(kind, subject_id, frozenset(permissions), session_id=family)
+    return Subject(verified.kind, verified.subject_id, frozenset(permissions),  # type: ignore[arg-type]
+                   session_id=verified.family)
+
+
+async def _open_until(session: AsyncSession, family: uuid.UUID, subject_id: uuid.UUID,
+                      kind: str, now: dt.datetime) -> dt.datetime | None:
+    """When the open session expires; None if it is closed, or the user's account is not
+    active. One round trip."""
+    expires: dt.datetime | None = await session.scalar(text(
+        "SELECT max(expires_at) FROM auth_sessions WHERE family_id = :f AND status = 'active'"
+        " AND subject_id = :s AND subject_type = :k AND expires_at > :now"
+        " AND (:k <> 'user' OR EXISTS (SELECT 1 FROM users WHERE id = :s"
+        " AND status = 'active' AND deleted_at IS NULL))"),
+        {"f": family, "s": subject_id, "k": kind, "now": now})
+    return expires

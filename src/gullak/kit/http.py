@@ -4,6 +4,7 @@ content types, security headers."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -178,9 +179,10 @@ class RequestContext:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             REQUESTS.labels(scope["method"], route, str(status)).inc()
             LATENCY.labels(scope["method"], route).observe(elapsed)
+            # pid: which of the API processes answered (`gullak serve --workers`).
             log.info(
                 "request", method=scope["method"], path=scope["path"], status=status,
-                ms=round(elapsed * 1000, 2),
+                ms=round(elapsed * 1000, 2), pid=os.getpid(),
             )
             structlog.contextvars.unbind_contextvars("request_id", "subject")
             request_meta.reset(meta)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +17,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gullak.kit.errors import GullakError
 
 MEDIA_TYPE = "application/problem+json"
+
+
+class FastJSONResponse(JSONResponse):
+    """JSON rendered by orjson, several times faster than the standard library's encoder: the
+    app's default for problems and for answers without a response model (those with one are
+    rendered to bytes by Pydantic, which FastAPI keeps doing)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
 log = structlog.get_logger("gullak.errors")
 
 HTTP_CODES = {
@@ -57,7 +68,7 @@ def problem(
     # Extra members never replace the standard ones a client relies on.
     more = {**(extra or {}), **fields}
     body.update({k: v for k, v in more.items() if v is not None and k not in body})
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    return FastJSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
