@@ -1,6 +1,9 @@
 """Test databases on a real PostgreSQL server.
 
 The server is the embedded one (in .gullak-test/) unless GULLAK_TEST_DATABASE_URL names one.
+GULLAK_TEST_ADMIN_DATABASE_URL, when set, is where databases are created and dropped: the
+server itself, when the tests reach it through a pooler such as PgBouncer (a pooler keeps idle
+connections to the template, and CREATE DATABASE ... TEMPLATE refuses a template in use).
 Each run migrates a template database once with Alembic; tests get either a session inside a
 transaction that is rolled back (`session`, `client`) or, when they need commits and several
 connections, a fresh database cloned from the template (`fresh_db`).
@@ -42,37 +45,51 @@ def server_url() -> str:
 
 
 @pytest.fixture(scope="session")
+def admin_url(server_url: str) -> str:
+    """URL of the maintenance database on the server itself, never through a pooler."""
+    url = os.environ.get("GULLAK_TEST_ADMIN_DATABASE_URL")
+    return embedded.libpq_url(url) if url else server_url
+
+
+@pytest.fixture(scope="session")
 def run_id() -> str:
     return f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
 
 
 @pytest.fixture(scope="session")
-def template_url(server_url: str, run_id: str) -> Iterator[str]:
+def template_url(admin_url: str, run_id: str) -> Iterator[str]:
     name = f"gullak_test_{run_id}_tpl"
-    embedded.drop_database(server_url, name)
-    embedded.ensure_database(server_url, name)
-    url = embedded.with_database(server_url, name)
+    embedded.drop_database(admin_url, name)
+    embedded.ensure_database(admin_url, name)
+    url = embedded.with_database(admin_url, name)
     migrate.upgrade(url)
     yield url
-    embedded.drop_database(server_url, name)
+    embedded.drop_database(admin_url, name)
 
 
-def clone(server_url: str, template_url: str, name: str) -> str:
+def clone(admin_url: str, server_url: str, template_url: str, name: str) -> str:
+    """A copy of the template, made on the server itself and reached as the tests reach it."""
     template = template_url.rsplit("/", 1)[1].split("?")[0]
-    embedded.ensure_database(server_url, name, template=template)
+    embedded.ensure_database(admin_url, name, template=template)
     return embedded.with_database(server_url, name)
 
 
 @pytest.fixture(scope="session")
-def database_url(server_url: str, template_url: str, run_id: str) -> Iterator[str]:
+def database_url(admin_url: str, server_url: str, template_url: str,
+                 run_id: str) -> Iterator[str]:
     name = f"gullak_test_{run_id}"
-    yield clone(server_url, template_url, name)
-    embedded.drop_database(server_url, name)
+    yield clone(admin_url, server_url, template_url, name)
+    embedded.drop_database(admin_url, name)
+
+
+def pgbouncer() -> bool:
+    """Whether the test server is reached through PgBouncer (GULLAK_DATABASE_PGBOUNCER)."""
+    return Settings().database_pgbouncer
 
 
 @pytest.fixture(scope="session")
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url, pool_size=5, max_overflow=5)
+    database = Database(database_url, pool_size=5, max_overflow=5, pgbouncer=pgbouncer())
     yield database
     await database.dispose()
 
@@ -97,15 +114,17 @@ async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
 
 
 @pytest.fixture
-async def fresh_db(server_url: str, template_url: str) -> AsyncIterator[Database]:
+async def fresh_db(admin_url: str, server_url: str,
+                   template_url: str) -> AsyncIterator[Database]:
     """A database of its own, migrated, for tests that commit or use many connections."""
     name = f"gullak_test_{uuid.uuid4().hex[:12]}"
-    database = Database(clone(server_url, template_url, name), pool_size=5, max_overflow=40)
+    database = Database(clone(admin_url, server_url, template_url, name), pool_size=5,
+                        max_overflow=40, pgbouncer=pgbouncer())
     try:
         yield database
     finally:
         await database.dispose()
-        embedded.drop_database(server_url, name)
+        embedded.drop_database(admin_url, name)
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ from gullak.catalog.schemas import (
     VariantIn,
     VariantPatch,
 )
+from gullak.db.routing import ReadSessionDep
 from gullak.db.uow import SessionDep
 from gullak.kit.errors import GullakError
 from gullak.kit.schemas import Text
@@ -83,13 +84,13 @@ async def category_tree(session: SessionDep,
 
 
 @router.get("/v1/products/{product_id}", summary="A product on sale")
-async def get_product(product_id: uuid.UUID, session: SessionDep) -> PublicProductOut:
+async def get_product(product_id: uuid.UUID, session: ReadSessionDep) -> PublicProductOut:
     out = await service.get_product(session, product_id, public=True)
     return PublicProductOut.model_validate(out.model_dump())
 
 
 @router.get("/v1/merchants/{merchant_id}/products", summary="A merchant's products on sale")
-async def merchant_products(merchant_id: uuid.UUID, session: SessionDep,
+async def merchant_products(merchant_id: uuid.UUID, session: ReadSessionDep,
                             category_id: uuid.UUID | None = None,
                             cursor: uuid.UUID | None = None,
                             limit: Limit = 20) -> PublicProductPage:
@@ -99,13 +100,13 @@ async def merchant_products(merchant_id: uuid.UUID, session: SessionDep,
 
 
 @router.get("/v1/events", summary="Live and upcoming events and flash sales")
-async def events(session: SessionDep, city: Text | None = Query(default=None, max_length=80),
+async def events(session: ReadSessionDep, city: Text | None = Query(default=None, max_length=80),
                  segment: Segment | None = None, limit: Limit = 50) -> list[EventOut]:
     return await service.list_events(session, city=city, segment=segment, limit=limit)
 
 
 @router.get("/v1/events/{event_id}", summary="An event (not drafts)")
-async def event(event_id: uuid.UUID, session: SessionDep) -> EventOut:
+async def event(event_id: uuid.UUID, session: ReadSessionDep) -> EventOut:
     return await service.get_event(session, event_id, public=True)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gullak.db.routing import ReadSessionDep
 from gullak.db.uow import SessionDep
 from gullak.identity import jobs, service
 from gullak.identity.schemas import (
@@ -241,12 +242,12 @@ async def submit_kyc(body: KycIn, subject: Me, request: Request, session: Sessio
 
 
 @me.get("/wallet", summary="Balances in every asset, zero where never held")
-async def my_wallet(subject: Me, session: SessionDep) -> list[HoldingOut]:
+async def my_wallet(subject: Me, session: ReadSessionDep) -> list[HoldingOut]:
     return await service.wallet(session, subject.id)
 
 
 @me.get("/wallet/assets", summary="The assets a wallet holds: names, kinds, scales, expiry")
-async def wallet_assets(subject: Me, session: SessionDep) -> list[AssetOut]:
+async def wallet_assets(subject: Me, session: ReadSessionDep) -> list[AssetOut]:
     return await service.assets(session)
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gullak.db.routing import ReadSessionDep
 from gullak.db.uow import SessionDep
 from gullak.kit.openapi import errors
 from gullak.kit.schemas import Text
@@ -237,7 +238,7 @@ async def validate_code(body: ValidateCodeIn, subject: User,
 
 
 @router.get("/v1/offers/{offer_id}")
-async def get_offer(offer_id: uuid.UUID, session: SessionDep) -> PublicOfferOut:
+async def get_offer(offer_id: uuid.UUID, session: ReadSessionDep) -> PublicOfferOut:
     return await service.public_offer(session, offer_id)
 
 

@@ -1,0 +1,149 @@
+"""Citus readiness: every table of the migrated schema has a place in a distributed Gullak.
+
+Each table is distributed (by a column, in a co-location group: rows with the same value live
+on the same node), a reference table (small, copied to every node), or local (stays on the
+coordinator). Tables of a user are distributed by `user_id`; a few belong to a user by another
+column (`users.id`, `auth_sessions.subject_id`). docs/distribution.md says why each is where it
+is. A new table must be placed here, or this test fails.
+
+Citus's rules checked here: a distributed table's column is never NULL; a foreign key between
+distributed tables joins their distribution columns within one group; a distributed table may
+reference a reference table but nothing local; a reference table references only reference
+tables; a local table references no distributed table.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+USER = "user"  # the co-location group of everything a user owns, keyed by the user's id
+
+DISTRIBUTED: dict[str, tuple[str, str]] = {  # table: (distribution column, group)
+    "users": ("id", USER),
+    "auth_sessions": ("subject_id", USER),  # admins' and merchant users' sessions too
+    "addresses": ("user_id", USER),
+    "devices": ("user_id", USER),
+    "kyc_records": ("user_id", USER),
+    "social_accounts": ("user_id", USER),
+    "merchant_reviews": ("user_id", USER),
+    "merchant_review_flags": ("user_id", USER),
+    "offer_redemptions": ("user_id", USER),
+    "offer_saves": ("user_id", USER),
+    "offer_shares": ("user_id", USER),
+    "offer_user_redemptions": ("user_id", USER),
+    # Logs of visitors who may not be signed in (user_id NULL): spread by their own id.
+    "search_queries": ("id", "search"),
+    "search_clicks": ("query_id", "search"),
+    "offer_clicks": ("id", "offer_clicks"),
+    "offer_views": ("id", "offer_views"),
+}
+
+REFERENCE = {
+    "ledger_assets", "categories", "merchants", "merchant_outlets", "merchant_commissions",
+    "offers", "products", "product_variants", "product_images", "catalog_events",
+    "permissions", "roles", "role_permissions", "app_settings", "feature_flags", "cms_pages",
+    "seo_redirects", "search_terms", "popular_searches",
+}
+
+LOCAL = {
+    # The ledger stays on one node until its rows carry their owner (docs/distribution.md).
+    "ledger_accounts", "ledger_balances", "ledger_transfers", "ledger_holds", "ledger_hold_lots",
+    "ledger_lots", "ledger_spend", "ledger_idempotency",
+    # The back office, merchants' operations, stock, sign-in before a user exists, jobs.
+    "admin_users", "admin_roles", "admin_departments", "departments", "api_keys", "audit_log",
+    "merchant_users", "merchant_documents", "merchant_bank_accounts", "product_feed_sources",
+    "product_feed_imports", "inventory", "inventory_reservations", "otp_codes", "sms_outbox",
+    "rate_limits", "seed_runs", "alembic_version", "procrastinate_jobs", "procrastinate_events",
+    "procrastinate_periodic_defers", "procrastinate_workers",
+}
+
+# Foreign keys that cross users today, with what distribution would do about them. Pinned
+# exactly: a new one fails the test, and so does one fixed but still listed.
+CROSSING_USERS = {
+    ("users", "referred_by_id"): "the referrer is another user: kept as a plain column",
+    ("merchant_review_flags", "review_id"): "the review is another user's: the flag would carry"
+                                            " the review's user_id and reference both columns",
+}
+
+TABLES = text("""
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+""")
+COLUMNS = text("""
+SELECT c.relname, a.attname, a.attnotnull
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND a.attnum > 0 AND NOT a.attisdropped
+""")
+FOREIGN_KEYS = text("""
+SELECT f.conname, src.relname, dst.relname,
+       array(SELECT a.attname FROM unnest(f.conkey) WITH ORDINALITY k(n, i)
+             JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = k.n ORDER BY k.i),
+       array(SELECT a.attname FROM unnest(f.confkey) WITH ORDINALITY k(n, i)
+             JOIN pg_attribute a ON a.attrelid = f.confrelid AND a.attnum = k.n ORDER BY k.i)
+FROM pg_constraint f JOIN pg_class src ON src.oid = f.conrelid
+JOIN pg_class dst ON dst.oid = f.confrelid JOIN pg_namespace n ON n.oid = src.relnamespace
+WHERE f.contype = 'f' AND n.nspname = current_schema() AND NOT src.relispartition
+""")
+
+
+def kind(table: str) -> str:
+    return "distributed" if table in DISTRIBUTED else "reference" if table in REFERENCE \
+        else "local"
+
+
+def fk_problem(src: str, dst: str, cols: list[str], ref_cols: list[str]) -> str | None:
+    """Why Citus would refuse this foreign key, or None."""
+    if kind(src) == "distributed" and kind(dst) == "distributed":
+        (column, group), (ref_column, ref_group) = DISTRIBUTED[src], DISTRIBUTED[dst]
+        if group != ref_group:
+            return f"{src} and {dst} are in different groups"
+        if (column, ref_column) not in zip(cols, ref_cols, strict=True):
+            return f"{src}.{cols} -> {dst}.{ref_cols} misses {column} -> {ref_column}"
+        return None
+    allowed = {"distributed": {"reference"}, "reference": {"reference"},
+               "local": {"reference", "local"}}[kind(src)]
+    return None if kind(dst) in allowed else f"a {kind(src)} table references a {kind(dst)} one"
+
+
+async def test_every_table_is_placed_once(connection: AsyncConnection) -> None:
+    tables = set((await connection.execute(TABLES)).scalars())
+    placed = [*DISTRIBUTED, *REFERENCE, *LOCAL]
+    assert len(placed) == len(set(placed)), "a table is placed twice"
+    assert not tables - set(placed), f"place these tables in {__name__}: {tables - set(placed)}"
+    assert not set(placed) - tables, f"no such tables any more: {set(placed) - tables}"
+
+
+async def test_tables_of_users_carry_their_user(connection: AsyncConnection) -> None:
+    columns = {(t, c): not_null for t, c, not_null in await connection.execute(COLUMNS)}
+    for table, (column, _) in DISTRIBUTED.items():
+        assert columns.get((table, column)) is True, f"{table}.{column} must exist, NOT NULL"
+    # A row with a user, a table of users: distributed by user_id, or placed with a reason.
+    owned = {t for (t, c), not_null in columns.items() if c == "user_id" and not_null}
+    by_user = {t for t, (column, group) in DISTRIBUTED.items() if group == USER}
+    assert owned <= {t for t in by_user if DISTRIBUTED[t][0] == "user_id"}, owned - by_user
+    assert {t for t in by_user if DISTRIBUTED[t][0] == "user_id"} <= owned
+
+
+async def test_no_foreign_key_stops_distribution(connection: AsyncConnection) -> None:
+    problems = {}
+    for _name, src, dst, cols, ref_cols in await connection.execute(FOREIGN_KEYS):
+        problem = fk_problem(src, dst, list(cols), list(ref_cols))
+        if problem:
+            problems[(src, ",".join(cols))] = problem
+    assert problems.keys() == CROSSING_USERS.keys(), problems
+
+
+def test_the_rules_refuse_what_citus_refuses() -> None:
+    # Between users without the user in the key, across groups, distributed to local, and a
+    # reference table pointing at a user's rows.
+    assert fk_problem("merchant_review_flags", "merchant_reviews", ["review_id"], ["id"])
+    assert fk_problem("search_clicks", "users", ["query_id"], ["id"])
+    assert fk_problem("addresses", "ledger_accounts", ["user_id"], ["owner_id"])
+    assert fk_problem("merchants", "users", ["owner_id"], ["id"])
+    assert fk_problem("ledger_accounts", "users", ["owner_id"], ["id"])
+    assert fk_problem("addresses", "users", ["user_id"], ["id"]) is None
+    assert fk_problem("offer_saves", "offers", ["offer_id"], ["id"]) is None
+    assert fk_problem("search_clicks", "search_queries", ["query_id"], ["id"]) is None
