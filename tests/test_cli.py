@@ -19,7 +19,8 @@ from gullak.cli import app
 
 runner = CliRunner()
 COMMANDS = [["run"], ["serve"], ["worker"], ["seed"], ["version"], ["db"], ["db", "upgrade"],
-            ["db", "downgrade"], ["db", "current"], ["db", "url"], ["db", "stop"]]
+            ["db", "downgrade"], ["db", "current"], ["db", "url"], ["db", "stop"],
+            ["bench", "http"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
