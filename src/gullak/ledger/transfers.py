@@ -64,7 +64,9 @@ async def transfer(session: AsyncSession, data: TransferIn, *, idempotency_key: 
 async def post(session: AsyncSession, transfers: Sequence[TransferIn], *,
                idempotency_key: str | None = None, actor: Subject | None = None
                ) -> TransactionOut:
-    """Post several transfers as one transaction: all or none."""
+    """Post several transfers as one transaction: all or none. The database posts them as a
+    set (one update per balance row) unless lots, limits or a refusal need the per-row path
+    (migrations/sql/0015)."""
     if not transfers:
         raise InvalidInput("A batch needs at least one transfer.", field="transfers")
     for t in transfers:
@@ -73,7 +75,7 @@ async def post(session: AsyncSession, transfers: Sequence[TransferIn], *,
         idempotency_key, "post", [t.model_dump(mode="json") for t in transfers])
     tx = uuid7()
     ids = [uuid7() for _ in transfers]
-    replay, seqs, debit_after, credit_after, at = await call(session, _POST, (
+    replay, seqs, debit_after, credit_after, ats = await call(session, _POST, (
         key, digest, tx, ids,
         [t.asset_code for t in transfers],
         [t.debit_account_id for t in transfers],
@@ -88,7 +90,7 @@ async def post(session: AsyncSession, transfers: Sequence[TransferIn], *,
     if replay is not None:
         return TransactionOut.model_validate(replay)
     return TransactionOut.model_construct(transaction_id=tx, transfers=[
-        _out(t, ids[i], tx, seqs[i], debit_after[i], credit_after[i], at)
+        _out(t, ids[i], tx, seqs[i], debit_after[i], credit_after[i], ats[i])
         for i, t in enumerate(transfers)])
 
 
