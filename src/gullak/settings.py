@@ -143,8 +143,16 @@ class Settings(BaseSettings):
         return _stored_secrets(self.data_dir)[name]
 
 
+# What each data folder's secrets file held when last read: a development server asks for the
+# signing key on every request, and reading and parsing the file each time showed in profiles.
+_read: dict[Path, dict[str, str]] = {}
+
+
 def _stored_secrets(data_dir: Path) -> dict[str, str]:
     path = data_dir / "secrets.json"
+    known = _read.get(path)
+    if known is not None and path.exists():
+        return known
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     missing = [name for name in SECRET_NAMES if name not in stored]
     if missing:
@@ -155,6 +163,7 @@ def _stored_secrets(data_dir: Path) -> dict[str, str]:
         tmp.write_text(json.dumps(stored, indent=2))
         os.chmod(tmp, 0o600)
         tmp.replace(path)
+    _read[path] = stored
     return stored
 
 
