@@ -60,3 +60,17 @@ def test_periodic_jobs_that_succeed_log_at_debug() -> None:
         assert quiet.filter(shown) is True and shown.levelno == logging.DEBUG
     finally:
         logger.setLevel(level)
+
+
+def test_task_registration_is_not_announced_at_info() -> None:
+    from gullak.kit import logging as gullak_logging
+
+    try:
+        gullak_logging.configure("info", "json")
+        for name in ("procrastinate.periodic", "procrastinate.blueprints"):
+            assert not logging.getLogger(name).isEnabledFor(logging.INFO)
+            assert logging.getLogger(name).isEnabledFor(logging.WARNING)
+        gullak_logging.configure("debug", "json")
+        assert logging.getLogger("procrastinate.periodic").isEnabledFor(logging.DEBUG)
+    finally:
+        gullak_logging.configure("info", "console")

