@@ -94,19 +94,27 @@ async def enqueue(
     return job_id
 
 
-def open_pool(url: str, *, max_size: int) -> AsyncConnectionPool:
-    # Procrastinate returns rows as dicts: its pool needs no row factory of ours.
-    return AsyncConnectionPool(url, min_size=1, max_size=max_size, open=False,
-                               kwargs={"application_name": "gullak-worker"})
+def open_pool(url: str, *, max_size: int, pgbouncer: bool = False) -> AsyncConnectionPool:
+    # Procrastinate returns rows as dicts: its pool needs no row factory of ours. Behind
+    # PgBouncer's transaction pooling a prepared statement may meet another server connection.
+    kwargs: dict[str, Any] = {"application_name": "gullak-worker"}
+    if pgbouncer:
+        kwargs["prepare_threshold"] = None
+    return AsyncConnectionPool(url, min_size=1, max_size=max_size, open=False, kwargs=kwargs)
 
 
 async def run(url: str, *, concurrency: int, stop_after_idle: bool = False,
-              pgbouncer: bool = False) -> None:
-    """Run the worker until cancelled (or, with `stop_after_idle`, until the queue is empty)."""
+              pgbouncer: bool | None = None) -> None:
+    """Run the worker until cancelled (or, with `stop_after_idle`, until the queue is empty).
+    `pgbouncer` defaults to the GULLAK_DATABASE_PGBOUNCER setting."""
     global _db
+    if pgbouncer is None:
+        from gullak.settings import get_settings
+
+        pgbouncer = get_settings().database_pgbouncer
     load_jobs()
     quiet_periodic_logs()
-    pool = open_pool(url, max_size=concurrency + 2)
+    pool = open_pool(url, max_size=concurrency + 2, pgbouncer=pgbouncer)
     await pool.open(wait=True)
     _db = Database(url, pool_size=concurrency, max_overflow=0, pgbouncer=pgbouncer)
     # A connector per run: Procrastinate's connector keeps an external pool after closing,
