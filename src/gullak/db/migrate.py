@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +58,16 @@ def current(url: str) -> set[str]:
             return set(MigrationContext.configure(conn).get_current_heads())
     finally:
         engine.dispose()
+
+
+SQL = Path(__file__).resolve().parent / "migrations" / "sql"
+
+
+def function_of(file: str, name: str) -> str:
+    """A SQL function as an earlier migration's file defines it, to put back on downgrade:
+    applied migrations do not change, so their text is the previous definition."""
+    found = re.search(rf"^CREATE (?:OR REPLACE )?FUNCTION {name}\(.*?^END \$\$;",
+                      (SQL / file).read_text(), re.DOTALL | re.MULTILINE)
+    assert found is not None, f"{name} not found in {file}"
+    return re.sub(r"^CREATE (?:OR REPLACE )?FUNCTION", "CREATE OR REPLACE FUNCTION",
+                  found.group(0), count=1)

@@ -8,26 +8,14 @@ Create Date: 2026-11-22
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 from alembic import op
+
+from gullak.db.migrate import SQL, function_of
 
 revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
-
-SQL = Path(__file__).resolve().parent.parent / "sql"
-
-
-def _function_of(file: str, name: str) -> str:
-    """A function as an earlier migration created it, to put back on downgrade: applied
-    migrations do not change, so their text is the previous definition."""
-    found = re.search(rf"^CREATE FUNCTION {name}\(.*?^END \$\$;", (SQL / file).read_text(),
-                      re.DOTALL | re.MULTILINE)
-    assert found is not None, f"{name} not found in {file}"
-    return found.group(0).replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
 
 
 def upgrade() -> None:
@@ -35,8 +23,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(_function_of("0003_ledger.sql", "ledger_guard_balances"))
-    op.execute(_function_of("0003_ledger.sql", "ledger_post_transfer"))
+    op.execute(function_of("0003_ledger.sql", "ledger_guard_balances"))
+    op.execute(function_of("0003_ledger.sql", "ledger_post_transfer"))
     op.execute("DROP FUNCTION ledger_post_each(uuid[], uuid[], text[], uuid[], uuid[], bigint[],"
                " text[], text[], text[], jsonb[], timestamptz[], text[], text[], timestamptz)")
     op.execute((SQL / "0004_ledger_post_each.sql").read_text())

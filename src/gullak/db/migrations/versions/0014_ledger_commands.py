@@ -8,17 +8,15 @@ Create Date: 2026-11-23
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 from alembic import op
+
+from gullak.db.migrate import SQL, function_of
 
 revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
 
-SQL = Path(__file__).resolve().parent.parent / "sql"
 
 FUNCTIONS = (
     "ledger_post(text, text, uuid, uuid[], text[], uuid[], uuid[], bigint[], text[], text[],"
@@ -37,20 +35,12 @@ FUNCTIONS = (
 )
 
 
-def _function_of(file: str, name: str) -> str:
-    """A function as an earlier migration created it, to put back on downgrade."""
-    found = re.search(rf"^CREATE FUNCTION {name}\(.*?^END \$\$;", (SQL / file).read_text(),
-                      re.DOTALL | re.MULTILINE)
-    assert found is not None, f"{name} not found in {file}"
-    return found.group(0).replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
-
-
 def upgrade() -> None:
     op.execute((SQL / "0014_ledger_commands.sql").read_text())
 
 
 def downgrade() -> None:
-    op.execute(_function_of("0013_ledger_posted_at.sql", "ledger_post_each"))
+    op.execute(function_of("0013_ledger_posted_at.sql", "ledger_post_each"))
     for signature in FUNCTIONS:
         op.execute(f"DROP FUNCTION {signature}")
     op.drop_column("ledger_transfers", "actor_id")

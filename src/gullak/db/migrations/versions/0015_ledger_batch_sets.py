@@ -8,26 +8,14 @@ Create Date: 2026-12-05
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 from alembic import op
+
+from gullak.db.migrate import SQL, function_of
 
 revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None
-
-SQL = Path(__file__).resolve().parent.parent / "sql"
-
-
-def _function_of(file: str, name: str) -> str:
-    """A function as an earlier migration left it, to put back on downgrade."""
-    found = re.search(rf"^CREATE (?:OR REPLACE )?FUNCTION {name}\(.*?^END \$\$;",
-                      (SQL / file).read_text(), re.DOTALL | re.MULTILINE)
-    assert found is not None, f"{name} not found in {file}"
-    return re.sub(r"^CREATE (?:OR REPLACE )?FUNCTION", "CREATE OR REPLACE FUNCTION",
-                  found.group(0), count=1)
 
 
 def upgrade() -> None:
@@ -38,7 +26,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION ledger_post(text, text, uuid, uuid[], text[], uuid[], uuid[],"
                " bigint[], text[], text[], text[], text[], timestamptz[], timestamptz, text,"
                " uuid)")
-    op.execute(_function_of("0014_ledger_commands.sql", "ledger_post"))
-    op.execute(_function_of("0013_ledger_posted_at.sql", "ledger_post_transfer"))
+    op.execute(function_of("0014_ledger_commands.sql", "ledger_post"))
+    op.execute(function_of("0013_ledger_posted_at.sql", "ledger_post_transfer"))
     op.execute("DROP VIEW ledger_batch")
     op.execute("DROP FUNCTION ledger_post_batch()")
