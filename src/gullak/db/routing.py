@@ -24,7 +24,7 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any
 
 import structlog
@@ -33,7 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.db.engine import Database
-from gullak.db.uow import SessionDep, unit_of_work
+from gullak.db.uow import SessionDep, autocommit, beside, unit_of_work
 from gullak.settings import Settings
 
 TICK = 0.25  # seconds between samples: how long a client's reads stay on the primary, at least
@@ -129,18 +129,20 @@ def _seconds(value: str | None) -> float | None:
     return int(value) / 1000
 
 
-async def read_session(request: Request, primary: SessionDep) -> AsyncIterator[AsyncSession]:
+async def read_session(request: Request, primary: SessionDep) -> AsyncSession:
     """The session of a read-only endpoint: on the replica when it may serve this client, else
-    the request's own unit of work on the primary (the one authentication used)."""
+    the request's own unit of work on the primary (the one authentication used). Either runs
+    each statement on its own (`uow.autocommit`) when the method is safe."""
     replica: Replica | None = getattr(request.app.state, "replica", None)
-    if replica is None or not replica.serves(request):
-        yield primary
-        return
-    async with unit_of_work(replica.db) as session:
-        yield session
+    session = primary
+    if replica is not None and replica.serves(request):
+        session = await beside(primary, unit_of_work(replica.db))
+    if request.method in SAFE:
+        await autocommit(session)
+    return session
 
 
-ReadSessionDep = Annotated[AsyncSession, Depends(read_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(read_session)]
 
 
 class WriteMarker:

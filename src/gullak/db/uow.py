@@ -12,16 +12,20 @@ pooled connection, and the session it hands out runs on that connection but star
 until it is used. Hot paths (the ledger's commands) run their statements on the session's
 `driver`, the psycopg connection itself; everything else uses the session as usual, in the
 same transaction. Committing costs one COMMIT when something ran, and nothing otherwise.
+
+A unit that only reads, or whose work is one statement, may run each statement on its own
+(`autocommit`): one round trip instead of BEGIN, the statement and COMMIT (bench/README.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Annotated
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Annotated, TypeVar
 
 import psycopg
 from fastapi import Depends, Request
+from psycopg.pq import TransactionStatus
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.pool import PoolProxiedConnection
@@ -29,6 +33,8 @@ from sqlalchemy.util import greenlet_spawn
 
 from gullak.db.engine import Database, UnitSession
 from gullak.kit.errors import GullakError
+
+T = TypeVar("T")
 
 
 @asynccontextmanager
@@ -54,18 +60,67 @@ async def unit_of_work(db: Database) -> AsyncIterator[AsyncSession]:
     # raw_connection() wraps a failure to connect as SQLAlchemy does (answered 503).
     pooled = await greenlet_spawn(db.engine.sync_engine.raw_connection)
     session = UnitSession(db, pooled)
+    failure: BaseException | None = None
     try:
         yield session
     except GullakError as exc:
+        failure = exc
         await (_commit(session) if exc.keep_changes else _rollback(session, pooled))
         raise
-    except BaseException:
+    except BaseException as exc:
+        failure = exc
         await _rollback(session, pooled)
         raise
     else:
         await _commit(session)
     finally:
+        if session.companions is not None:
+            await session.companions.__aexit__(
+                type(failure) if failure else None, failure,
+                failure.__traceback__ if failure else None)
+        if session.driver.autocommit:
+            await _end_autocommit(session, pooled)
         await greenlet_spawn(_release, session, pooled)
+
+
+async def beside(unit: AsyncSession, other: AbstractAsyncContextManager[T]) -> T:
+    """Enters `other` (another database's unit, say) for as long as `unit` lasts; it ends
+    when the unit ends, with the unit's outcome. One dependency that yields fewer for
+    FastAPI to solve on every request."""
+    if not isinstance(unit, UnitSession):
+        raise TypeError("beside() needs a unit of work's session")
+    if unit.companions is None:
+        unit.companions = AsyncExitStack()
+    return await unit.companions.enter_async_context(other)
+
+
+async def autocommit(session: AsyncSession) -> None:
+    """Lets a unit that has not run anything yet run each statement as its own transaction,
+    without the BEGIN and COMMIT round trips around it. For two kinds of unit:
+
+    - one that only reads: nothing it sees changes, as under READ COMMITTED (PostgreSQL's
+      default and ours) every statement takes its own snapshot even inside a transaction;
+    - one whose whole work is one statement (a ledger command, key and result included): a
+      statement is atomic by itself.
+
+    A write made in such a unit anyway (the audit row of a refused permission) commits at once,
+    which is what such a write asks for. A unit already in a transaction stays in it. Not for a
+    unit that sets anything for the transaction (`SET LOCAL`, `set_config(..., true)`, an
+    advisory transaction lock): that would end with the statement that made it.
+    """
+    if not isinstance(session, UnitSession) or session.orm_started:
+        return
+    driver = session.driver
+    if not driver.autocommit and driver.info.transaction_status == TransactionStatus.IDLE:
+        await driver.set_autocommit(True)
+
+
+async def _end_autocommit(session: UnitSession, pooled: PoolProxiedConnection) -> None:
+    # The pool hands out connections in transaction mode; psycopg sends nothing for this.
+    try:
+        await session.driver.set_autocommit(False)
+    except psycopg.Error:
+        pooled.invalidate()
 
 
 async def _commit(session: UnitSession) -> None:

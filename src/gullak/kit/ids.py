@@ -19,6 +19,9 @@ def uuid7() -> uuid.UUID:
     primary keys insert at the right edge of their index.
     """
     global _last_ms, _seq
+    # One read of the system's randomness for both the counter's start and the random bits:
+    # each read is a system call, and every request takes an id.
+    noise = int.from_bytes(os.urandom(10), "big")
     with _lock:
         ms = time.time_ns() // 1_000_000
         if ms <= _last_ms:
@@ -28,8 +31,8 @@ def uuid7() -> uuid.UUID:
                 _seq = 0
             ms = _last_ms
         else:
-            _last_ms, _seq = ms, int.from_bytes(os.urandom(2), "big") & 0x3FF
+            _last_ms, _seq = ms, (noise >> 64) & 0x3FF
         seq = _seq
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    rand = noise & ((1 << 62) - 1)
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
     return uuid.UUID(int=value)

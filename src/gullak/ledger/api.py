@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query
 from pydantic import Field, StringConstraints
 
 from gullak.db.routing import ReadSessionDep
-from gullak.db.uow import SessionDep
+from gullak.db.uow import SessionDep, autocommit
 from gullak.kit import audit
 from gullak.kit.schemas import ONE_LINE, Text
 from gullak.kit.security import Subject, require
@@ -169,7 +169,9 @@ async def set_limits(account_id: uuid.UUID, body: LimitsIn, session: SessionDep,
 @router.post("/transfers", status_code=201)
 async def create_transfer(body: TransferIn, key: KeyHeader, session: SessionDep,
                           subject: Writer) -> TransferOut:
-    # The transfer row records who made it (actor_type, actor_id): no audit row beside it.
+    # The transfer row records who made it (actor_type, actor_id): no audit row beside it, and
+    # the command is one statement, so it needs no transaction around it.
+    await autocommit(session)
     return await service.transfer(session, body, idempotency_key=scoped(subject, key),
                                   actor=subject)
 
@@ -177,6 +179,7 @@ async def create_transfer(body: TransferIn, key: KeyHeader, session: SessionDep,
 @router.post("/transactions", status_code=201, summary="Post several transfers, all or none")
 async def create_transaction(body: BatchIn, key: KeyHeader, session: SessionDep,
                              subject: Writer) -> TransactionOut:
+    await autocommit(session)  # one statement, as a transfer
     return await service.post(session, body.transfers, idempotency_key=scoped(subject, key),
                               actor=subject)
 
@@ -189,6 +192,7 @@ async def get_transfer(transfer_id: uuid.UUID, session: ReadSessionDep, _: Reade
 @router.post("/transfers/{transfer_id}/reversals", status_code=201)
 async def reverse(transfer_id: uuid.UUID, body: ReversalIn, key: KeyHeader,
                   session: SessionDep, subject: Writer) -> TransferOut:
+    await autocommit(session)  # one statement, as a transfer
     return await service.reverse(session, transfer_id, reason=body.reason, amount=body.amount,
                                  idempotency_key=scoped(subject, key), actor=subject)
 
@@ -209,6 +213,7 @@ async def get_hold(hold_id: uuid.UUID, session: ReadSessionDep, _: Reader) -> Ho
 @router.post("/holds/{hold_id}/capture")
 async def capture(hold_id: uuid.UUID, body: CaptureIn, key: KeyHeader, session: SessionDep,
                   subject: Writer) -> CaptureOut:
+    await autocommit(session)  # one statement, as a transfer
     return await service.capture(session, hold_id, body, idempotency_key=scoped(subject, key),
                                  actor=subject)
 

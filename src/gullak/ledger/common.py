@@ -84,10 +84,17 @@ async def driver(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
 async def call(session: AsyncSession, query: str, params: tuple[Any, ...]) -> tuple[Any, ...]:
     """One row of a ledger function, called on the driver: SQLAlchemy's statement machinery
     costs more client CPU than the whole round trip (bench/README.md)."""
+    found = await rows(session, query, params)
+    assert found
+    return found[0]
+
+
+async def rows(session: AsyncSession, query: str, params: Any) -> list[tuple[Any, ...]]:
+    """Every row of a hot statement (psycopg placeholders), run on the driver."""
     conn = await driver(session)
     try:
         cursor = await conn.execute(query, params)
-        row = await cursor.fetchone()
+        return await cursor.fetchall()
     except psycopg.Error as exc:
         known = errors.from_database(exc.sqlstate, exc.diag.constraint_name,
                                      exc.diag.message_primary or str(exc))
@@ -95,5 +102,3 @@ async def call(session: AsyncSession, query: str, params: tuple[Any, ...]) -> tu
             raise known from exc
         # Anything else is raised as SQLAlchemy would have, for the API's database handlers.
         raise DBAPIError.instance(query, params, exc, psycopg.Error) from exc
-    assert row is not None
-    return row

@@ -13,6 +13,7 @@ from gullak.kit import clock
 from gullak.kit.errors import InvalidInput
 from gullak.ledger import errors
 from gullak.ledger.accounts import get_account
+from gullak.ledger.common import rows
 from gullak.ledger.models import Account
 from gullak.ledger.schemas import (
     AccountOut,
@@ -26,55 +27,55 @@ from gullak.ledger.schemas import (
 EXPIRING_SOON = dt.timedelta(days=7)
 
 
-_BALANCE = text("""
+# What an account's lots hold that no longer counts (expired, not reserved by a hold) and what
+# expires soon; nothing for an account without lots. Shared by the balance and the holdings.
+_LOTS = """
+LEFT JOIN LATERAL (
+  SELECT sum(remaining - reserved) FILTER (WHERE expires_at <= %(now)s) AS expired_free,
+         sum(remaining) FILTER (WHERE expires_at > %(now)s AND expires_at <= %(soon)s)
+           AS expiring_soon
+  FROM ledger_lots WHERE a.lots AND account_id = a.id AND remaining > 0
+) l ON true"""
+
+# Both run on the driver (common.rows): they are the reads behind every wallet screen.
+_BALANCE = f"""
 SELECT a.asset_code, a.lots,
        (SELECT sum(balance) FROM ledger_balances WHERE account_id = a.id) AS balance,
        (SELECT sum(held) FROM ledger_balances WHERE account_id = a.id) AS held,
        l.expired_free, l.expiring_soon
-FROM ledger_accounts a
-LEFT JOIN LATERAL (
-  SELECT sum(remaining - reserved) FILTER (WHERE expires_at <= :now) AS expired_free,
-         sum(remaining) FILTER (WHERE expires_at > :now AND expires_at <= :soon) AS expiring_soon
-  FROM ledger_lots WHERE a.lots AND account_id = a.id AND remaining > 0
-) l ON true
-WHERE a.id = :id
-""")
+FROM ledger_accounts a{_LOTS}
+WHERE a.id = %(id)s
+"""
 
 
 async def balance(session: AsyncSession, account_id: uuid.UUID, *,
                   soon: dt.timedelta = EXPIRING_SOON) -> BalanceOut:
     """Posted (never counting an expired lot), held, available, and what expires soon."""
     now = clock.now()
-    row = (await session.execute(_BALANCE, {"id": account_id, "now": now, "soon": now + soon})
-           ).first()
-    if row is None:
+    found = await rows(session, _BALANCE, {"id": account_id, "now": now, "soon": now + soon})
+    if not found:
         raise errors.AccountNotFound(field="account_id")
-    posted = int(row.balance) - int(row.expired_free or 0)
-    held = int(row.held)
+    asset_code, lots, total, held, expired_free, expiring_soon = found[0]
+    posted = int(total) - int(expired_free or 0)
     return BalanceOut(
-        account_id=account_id, asset_code=row.asset_code, posted=posted, held=held,
-        available=posted - held, expiring_soon=int(row.expiring_soon or 0),
-        expiring_before=now + soon if row.lots else None,
+        account_id=account_id, asset_code=asset_code, posted=posted, held=int(held),
+        available=posted - int(held), expiring_soon=int(expiring_soon or 0),
+        expiring_before=now + soon if lots else None,
     )
 
 
-_HOLDINGS = text("""
+_HOLDINGS = f"""
 SELECT s.code, s.name, s.kind, s.scale, s.expires, a.id AS account_id,
        COALESCE(b.balance, 0) AS balance, COALESCE(b.held, 0) AS held,
        l.expired_free, l.expiring_soon, a.lots
 FROM ledger_assets s
-LEFT JOIN ledger_accounts a ON a.asset_code = s.code AND a.owner_type = :owner_type
-  AND a.owner_id = :owner_id AND a.purpose = :purpose
+LEFT JOIN ledger_accounts a ON a.asset_code = s.code AND a.owner_type = %(owner_type)s
+  AND a.owner_id = %(owner_id)s AND a.purpose = %(purpose)s
 LEFT JOIN LATERAL (
   SELECT sum(balance) AS balance, sum(held) AS held FROM ledger_balances WHERE account_id = a.id
-) b ON true
-LEFT JOIN LATERAL (
-  SELECT sum(remaining - reserved) FILTER (WHERE expires_at <= :now) AS expired_free,
-         sum(remaining) FILTER (WHERE expires_at > :now AND expires_at <= :soon) AS expiring_soon
-  FROM ledger_lots WHERE a.lots AND account_id = a.id AND remaining > 0
-) l ON true
+) b ON true{_LOTS}
 ORDER BY s.code
-""")
+"""
 
 
 async def holdings(session: AsyncSession, owner_type: OwnerType | str, owner_id: uuid.UUID, *,
@@ -82,17 +83,18 @@ async def holdings(session: AsyncSession, owner_type: OwnerType | str, owner_id:
     """An owner's balance in every asset, zero where it has no account yet, in one query (a
     wallet screen is on every app's home page)."""
     now = clock.now()
-    rows = (await session.execute(_HOLDINGS, {
+    found = await rows(session, _HOLDINGS, {
         "owner_type": str(owner_type), "owner_id": owner_id, "purpose": purpose, "now": now,
-        "soon": now + soon})).all()
+        "soon": now + soon})
     out = []
-    for r in rows:
-        posted = int(r.balance) - int(r.expired_free or 0)
+    for (code, name, kind, scale, expires, account_id, total, held, expired_free, expiring_soon,
+         lots) in found:
+        posted = int(total) - int(expired_free or 0)
         out.append(HoldingOut(
-            asset_code=r.code, asset_name=r.name, asset_kind=r.kind, scale=r.scale,
-            expires=r.expires, account_id=r.account_id, posted=posted, held=int(r.held),
-            available=posted - int(r.held), expiring_soon=int(r.expiring_soon or 0),
-            expiring_before=now + soon if r.lots else None))
+            asset_code=code, asset_name=name, asset_kind=kind, scale=scale, expires=expires,
+            account_id=account_id, posted=posted, held=int(held),
+            available=posted - int(held), expiring_soon=int(expiring_soon or 0),
+            expiring_before=now + soon if lots else None))
     return out
 
 
