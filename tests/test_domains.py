@@ -18,7 +18,7 @@ from gullak import domains, seed, worker
 from gullak.app import create_app
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
-from gullak.kit import audit
+from gullak.kit import audit, events
 from gullak.kit.demo import DataSet
 from gullak.merchants import jobs as merchant_jobs
 from gullak.merchants import service as merchants
@@ -44,6 +44,7 @@ def test_every_contribution_resolves() -> None:
         # Listed in dependency order: every domain after the ones it needs.
         assert set(domain.needs) <= set(names[:position]), domain.name
         for ref in (*domain.routers, *domain.authenticators.values(), *domain.lifespans,
+                    *domain.handlers.values(),
                     *domain.permissions.values(), domain.audit_writer, domain.denial_hook):
             if ref is not None:
                 assert callable(domain.resolve(ref)) or hasattr(domain.resolve(ref), "routes")
@@ -193,3 +194,47 @@ async def test_a_new_domain_needs_one_entry(fresh_db: Database, settings: Settin
         assert r.json() == {"kind": "fake", "id": str(uuid.UUID(int=7))}
         refused = await client.get("/v1/fake/whoami", headers={"authorization": "Fake nope"})
         assert refused.status_code == 401
+
+
+async def test_an_event_is_acted_on_in_the_publishers_unit_of_work(
+        fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = f"listens_{uuid.uuid4().hex[:8]}"
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / package / "flows.py").write_text(textwrap.dedent("""
+        from sqlalchemy import text
+
+        async def noted(session, event):
+            if event.data["amount"] < 0:
+                raise ValueError("refused by the listener")
+            await session.execute(text("INSERT INTO heard (amount) VALUES (:a)"),
+                                  {"a": event.data["amount"]})
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    listener = domains.Domain("listens", package=package, models=False, routers=(),
+                              handlers={"thing.happened": "flows:noted"})
+    core = tuple(d for d in domains.DOMAINS if d.name in ("system", "ledger"))
+    domains.install((*core, listener, listener))  # two handlers of one event: both run
+    async with unit_of_work(fresh_db) as session:
+        await session.execute(text("CREATE TABLE heard (amount int)"))
+    async with unit_of_work(fresh_db) as session:
+        assert await events.publish(session, "thing.happened", {"amount": 5}) == 2
+        assert await events.publish(session, "nobody.listens") == 0
+    with pytest.raises(ValueError, match="refused by the listener"):
+        async with unit_of_work(fresh_db) as session:
+            await session.execute(text("INSERT INTO heard (amount) VALUES (99)"))
+            await events.publish(session, "thing.happened", {"amount": -1})
+    async with unit_of_work(fresh_db) as session:
+        # The publisher's own write went with the refused event: all or nothing.
+        assert (await session.execute(text("SELECT amount FROM heard"))).scalars().all() == [5, 5]
+
+
+def test_a_process_that_was_not_wired_refuses_to_drop_events() -> None:
+    code = ("import asyncio\n"
+            "from gullak.kit import events\n"
+            "try:\n"
+            "    asyncio.run(events.publish(None, 'x.y'))\n"
+            "except RuntimeError as exc:\n"
+            "    print('refused:', exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.startswith("refused: no event handlers installed"), out.stdout + out.stderr

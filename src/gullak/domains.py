@@ -13,7 +13,9 @@ A domain may contribute:
 - `permissions`: per subject kind, a function that gives the subject's current permissions;
 - `audit_writer` and `denial_hook`: where audited actions and refused permissions are kept;
 - `lifespans`: async context managers, given the database, that each API process runs for as
-  long as it serves (in-process work such as batched writes).
+  long as it serves (in-process work such as batched writes);
+- `handlers`: per domain event name, a function that acts on it in the publisher's unit of
+  work (`gullak.kit.events`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Domain:
     audit_writer: str | None = None
     denial_hook: str | None = None
     lifespans: tuple[str, ...] = ()
+    handlers: dict[str, str] = field(default_factory=dict)
 
     @property
     def path(self) -> str:
@@ -103,9 +106,9 @@ def data_sets(domains: Domains = DOMAINS) -> list[Any]:
 
 def install(domains: Domains = DOMAINS) -> None:
     """Give the shared kit what the domains contribute: who can authenticate, where
-    permissions come from, where audit rows go. Every process (app, worker, CLI) calls this
+    permissions come from, where audit rows go, who acts on which event. Every process (app, worker, CLI) calls this
     before it serves a request or runs a job; calling it again replaces, never adds."""
-    from gullak.kit import audit, security
+    from gullak.kit import audit, events, security
 
     schemes = sorted({scheme for d in domains for scheme in d.authenticators})
     security.install(
@@ -115,3 +118,6 @@ def install(domains: Domains = DOMAINS) -> None:
         denial_hooks=[d.resolve(d.denial_hook) for d in domains if d.denial_hook],
     )
     audit.install([d.resolve(d.audit_writer) for d in domains if d.audit_writer])
+    names = sorted({name for d in domains for name in d.handlers})
+    events.install({name: [d.resolve(d.handlers[name]) for d in domains if name in d.handlers]
+                    for name in names})
