@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-from gullak.db import embedded, migrate
+from gullak.db import embedded, migrate, partitions
 from gullak.db.engine import sqlalchemy_url
 from gullak.domains import metadata
 
@@ -53,7 +53,8 @@ def test_models_match_migrations(database_url: str) -> None:
     try:
         with engine.connect() as conn:
             ctx = MigrationContext.configure(
-                conn, opts={"include_name": migrate.include_name, "compare_type": True,
+                conn, opts={"include_name": migrate.include_name,
+                            "include_object": partitions.include_object, "compare_type": True,
                             "compare_server_default": True},
             )
             diff = compare_metadata(ctx, metadata())

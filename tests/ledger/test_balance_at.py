@@ -24,6 +24,7 @@ from gullak.db import embedded, migrate
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 from gullak.kit import clock
+from gullak.kit.ids import uuid7
 from gullak.kit.security import Subject
 from gullak.ledger import service
 from gullak.ledger.posting import Poster
@@ -209,7 +210,7 @@ async def test_group_commit_returns_and_keeps_the_stored_time(book: Book, refuse
     # A refused item sends the group down the item-by-item path.
     items = [move(a, b, 10)] + ([move(empty, b, 1)] if refused else [])
     keys = [f"k-{uuid.uuid4()}" for _ in items]
-    ids = [uuid.uuid4() for _ in items]
+    ids = [uuid7() for _ in items]
     rows = (await book.session.execute(_POST_EACH, group(ids, items, keys))).all()
     assert [(r.status, r.posted_at) for r in rows] == (
         [("ok", T2)] + ([("error", None)] if refused else []))

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.db.engine import Database
 from gullak.kit import clock
+from gullak.kit.ids import uuid7
 from gullak.ledger import service
 from gullak.ledger.schemas import AccountOut, CaptureIn, HoldIn, TransferIn
 from gullak.ledger.verify import verify, verify_database
@@ -104,7 +105,8 @@ VALUES (:id, 0, :tx, 'COIN', :debit, :credit, :amount, 'spend', 0, 0, :at)
 
 
 def raw(debit: AccountOut, credit: AccountOut, amount: int) -> dict[str, Any]:
-    return {"id": uuid.uuid4(), "tx": uuid.uuid4(), "debit": debit.id, "credit": credit.id,
+    # A v7 id, as every transfer's: its month's partition holds it.
+    return {"id": uuid7(), "tx": uuid.uuid4(), "debit": debit.id, "credit": credit.id,
             "amount": amount, "at": clock.now()}
 
 

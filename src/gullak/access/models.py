@@ -1,4 +1,5 @@
-"""Access tables. The audit log is append-only (a trigger refuses UPDATE and DELETE)."""
+"""Access tables. The audit log is append-only (a trigger refuses UPDATE and DELETE) and
+partitioned by month of its id (gullak.db.partitions)."""
 
 from __future__ import annotations
 
@@ -98,6 +99,7 @@ class AuditEntry(Base):
         Index("ix_audit_log_entity", "entity_type", "entity_id", "at"),
         Index("ix_audit_log_actor", "actor_type", "actor_id", "at"),
         Index("ix_audit_log_at", "at"),
+        {"postgresql_partition_by": "RANGE (id)"},
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)

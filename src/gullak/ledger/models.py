@@ -1,5 +1,5 @@
 """Ledger tables. Their triggers and functions live in migrations/sql/ (0003, 0004, 0013,
-0014)."""
+0014, 0015); transfers are partitioned by month of their id (0016, gullak.db.partitions)."""
 
 from __future__ import annotations
 
@@ -84,13 +84,18 @@ class Balance(Base):
 class Transfer(Base):
     __tablename__ = "ledger_transfers"
     __table_args__ = (
-        Index("uq_ledger_transfers_seq", "seq", unique=True),
+        # Not unique: a unique index must hold the partition key. One sequence numbers every
+        # entry, and `gullak ledger verify` checks that no number repeats. BRIN: it finds an
+        # entry by number without offering seq order, which the planner would take over the
+        # (account, seq) indexes for an account's history (0016).
+        Index("ix_ledger_transfers_seq", "seq", postgresql_using="brin"),
         Index("ix_ledger_transfers_debit", "debit_account_id", "seq"),
         Index("ix_ledger_transfers_credit", "credit_account_id", "seq"),
         Index("ix_ledger_transfers_reference", "reference_type", "reference_id",
               postgresql_where=text("reference_id IS NOT NULL")),
         Index("ix_ledger_transfers_reverses", "reverses_id",
               postgresql_where=text("reverses_id IS NOT NULL")),
+        {"postgresql_partition_by": "RANGE (id)"},
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

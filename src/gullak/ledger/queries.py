@@ -113,13 +113,13 @@ SELECT * FROM (
           credit_account_id AS counterparty, reference_type, reference_id, metadata,
           reverses_id, created_at
    FROM ledger_transfers WHERE debit_account_id = :acc {filters}
-   ORDER BY seq DESC LIMIT :limit)
+   ORDER BY seq DESC LIMIT {limit})
   UNION ALL
   (SELECT id, seq, transaction_id, kind, amount, credit_balance_after, debit_account_id,
           reference_type, reference_id, metadata, reverses_id, created_at
    FROM ledger_transfers WHERE credit_account_id = :acc {filters}
-   ORDER BY seq DESC LIMIT :limit)
-) e ORDER BY seq DESC LIMIT :limit
+   ORDER BY seq DESC LIMIT {limit})
+) e ORDER BY seq DESC LIMIT {limit}
 """
 
 
@@ -138,7 +138,7 @@ async def history(
     """Entries of one account, newest first, a keyset page at a time."""
     if not 1 <= limit <= 500:
         raise InvalidInput("limit must be between 1 and 500.", field="limit")
-    params: dict[str, Any] = {"acc": account_id, "limit": limit}
+    params: dict[str, Any] = {"acc": account_id}
     filters = []
     if cursor is not None:
         if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 19):
@@ -155,7 +155,12 @@ async def history(
         if value is not None:
             filters.append(clause)
             params[name] = value
-    rows = (await session.execute(text(_HISTORY.format(filters=" ".join(filters))), params)).all()
+    # The page size is written into the SQL (checked above to be 1-500), not bound: with every
+    # parameter bound, PostgreSQL planned each page afresh over every monthly partition of the
+    # transfers (about 1 ms, most of a page); with it written in, the prepared statement keeps
+    # one generic plan per page size.
+    sql = _HISTORY.format(filters=" ".join(filters), limit=int(limit))
+    rows = (await session.execute(text(sql), params)).all()
     entries = [EntryOut(transfer_id=r.id, seq=r.seq, transaction_id=r.transaction_id,
                         kind=r.kind, amount=r.amount, balance_after=r.balance_after,
                         counterparty_account_id=r.counterparty, reference_type=r.reference_type,

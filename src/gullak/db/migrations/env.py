@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from gullak.db.migrate import include_name
+from gullak.db.partitions import include_object
 from gullak.domains import metadata
 
 
@@ -19,6 +20,7 @@ def run() -> None:
             connection=connection,
             target_metadata=metadata(),
             include_name=include_name,
+            include_object=include_object,
             compare_type=True,
             compare_server_default=True,
             transaction_per_migration=False,
