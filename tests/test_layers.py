@@ -2,7 +2,9 @@
 
 - `kit` and `db` import no domain;
 - a domain reaches another domain only through its `service` (and the `schemas` its service
-  takes and returns, and the `errors` it raises), never its tables, router, jobs or demo data;
+  takes and returns, and the `errors` it raises), or its `flows`, the workflows that span
+  units of work around an outside system (a payment's refund at its gateway); never its
+  tables, router, jobs or demo data;
 - only the ledger touches the ledger's tables, so balances are written by `gullak.ledger.service`
   alone.
 """
@@ -18,7 +20,7 @@ from gullak.domains import DOMAINS
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "gullak"
 DOMAIN_NAMES = {d.name for d in DOMAINS}
-PUBLIC = {"service", "schemas", "errors"}
+PUBLIC = {"service", "schemas", "errors", "flows"}
 LEDGER_TABLES = re.compile(r"\bledger_(accounts|entries|transfers|holds|lots|assets|balances)\b")
 
 

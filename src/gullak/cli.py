@@ -26,6 +26,9 @@ admin_app = typer.Typer(help="Back-office admins.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
 sms_app = typer.Typer(help="Text messages.", no_args_is_help=True)
 app.add_typer(sms_app, name="sms")
+payments_app = typer.Typer(help="Payments: reconciliation with the gateways.",
+                           no_args_is_help=True)
+app.add_typer(payments_app, name="payments")
 bench_app = typer.Typer(help="Benchmarks, measured against a reference in the same run.",
                         no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -345,6 +348,43 @@ def sms_outbox(
 
     for row in asyncio.run(go()):
         typer.echo(f"{row.created_at:%Y-%m-%d %H:%M:%S}  {row.phone}  {row.status:8}  {row.body}")
+
+
+@payments_app.command("reconcile")
+def payments_reconcile(
+    day: Annotated[str | None, typer.Option(
+        help="The UTC day to check, YYYY-MM-DD; default yesterday.")] = None,
+) -> None:
+    """Compare what the gateways say was captured and refunded with our payments and the
+    gateway clearing account, for one day; exits 1 on any difference."""
+    import datetime as dt
+
+    from gullak.db.engine import Database
+    from gullak.payments import flows
+
+    try:
+        when = dt.date.fromisoformat(day) if day else dt.datetime.now(dt.UTC).date() \
+            - dt.timedelta(days=1)
+    except ValueError as exc:
+        console.print(f"[red]--day must be YYYY-MM-DD, not {day!r}[/red]")
+        raise typer.Exit(2) from exc
+    settings = _settings()
+    url = _url(settings, migrated=True)
+
+    async def go():  # type: ignore[no-untyped-def]
+        db = Database(url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
+        try:
+            return await flows.reconcile_day(db, when)
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(go())
+    typer.echo(f"day {report.day}: captured {report.captured}, refunded {report.refunded},"
+               f" clearing moved {report.clearing_movement}, {report.checked} payments checked")
+    for d in report.differences:
+        console.print(f"[red]{d.what}[/red] payment {d.payment_id or '-'}: ours {d.ours},"
+                      f" gateway {d.theirs}")
+    raise typer.Exit(0 if report.ok else 1)
 
 
 @bench_app.command("ledger")

@@ -71,6 +71,12 @@ DOMAINS: tuple[Domain, ...] = (
     Domain("catalog", needs=("ledger", "merchants"), jobs=True, seed=True),
     Domain("offers", needs=("ledger", "identity", "merchants", "catalog"), jobs=True, seed=True),
     Domain("discovery", needs=("merchants", "catalog", "offers"), jobs=True, seed=True),
+    Domain("payments", needs=("ledger", "identity"), jobs=True,
+           routers=("api:router",)),
+    Domain("orders", needs=("ledger", "merchants", "catalog", "offers", "payments"), jobs=True,
+           seed=True,
+           handlers={"payment.succeeded": "flows:payment_succeeded",
+                     "payment.failed": "flows:payment_failed"}),
 )
 
 

@@ -97,6 +97,40 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     # /docs, /redoc and /openapi.json; unset means on except in production.
     api_docs: bool | None = None
+    # Orders. Tax in basis points on what is paid for the goods (after the discount): per
+    # merchant category id where one is named, else the flat rate (the merchants domain has
+    # categories but no tax rates of its own).
+    orders_tax_bps: int = Field(default=500, ge=0, le=10_000)
+    orders_tax_bps_by_category: dict[str, int] = Field(default_factory=dict)
+    # Delivery fee in paise for orders delivered (pickup is free), waived from a subtotal.
+    orders_delivery_fee: int = Field(default=4_000, ge=0)
+    orders_free_delivery_from: int | None = Field(default=50_000, ge=0)
+    # Coins (not wallet cash) pay at most this share of an order, in basis points.
+    orders_coin_cap_bps: int = Field(default=2_000, ge=0, le=10_000)
+    # Paise per minor unit of a coin, where not 10^(2 - scale) (one coin, one rupee).
+    orders_coin_rates: dict[str, int] = Field(default_factory=dict)
+    # An order not paid in time is cancelled, its holds and stock released.
+    orders_unpaid_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    # A reward-shop order holds its coins until delivery, for at most this long.
+    orders_reward_hold_days: int = Field(default=30, ge=1, le=365)
+    # Payments: "sandbox" takes payments with no account anywhere (nothing is charged);
+    # "razorpay" and "xendit" call the provider with the credentials below.
+    payment_gateway: Literal["sandbox", "razorpay", "xendit"] = "sandbox"
+    # Where browsers reach this API: the sandbox's checkout page and Razorpay's checkout page
+    # are under it. Unset: http://{host}:{port}.
+    payment_public_url: str | None = None
+    # Signs the sandbox's own webhooks; unset: derived from secret_key.
+    payment_sandbox_secret: SecretStr | None = None
+    razorpay_key_id: SecretStr | None = None
+    razorpay_key_secret: SecretStr | None = None
+    razorpay_webhook_secret: SecretStr | None = None
+    xendit_secret_key: SecretStr | None = None
+    xendit_callback_token: SecretStr | None = None
+    # Top-ups of the INR wallet, in paise: ₹10 to ₹1,00,000 by default.
+    topup_min_amount: int = Field(default=1_000, ge=1)
+    topup_max_amount: int = Field(default=10_000_000, ge=1)
+    # A payment still waiting on the provider this long is asked about by the reconciliation.
+    payment_pending_minutes: int = Field(default=30, ge=1, le=10_080)
 
     @field_validator("trusted_proxies", "cors_origins", "metrics_networks", mode="before")
     @classmethod
@@ -207,10 +241,29 @@ def check_startup(settings: Settings) -> None:
         if missing:
             names = ", ".join(f"GULLAK_{m.upper()}" for m in missing)
             raise ConfigError(f"GULLAK_SMS_PROVIDER=twilio needs {names}")
+    _check_payments(settings)
     _check_web(settings)
     # Every process passes here before it serves or works, so from now on its log lines mask
     # the configured secrets wherever they appear.
     gullak_logging.mask(secret_values(settings))
+
+
+PAYMENT_CREDENTIALS = {
+    "sandbox": (),
+    "razorpay": ("razorpay_key_id", "razorpay_key_secret", "razorpay_webhook_secret"),
+    "xendit": ("xendit_secret_key", "xendit_callback_token"),
+}
+
+
+def _check_payments(settings: Settings) -> None:
+    # A real gateway without its credentials would fail on the first payer, not at start.
+    missing = [name for name in PAYMENT_CREDENTIALS[settings.payment_gateway]
+               if not getattr(settings, name)]
+    if missing:
+        names = ", ".join(f"GULLAK_{m.upper()}" for m in missing)
+        raise ConfigError(f"GULLAK_PAYMENT_GATEWAY={settings.payment_gateway} needs {names}")
+    if settings.topup_min_amount > settings.topup_max_amount:
+        raise ConfigError("GULLAK_TOPUP_MIN_AMOUNT must not exceed GULLAK_TOPUP_MAX_AMOUNT")
 
 
 def _check_web(settings: Settings) -> None:

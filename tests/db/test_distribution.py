@@ -32,6 +32,13 @@ DISTRIBUTED: dict[str, tuple[str, str]] = {  # table: (distribution column, grou
     "offer_saves": ("user_id", USER),
     "offer_shares": ("user_id", USER),
     "offer_user_redemptions": ("user_id", USER),
+    "orders": ("user_id", USER),
+    "order_items": ("user_id", USER),
+    "order_tenders": ("user_id", USER),
+    "order_events": ("user_id", USER),
+    "payments": ("user_id", USER),
+    "payment_attempts": ("user_id", USER),
+    "payment_refunds": ("user_id", USER),
     # Logs of visitors who may not be signed in (user_id NULL): spread by their own id.
     "search_queries": ("id", "search"),
     "search_clicks": ("query_id", "search"),
@@ -56,6 +63,8 @@ LOCAL = {
     "product_feed_imports", "inventory", "inventory_reservations", "otp_codes", "sms_outbox",
     "rate_limits", "seed_runs", "alembic_version", "procrastinate_jobs", "procrastinate_events",
     "procrastinate_periodic_defers", "procrastinate_workers",
+    # A provider's events arrive before anyone knows whose payment they are about.
+    "gateway_events", "payment_sandbox_orders",
 }
 
 # Foreign keys that cross users today, with what distribution would do about them. Pinned

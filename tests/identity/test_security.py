@@ -397,6 +397,22 @@ async def my_wallet_history(w: World) -> None:
     assert await snapshot(w.connection) == before
 
 
+async def my_topups(w: World) -> None:
+    r = await w.client.get("/v1/me/topups", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert r.status_code == 200 and w.bob_id not in r.text
+    assert all(p["user_id"] == w.alice_id for p in r.json()["items"])
+
+
+async def top_up(w: World) -> None:
+    r = await w.client.post("/v1/me/topups", headers=w.alice.headers,
+                            json={"amount": 10_000, "user_id": w.bob_id})
+    assert_problem(r, 422, "validation_error")  # nobody tops up another's wallet by naming it
+    r = await w.client.post("/v1/me/topups", headers=w.alice.headers, json={"amount": 10_000})
+    assert r.status_code == 201, r.text
+    assert r.json()["user_id"] == w.alice_id and w.bob_id not in r.text
+
+
 async def my_saved_offers(w: World) -> None:
     r = await w.client.get("/v1/me/saved-offers", headers=w.alice.headers)
     assert r.status_code == 200 and r.json() == []
@@ -465,6 +481,8 @@ CASES: dict[tuple[str, str], tuple[Case, frozenset[str]]] = {
     ("GET", "/v1/me/kyc"): (list_my_kyc, frozenset({"kyc"})),
     ("POST", "/v1/me/kyc"): (submit_my_kyc, frozenset({"kyc"})),
     ("GET", "/v1/me/wallet"): (my_wallet, frozenset({"wallet"})),
+    ("GET", "/v1/me/topups"): (my_topups, frozenset()),
+    ("POST", "/v1/me/topups"): (top_up, frozenset()),
     ("GET", "/v1/me/wallet/assets"): (wallet_assets, frozenset({"wallet"})),
     ("GET", "/v1/me/wallet/history"): (my_wallet_history, frozenset({"wallet"})),
     ("GET", "/v1/me/saved-offers"): (my_saved_offers, frozenset({"offers"})),

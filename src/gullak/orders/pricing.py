@@ -1,0 +1,168 @@
+"""Pricing on the server: items at the catalog's current prices, the coupon through the offers
+domain's own validation, delivery fee and tax from settings, and the tenders that pay."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.catalog import service as catalog
+from gullak.catalog.schemas import ProductOut
+from gullak.kit.errors import NotFound
+from gullak.ledger import service as ledger
+from gullak.offers import service as offers
+from gullak.offers.schemas import CartIn
+from gullak.orders import errors
+from gullak.orders.money import Candidate, Plan, allocate, coin_rate
+from gullak.orders.schemas import ItemIn, OrderIn
+from gullak.settings import Settings
+
+INR = "INR"
+PROMO = "PROMO"
+
+
+@dataclass(frozen=True)
+class Policy:
+    tax_bps: int = 500
+    tax_bps_by_category: tuple[tuple[str, int], ...] = ()
+    delivery_fee: int = 4_000
+    free_delivery_from: int | None = 50_000
+    coin_cap_bps: int = 2_000
+    coin_rates: tuple[tuple[str, int], ...] = ()
+    unpaid: dt.timedelta = dt.timedelta(minutes=30)
+    reward_hold: dt.timedelta = dt.timedelta(days=30)
+
+    @classmethod
+    def of(cls, s: Settings) -> Policy:
+        return cls(s.orders_tax_bps, tuple(s.orders_tax_bps_by_category.items()),
+                   s.orders_delivery_fee, s.orders_free_delivery_from, s.orders_coin_cap_bps,
+                   tuple(s.orders_coin_rates.items()),
+                   dt.timedelta(minutes=s.orders_unpaid_minutes),
+                   dt.timedelta(days=s.orders_reward_hold_days))
+
+    def tax_rate(self, category_id: uuid.UUID | None) -> int:
+        return dict(self.tax_bps_by_category).get(str(category_id), self.tax_bps)
+
+
+@dataclass
+class Line:
+    product_id: uuid.UUID
+    variant_id: uuid.UUID | None
+    sku: str
+    name: str
+    unit_price: int
+    quantity: int
+    asset_code: str
+
+    @property
+    def total(self) -> int:
+        return self.unit_price * self.quantity
+
+
+def _line(product: ProductOut, item: ItemIn) -> Line:
+    if item.variant_id is None:
+        return Line(product.id, None, product.sku, product.name, product.price, item.quantity,
+                    product.asset_code)
+    variant = next((v for v in product.variants if v.id == item.variant_id and v.active), None)
+    if variant is None:
+        raise errors.ItemNotListed("No such variant on sale.", field="items",
+                                   variant_id=str(item.variant_id))
+    return Line(product.id, variant.id, variant.sku, f"{product.name} ({variant.name})",
+                variant.selling_price, item.quantity, product.asset_code)
+
+
+async def lines(session: AsyncSession, merchant_id: uuid.UUID, items: list[ItemIn]) -> list[Line]:
+    """The items at the catalog's prices now; `unit_price` from the client is never read."""
+    out = []
+    for item in items:
+        try:
+            product = await catalog.get_product(session, item.product_id, public=True)
+        except NotFound:
+            product = None
+        if product is None or product.merchant_id != merchant_id:
+            raise errors.ItemNotListed(field="items", product_id=str(item.product_id))
+        out.append(_line(product, item))
+    if len({line.asset_code for line in out}) > 1:
+        raise errors.MixedCurrencies(field="items")
+    return out
+
+
+async def discount(session: AsyncSession, data: OrderIn, user_id: uuid.UUID, subtotal: int,
+                   item_count: int, city: str | None) -> tuple[uuid.UUID | None, int]:
+    """The coupon's offer and what it takes off, by the offers domain's own rules: every one
+    of its reasons for refusing is the order's too."""
+    if data.coupon_code is None:
+        return None, 0
+    check = await offers.validate_code(session, data.coupon_code, user_id, CartIn(
+        amount=subtotal, item_count=min(item_count, 1_000_000_000), outlet_id=data.outlet_id,
+        city=city))
+    reasons = list(check.reasons)
+    offer = await offers.public_offer(session, check.offer_id)
+    if offer.merchant_id != data.merchant_id:
+        reasons.append("wrong_merchant")
+    if reasons:
+        raise errors.CouponNotApplicable(field="coupon_code", reasons=reasons)
+    return check.offer_id, check.discount
+
+
+def fees(policy: Policy, data: OrderIn, after_discount: int,
+         category_id: uuid.UUID | None) -> tuple[int, int]:
+    """(delivery fee, tax) of a purchase."""
+    free = policy.free_delivery_from is not None and after_discount >= policy.free_delivery_from
+    fee = policy.delivery_fee if data.fulfilment == "delivery" and not free else 0
+    return fee, after_discount * policy.tax_rate(category_id) // 10_000
+
+
+async def tenders(session: AsyncSession, policy: Policy, data: OrderIn, user_id: uuid.UUID,
+                  total: int) -> Plan:
+    """How a purchase is paid: the merchant's branded coins, promo coins, other coins, wallet
+    cash, in that order unless the client lists its own; the gateway pays the rest."""
+    assets = {a.code: a for a in await ledger.list_assets(session)}
+    available = {h.asset_code: h.available
+                 for h in await ledger.holdings(session, "user", user_id)}
+    branded = await offers.branded_asset(session, data.merchant_id)
+    rates = dict(policy.coin_rates)
+
+    def candidate(code: str, requested: int | None) -> Candidate | None:
+        asset = assets.get(code)
+        if code == INR:
+            return Candidate("wallet", INR, 1, available.get(INR, 0), requested)
+        if asset is None or asset.kind != "coin" or asset.merchant_id not in (
+                None, data.merchant_id):
+            return None
+        rate = coin_rate(code, asset.scale, rates)
+        return None if rate is None else Candidate("coins", code, rate,
+                                                   available.get(code, 0), requested)
+
+    found: list[Candidate] = []
+    if data.tenders is not None:
+        for pref in data.tenders:
+            c = candidate(pref.asset_code, pref.amount)
+            if c is None or any(f.asset_code == c.asset_code for f in found):
+                raise errors.InvalidTender(f"{pref.asset_code} cannot pay for this order.",
+                                           field="tenders", asset_code=pref.asset_code)
+            found.append(c)
+    else:
+        others = sorted(code for code, a in assets.items() if a.kind == "coin"
+                        and code not in (branded, PROMO) and available.get(code, 0) > 0)
+        for code in (branded, PROMO, *others, INR):
+            c = candidate(code, None)
+            if c is not None and c.available > 0:
+                found.append(c)
+    return allocate(total, found, total * policy.coin_cap_bps // 10_000)
+
+
+async def reward_tender(session: AsyncSession, user_id: uuid.UUID, asset_code: str,
+                        total: int) -> Plan:
+    """A reward-shop order is paid whole in the coin its items are priced in."""
+    asset = await ledger.get_asset(session, asset_code)
+    if asset.kind != "coin":
+        raise errors.InvalidOrder("Items priced in this asset cannot be ordered.",
+                                  code="unsupported_currency", field="items")
+    have = {h.asset_code: h.available for h in await ledger.holdings(session, "user", user_id)}
+    plan = allocate(total, [Candidate("coins", asset_code, 1, have.get(asset_code, 0), total)],
+                    None) if total else Plan()
+    return plan

@@ -1,0 +1,154 @@
+"""Orders commands and queries on the domain's own tables: numbering, the status machine and
+its history, reading and listing. Work across domains (placing, paying, fulfilling,
+cancelling, refunding) is in flows.py. Services never commit; the caller's unit of work does."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.kit import clock
+from gullak.kit.errors import InvalidInput
+from gullak.kit.security import Subject
+from gullak.merchants import service as merchants
+from gullak.orders import errors
+from gullak.orders.models import NUMBERS, Order, OrderEvent, OrderItem, OrderTender
+from gullak.orders.schemas import (
+    EventOut,
+    ItemOut,
+    OrderOut,
+    OrderPage,
+    OrderSummary,
+    TenderOut,
+)
+
+# status: the statuses it may move to. Anything else is refused and changes nothing.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "created": frozenset({"awaiting_payment", "paid", "cancelled"}),
+    "awaiting_payment": frozenset({"paid", "cancelled"}),
+    "paid": frozenset({"confirmed", "cancelled"}),
+    "confirmed": frozenset({"ready", "shipped", "cancelled"}),
+    "ready": frozenset({"delivered", "completed", "cancelled"}),
+    "shipped": frozenset({"delivered", "cancelled"}),
+    "delivered": frozenset({"completed"}),
+    "completed": frozenset({"partially_refunded", "refunded"}),
+    "partially_refunded": frozenset({"partially_refunded", "refunded"}),
+    "cancelled": frozenset(),
+    "refunded": frozenset(),
+}
+# What the user may still call off: nothing has left the merchant yet.
+USER_CANCELLABLE = frozenset({"created", "awaiting_payment", "paid", "confirmed"})
+REFUNDABLE = frozenset({"completed", "partially_refunded"})
+SYSTEM = "system"
+
+
+async def next_number(session: AsyncSession) -> str:
+    serial = await session.scalar(select(NUMBERS.next_value()))
+    return f"ORD-{clock.now():%Y%m}-{serial:06d}"
+
+
+def actor_of(actor: Subject | None) -> tuple[str, uuid.UUID | None]:
+    return (SYSTEM, None) if actor is None else (str(actor.kind), actor.id)
+
+
+def add_event(session: AsyncSession, order: Order, before: str | None, after: str,
+              actor: Subject | None, reason: str | None = None,
+              data: dict[str, Any] | None = None) -> None:
+    kind, actor_id = actor_of(actor)
+    session.add(OrderEvent(order_id=order.id, user_id=order.user_id,
+                           from_status=before, to_status=after,
+                           actor_type=kind, actor_id=actor_id, reason=reason, data=data or {},
+                           at=clock.now()))
+
+
+def move(session: AsyncSession, order: Order, target: str, actor: Subject | None,
+         reason: str | None = None, data: dict[str, Any] | None = None) -> None:
+    """Change the status, or refuse (409 invalid_transition) with nothing changed: callers
+    move before they touch anything else."""
+    check_move(order, target)
+    before = order.status
+    order.status = target
+    order.updated_at = clock.now()
+    add_event(session, order, before, target, actor, reason, data)
+
+
+def check_move(order: Order, target: str) -> None:
+    if target not in TRANSITIONS[order.status]:
+        raise errors.InvalidTransition(f"The order is {order.status}; it cannot become {target}.",
+                                       current_status=order.status, target=target)
+
+
+async def locked(session: AsyncSession, order_id: uuid.UUID) -> Order:
+    """The order, its row locked for the rest of the unit: moves on one order queue here."""
+    order = await session.get(Order, order_id, with_for_update=True, populate_existing=True)
+    if order is None:
+        raise errors.OrderNotFound()
+    return order
+
+
+async def tenders_of(session: AsyncSession, order_id: uuid.UUID) -> list[OrderTender]:
+    return list(await session.scalars(select(OrderTender).where(
+        OrderTender.order_id == order_id).order_by(OrderTender.position),
+        execution_options={"populate_existing": True}))
+
+
+async def items_of(session: AsyncSession, order_id: uuid.UUID) -> list[OrderItem]:
+    return list(await session.scalars(select(OrderItem).where(
+        OrderItem.order_id == order_id).order_by(OrderItem.id)))
+
+
+async def order_out(session: AsyncSession, order: Order) -> OrderOut:
+    await session.flush()
+    await session.refresh(order)
+    events = await session.scalars(select(OrderEvent).where(
+        OrderEvent.order_id == order.id).order_by(OrderEvent.id))
+    return OrderOut.model_validate(order).model_copy(update={
+        "items": [ItemOut.model_validate(i) for i in await items_of(session, order.id)],
+        "tenders": [TenderOut.model_validate(t) for t in await tenders_of(session, order.id)],
+        "events": [EventOut.model_validate(e) for e in events]})
+
+
+def visible(viewer: Subject, order: Order) -> bool:
+    """Users see their own orders, merchant users their merchant's, the platform all."""
+    if viewer.kind == "user":
+        return order.user_id == viewer.id
+    if viewer.kind == "merchant_user":
+        return merchants.merchant_of(viewer) == order.merchant_id
+    return viewer.can("orders.read")
+
+
+async def get_order(session: AsyncSession, order_id: uuid.UUID, viewer: Subject) -> OrderOut:
+    order = await session.get(Order, order_id)
+    if order is None or not visible(viewer, order):
+        raise errors.OrderNotFound()  # another's order is missing, never forbidden
+    return await order_out(session, order)
+
+
+def _cursor(cursor: str | None) -> uuid.UUID | None:
+    if cursor is None:
+        return None
+    try:
+        return uuid.UUID(cursor)
+    except ValueError as exc:
+        raise InvalidInput("Malformed cursor.", code="invalid_cursor", field="cursor") from exc
+
+
+async def list_orders(session: AsyncSession, *, user_id: uuid.UUID | None = None,
+                      merchant_id: uuid.UUID | None = None, status: str | None = None,
+                      cursor: str | None = None, limit: int = 20) -> OrderPage:
+    """Newest first (ids are time-ordered), a keyset page at a time."""
+    query = select(Order).order_by(Order.id.desc()).limit(limit + 1)
+    for column, value in ((Order.user_id, user_id), (Order.merchant_id, merchant_id),
+                          (Order.status, status)):
+        if value is not None:
+            query = query.where(column == value)
+    after = _cursor(cursor)
+    if after is not None:
+        query = query.where(Order.id < after)
+    rows = list(await session.scalars(query))
+    more = len(rows) > limit
+    items = [OrderSummary.model_validate(r) for r in rows[:limit]]
+    return OrderPage(items=items, next_cursor=str(items[-1].id) if more else None)

@@ -1,0 +1,1 @@
+"""Payments: payment intents, gateway calls, webhooks, refunds, top-ups and reconciliation."""

@@ -1,0 +1,73 @@
+"""What the payments modules share: reading a payment, locking one, the ledger's accounts
+that money moves between, and the record of every call to a provider."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.ledger import errors as ledger_errors
+from gullak.ledger import service as ledger
+from gullak.ledger.schemas import AccountOut, AssetIn, AssetKind
+from gullak.payments import errors
+from gullak.payments.models import OPEN, Payment, PaymentAttempt
+from gullak.payments.schemas import PaymentOut
+
+CURRENCIES = ("INR",)
+CLEARING = "gateway_clearing"  # the platform's money at the gateways: captures land here
+OPEN_STATUSES = OPEN
+ESCROW = "order_escrow"  # paid orders' money until the orders domain settles it
+
+
+def payment_out(payment: Payment) -> PaymentOut:
+    return PaymentOut.model_validate(payment)
+
+
+async def load(session: AsyncSession, payment_id: uuid.UUID, *, lock: bool = False) -> Payment:
+    query = select(Payment).where(Payment.id == payment_id).execution_options(
+        populate_existing=True)
+    found = await session.scalar(query.with_for_update() if lock else query)
+    if found is None:
+        raise errors.PaymentNotFound(field="payment_id")
+    return found
+
+
+async def ensure_asset(session: AsyncSession, currency: str) -> None:
+    """The cash asset exists: the ledger's demo data makes INR, but a deployment without demo
+    data takes payments too."""
+    try:
+        await ledger.get_asset(session, currency)
+    except ledger_errors.AssetNotFound:
+        try:
+            async with session.begin_nested():  # a racing creator wins; ours is a no-op
+                await ledger.create_asset(session, AssetIn(
+                    code=currency, name=currency, kind=AssetKind.cash, scale=2))
+        except (ledger_errors.AssetExists, IntegrityError):
+            pass
+
+
+async def clearing(session: AsyncSession, currency: str) -> AccountOut:
+    await ensure_asset(session, currency)
+    return await ledger.platform_account(session, currency, CLEARING)
+
+
+async def destination(session: AsyncSession, payment: Payment) -> AccountOut:
+    """Where a captured payment's money goes: a top-up to the user's wallet, an order's to
+    escrow."""
+    await ensure_asset(session, payment.currency)
+    if payment.purpose == "topup":
+        return await ledger.user_account(session, payment.user_id, payment.currency)
+    return await ledger.platform_account(session, payment.currency, ESCROW)
+
+
+async def record_attempt(session: AsyncSession, payment_id: uuid.UUID, operation: str,
+                         request: dict[str, Any], outcome: str,
+                         response: dict[str, Any]) -> None:
+    user_id = (await load(session, payment_id)).user_id
+    session.add(PaymentAttempt(user_id=user_id, payment_id=payment_id, operation=operation,
+                               request=request, outcome=outcome, response=response))
+    await session.flush()

@@ -1,0 +1,160 @@
+"""Payments commands and queries, the domain's public face. Services never commit and never
+call a provider: `flows.py` opens the units of work around each provider call.
+
+Other domains use `create_payment` (in their own unit of work, no provider call),
+`get_payment`, and the flows `start` and `refund`. What a payment's success means to them
+arrives as the event `payment.succeeded` (gullak.kit.events), in the same transaction as the
+money's move in the ledger.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.kit import clock
+from gullak.kit.errors import InvalidInput
+from gullak.kit.schemas import BIGINT
+from gullak.ledger import service as ledger
+from gullak.payments import errors
+from gullak.payments.common import CURRENCIES, load, payment_out, record_attempt
+from gullak.payments.gateways.base import GatewayOrder, PaymentRequest
+from gullak.payments.models import INVOICE_SEQ, OPEN, Payment
+from gullak.payments.refunds import close_refund, get_refund, open_refund
+from gullak.payments.schemas import PaymentOut, PaymentPage, Purpose
+from gullak.payments.webhooks import overdue, poll_event, process_event, receive_webhook
+from gullak.settings import get_settings
+
+__all__ = [
+    "close_refund", "create_payment", "create_topup", "get_payment", "get_refund",
+    "get_user_payment", "list_topups", "open_refund", "overdue", "poll_event",
+    "process_event", "receive_webhook", "record_attempt", "record_started", "starting",
+]
+
+
+def _hash(purpose: str, reference_id: str, amount: int, currency: str) -> str:
+    return ledger.request_hash("payment", [purpose, reference_id, amount, currency])
+
+
+def check_amount(amount: object) -> int:
+    if type(amount) is not int or not 0 < amount <= BIGINT:
+        raise errors.InvalidAmount(field="amount")
+    return amount
+
+
+async def create_payment(session: AsyncSession, *, user_id: uuid.UUID, purpose: str,
+                         reference_id: str, amount: int, currency: str = "INR",
+                         key: str) -> PaymentOut:
+    """Record a payment in 'created', in the caller's unit of work; the provider is asked
+    later (`flows.start`). The same key for the same user and request gives the same
+    payment; with another request, idempotency_key_reused."""
+    check_amount(amount)
+    if currency not in CURRENCIES:
+        raise errors.UnsupportedCurrency(field="currency")
+    if purpose not in Purpose.__members__:
+        raise InvalidInput(f"Unknown purpose {purpose!r}.", code="invalid_purpose",
+                           field="purpose")
+    if not key or len(key) > 200 or not reference_id or len(reference_id) > 200:
+        raise InvalidInput("A key and a reference of 1 to 200 characters are needed.",
+                                  field="key")
+    digest = _hash(purpose, reference_id, amount, currency)
+    invoice = None
+    if purpose == "topup":
+        number = await session.scalar(text(f"SELECT nextval('{INVOICE_SEQ}')"))
+        invoice = f"INV-{clock.now():%Y%m}-{number:06d}"
+    inserted = await session.scalar(insert(Payment).values(
+        user_id=user_id, purpose=purpose,
+        reference_id=reference_id, amount=amount, currency=currency,
+        gateway=get_settings().payment_gateway, idempotency_key=key, request_hash=digest,
+        invoice_number=invoice,
+    ).on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
+        .returning(Payment.id))
+    if inserted is None:
+        existing = await session.scalar(select(Payment).where(
+            Payment.user_id == user_id, Payment.idempotency_key == key))
+        assert existing is not None
+        if existing.request_hash != digest:
+            raise errors.IdempotencyKeyReused(field="key")
+        return payment_out(existing)
+    return payment_out(await load(session, inserted))
+
+
+async def create_topup(session: AsyncSession, *, user_id: uuid.UUID, amount: int,
+                       key: str) -> PaymentOut:
+    settings = get_settings()
+    if type(amount) is not int or not settings.topup_min_amount <= amount \
+            <= settings.topup_max_amount:
+        raise errors.InvalidAmount(
+            f"A top-up is {settings.topup_min_amount} to {settings.topup_max_amount} paise.",
+            field="amount", min=settings.topup_min_amount, max=settings.topup_max_amount)
+    return await create_payment(session, user_id=user_id, purpose="topup",
+                                reference_id=f"topup:{user_id}", amount=amount, key=key)
+
+
+async def get_payment(session: AsyncSession, payment_id: uuid.UUID) -> PaymentOut:
+    return payment_out(await load(session, payment_id))
+
+
+async def get_user_payment(session: AsyncSession, payment_id: uuid.UUID,
+                           user_id: uuid.UUID) -> PaymentOut:
+    """Another user's payment is as unknown as one that does not exist."""
+    payment = await load(session, payment_id)
+    if payment.user_id != user_id:
+        raise errors.PaymentNotFound(field="payment_id")
+    return payment_out(payment)
+
+
+async def list_topups(session: AsyncSession, user_id: uuid.UUID, *,
+                      cursor: uuid.UUID | None = None, limit: int = 50) -> PaymentPage:
+    """Newest first, by keyset on the (time-ordered) id."""
+    query = select(Payment).where(Payment.user_id == user_id, Payment.purpose == "topup")
+    if cursor is not None:
+        query = query.where(Payment.id < cursor)
+    rows = list(await session.scalars(query.order_by(Payment.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    items = [payment_out(p) for p in rows[:limit]]
+    return PaymentPage(items=items, next_cursor=str(items[-1].id) if more else None)
+
+
+async def starting(session: AsyncSession, payment_id: uuid.UUID,
+                   user_id: uuid.UUID | None = None) -> tuple[PaymentOut, PaymentRequest | None]:
+    """The payment, and what to ask its gateway, if it still needs asking: a payment already
+    started answers with its checkout URL again, without a second provider order."""
+    payment = await load(session, payment_id, lock=True)
+    if user_id is not None and payment.user_id != user_id:
+        raise errors.PaymentNotFound(field="payment_id")
+    if payment.gateway_ref is not None or payment.status not in OPEN:
+        if payment.status not in OPEN:
+            raise errors.InvalidTransition(f"The payment is {payment.status}.")
+        return payment_out(payment), None
+    description = (f"Wallet top-up {payment.invoice_number}" if payment.purpose == "topup"
+                   else f"Order {payment.reference_id}")
+    return payment_out(payment), PaymentRequest(
+        payment.id, payment.amount, payment.currency, payment.purpose, str(payment.id),
+        description)
+
+
+async def record_started(session: AsyncSession, payment_id: uuid.UUID,
+                         order: GatewayOrder) -> PaymentOut:
+    payment = await load(session, payment_id, lock=True)
+    await record_attempt(session, payment_id, "create", {"amount": payment.amount},
+                         "ok", {"ref": order.ref, **_safe(order.raw)})
+    if payment.gateway_ref is None:
+        payment.gateway_ref, payment.checkout_url = order.ref, order.checkout_url
+        if payment.status == "created":
+            payment.status = "pending"
+        payment.updated_at = func.now()  # type: ignore[assignment]
+        await session.flush()
+        await session.refresh(payment)
+    return payment_out(payment)
+
+
+def _safe(raw: Any) -> dict[str, Any]:
+    """A provider's answer, as stored with the attempt: its fields, nothing of ours."""
+    return {str(k): v for k, v in dict(raw).items()
+            if isinstance(v, (str, int, float, bool, type(None)))}
+

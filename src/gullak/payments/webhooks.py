@@ -1,0 +1,155 @@
+"""Gateway events: verified, stored raw, then processed exactly once.
+
+Intake (`receive_webhook`) verifies the signature before anything else, then stores the event
+once per (provider, event id): ten deliveries of one event make one row, and only the first
+asks for processing. Processing (`process_event`, run by the job) locks the event, then its
+payment, and applies the event to the payment's state, in whatever order events arrive:
+
+- captured: the payment succeeds (from any status but succeeded: money that was taken is
+  money we owe, even after a failed or expired attempt), the money moves from the gateway
+  clearing account to the purpose's account, and `payment.succeeded` is published;
+- failed / expired: only a payment still open (created, pending) fails or expires, and
+  `payment.failed` is published; a late failure never undoes a success;
+- anything else, or an event for no payment we know: stored, marked, ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.kit import clock, events
+from gullak.ledger import service as ledger
+from gullak.ledger.schemas import TransferIn
+from gullak.payments import errors
+from gullak.payments.common import OPEN_STATUSES, clearing, destination
+from gullak.payments.gateways.base import Gateway, GatewayEvent, GatewayStatus, InvalidPayload
+from gullak.payments.models import GatewayEvent as EventRow
+from gullak.payments.models import Payment
+
+log = structlog.get_logger("gullak.payments")
+
+
+def event_data(payment: Payment, **extra: Any) -> dict[str, Any]:
+    return {"payment_id": str(payment.id), "purpose": payment.purpose,
+            "reference_id": payment.reference_id, "user_id": str(payment.user_id),
+            "amount": payment.amount, "currency": payment.currency, **extra}
+
+
+async def receive_webhook(session: AsyncSession, gateway: Gateway, headers: Mapping[str, str],
+                          raw_body: bytes) -> uuid.UUID | None:
+    """Store a verified event; its row id if it is new (the caller enqueues its processing
+    in this transaction), None for a copy of one already stored."""
+    if not gateway.verify_webhook(headers, raw_body):
+        log.warning("webhook_invalid_signature", gateway=gateway.name, size=len(raw_body))
+        raise errors.InvalidSignature()
+    try:
+        event = gateway.parse_webhook(headers, raw_body)
+        payload = json.loads(raw_body)
+    except (InvalidPayload, ValueError) as exc:
+        raise errors.InvalidWebhook(str(exc)) from None
+    return await store(session, gateway.name, event, payload)
+
+
+async def store(session: AsyncSession, provider: str, event: GatewayEvent,
+                payload: Any) -> uuid.UUID | None:
+    row_id: uuid.UUID | None = await session.scalar(insert(EventRow).values(
+        provider=provider, event_id=event.event_id[:200], kind=event.kind, ref=event.ref,
+        amount=event.amount, payload=payload if isinstance(payload, dict) else {"body": payload},
+    ).on_conflict_do_nothing(index_elements=["provider", "event_id"]).returning(EventRow.id))
+    log.info("webhook_received", gateway=provider, event_id=event.event_id, kind=event.kind,
+             duplicate=row_id is None)
+    return row_id
+
+
+async def process_event(session: AsyncSession, event_row_id: uuid.UUID) -> str:
+    """Apply one stored event, once: a second run (a retried job) finds it processed."""
+    row = await session.scalar(select(EventRow).where(EventRow.id == event_row_id)
+                               .with_for_update().execution_options(populate_existing=True))
+    if row is None:
+        return "missing"
+    if row.processed_at is not None:
+        return row.outcome or "processed"
+    payment = None if row.ref is None else await session.scalar(
+        select(Payment).where(Payment.gateway == row.provider, Payment.gateway_ref == row.ref)
+        .with_for_update().execution_options(populate_existing=True))
+    outcome = "unknown_payment" if payment is None else await apply(session, payment, row)
+    row.processed_at, row.outcome = clock.now(), outcome
+    await session.flush()
+    log.info("webhook_processed", gateway=row.provider, event_id=row.event_id, outcome=outcome)
+    return outcome
+
+
+async def apply(session: AsyncSession, payment: Payment, row: EventRow) -> str:
+    if row.kind == "captured":
+        if payment.status == "succeeded":
+            return "already_succeeded"
+        if row.amount is not None and row.amount != payment.amount:
+            # Not ours to guess: reconciliation reports it, and a person decides.
+            log.warning("payment_amount_mismatch", payment_id=str(payment.id),
+                        expected=payment.amount, captured=row.amount)
+            return "amount_mismatch"
+        await succeed(session, payment)
+        return "succeeded"
+    if row.kind in ("failed", "expired"):
+        if payment.status not in OPEN_STATUSES:
+            return f"ignored_{payment.status}"
+        payment.status = row.kind
+        payment.updated_at = func.now()  # type: ignore[assignment]
+        await session.flush()
+        await events.publish(session, "payment.failed", event_data(payment, status=row.kind))
+        return row.kind
+    return "ignored"
+
+
+async def succeed(session: AsyncSession, payment: Payment) -> None:
+    source = await clearing(session, payment.currency)
+    target = await destination(session, payment)
+    await ledger.transfer(session, TransferIn(
+        debit_account_id=source.id, credit_account_id=target.id,
+        asset_code=payment.currency, amount=payment.amount,
+        kind="topup" if payment.purpose == "topup" else "payment",
+        reference_type="payment", reference_id=str(payment.id),
+    ), idempotency_key=f"payment:{payment.id}:captured")
+    payment.status = "succeeded"
+    payment.succeeded_at = clock.now()
+    payment.updated_at = func.now()  # type: ignore[assignment]
+    await session.flush()
+    await events.publish(session, "payment.succeeded", event_data(payment))
+
+
+async def overdue(session: AsyncSession, *, older_than: dt.timedelta,
+                  limit: int = 100) -> list[uuid.UUID]:
+    """Payments started at their gateway and still waiting on it past the deadline."""
+    found = await session.scalars(
+        select(Payment.id).where(Payment.status.in_(OPEN_STATUSES),
+                                 Payment.gateway_ref.is_not(None),
+                                 Payment.updated_at < clock.now() - older_than)
+        .order_by(Payment.updated_at).limit(limit))
+    return list(found)
+
+
+async def poll_event(session: AsyncSession, payment_id: uuid.UUID,
+                     status: GatewayStatus) -> str:
+    """What the gateway answered when asked about a payment, handled as if it had sent it as
+    an event: stored (once per payment and status), then processed like any other."""
+    payment = await session.get(Payment, payment_id)
+    if payment is None or payment.gateway_ref is None or status.status == "pending":
+        return "pending"
+    kind = "captured" if status.status == "captured" else status.status
+    event = GatewayEvent(f"poll:{payment.gateway_ref}:{kind}", payment.gateway_ref, kind,
+                         status.captured if kind == "captured" else None)
+    row_id = await store(session, payment.gateway, event,
+                         {"poll": True, "status": status.status, "captured": status.captured,
+                          "refunded": status.refunded})
+    if row_id is None:
+        return "already_polled"
+    return await process_event(session, row_id)
