@@ -1,4 +1,5 @@
-"""Identifiers: time-ordered UUIDs (RFC 9562 version 7)."""
+"""Identifiers: time-ordered UUIDs (RFC 9562 version 7) inside, and human codes where people
+read them (`ORD-202612-000123`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,11 @@ import os
 import threading
 import time
 import uuid
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.kit import clock
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -36,3 +42,11 @@ def uuid7() -> uuid.UUID:
     rand = noise & ((1 << 62) - 1)
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
     return uuid.UUID(int=value)
+
+
+async def human_code(session: AsyncSession, prefix: str, sequence: str) -> str:
+    """`PREFIX-YYYYMM-000123`: the month, then the next value of a PostgreSQL sequence, so
+    numbers never repeat and need no counter row that every writer would queue on."""
+    serial = await session.scalar(text("SELECT nextval(CAST(:seq AS regclass))"),
+                                  {"seq": sequence})
+    return f"{prefix}-{clock.now():%Y%m}-{serial:06d}"

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import clock
 from gullak.kit.errors import InvalidInput
+from gullak.kit.ids import human_code
 from gullak.kit.security import Subject
 from gullak.merchants import service as merchants
 from gullak.orders import errors
@@ -46,8 +47,7 @@ SYSTEM = "system"
 
 
 async def next_number(session: AsyncSession) -> str:
-    serial = await session.scalar(select(NUMBERS.next_value()))
-    return f"ORD-{clock.now():%Y%m}-{serial:06d}"
+    return await human_code(session, "ORD", NUMBERS.name)
 
 
 def actor_of(actor: Subject | None) -> tuple[str, uuid.UUID | None]:

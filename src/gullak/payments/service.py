@@ -12,12 +12,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gullak.kit import clock
 from gullak.kit.errors import InvalidInput
+from gullak.kit.ids import human_code
 from gullak.kit.schemas import BIGINT
 from gullak.ledger import service as ledger
 from gullak.payments import errors
@@ -64,8 +64,7 @@ async def create_payment(session: AsyncSession, *, user_id: uuid.UUID, purpose: 
     digest = _hash(purpose, reference_id, amount, currency)
     invoice = None
     if purpose == "topup":
-        number = await session.scalar(text(f"SELECT nextval('{INVOICE_SEQ}')"))
-        invoice = f"INV-{clock.now():%Y%m}-{number:06d}"
+        invoice = await human_code(session, "INV", INVOICE_SEQ)
     inserted = await session.scalar(insert(Payment).values(
         user_id=user_id, purpose=purpose,
         reference_id=reference_id, amount=amount, currency=currency,
