@@ -25,7 +25,8 @@ from tests.helpers.admins import serial
 
 COIN = service.UNIVERSAL_ASSET
 HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
-OWNER_PERMISSIONS = ("merchant.read", "merchant.offers.manage", "merchant.redemptions.manage")
+OWNER_PERMISSIONS = ("merchant.read", "merchant.offers.manage", "merchant.redemptions.manage",
+                     "merchant.orders.read", "merchant.orders.fulfil", "merchant.orders.refund")
 
 
 @dataclass

@@ -20,6 +20,7 @@ from gullak.ledger.verify import verify
 from gullak.merchants import service as merchants
 from gullak.merchants.schemas import CommissionIn
 from gullak.orders import flows
+from tests.helpers.catalog import merchant_subject
 from tests.helpers.offers import Actors, make_offer
 from tests.helpers.problems import assert_problem
 from tests.orders.support import (
@@ -322,6 +323,16 @@ async def test_who_may_move_and_refund(client: httpx.AsyncClient, actors: Actors
         {f"merchant:{shop.merchant_id}", "merchant.orders.refund"}))
     out = await flows.refund(session, uuid.UUID(order["id"]), 1_000, "goodwill", owner)
     assert (out.order.status, out.amount) == ("partially_refunded", 1_000)
+    # Over HTTP, the merchants domain's roles decide: staff fulfil, managers refund.
+    refund = {"amount": 500, "reason": "cold dosa"}
+    url = f"/v1/merchant/orders/{order['id']}/refunds"
+    staff_role = actors.headers(await merchant_subject(session, shop.merchant_id, "staff"))
+    assert_problem(await client.post(url, json=refund, headers=staff_role), 403, "forbidden")
+    manager = actors.headers(await merchant_subject(session, shop.merchant_id, "manager"))
+    r = await client.post(url, json=refund, headers=manager)
+    assert r.status_code == 201 and r.json()["order"]["refunded"] == 1_500
+    other = actors.headers(await merchant_subject(session, uuid.uuid4(), "manager"))
+    assert_problem(await client.post(url, json=refund, headers=other), 404, "order_not_found")
 
 
 async def test_a_coupon_that_costs_coins_leaves_the_rest_to_pay(

@@ -21,10 +21,11 @@ from gullak.settings import Settings
 # What each merchant role may do; every merchant user also holds `merchant:<id>`.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "staff": frozenset({"merchant.read", "merchant.reviews.respond",
-                        "merchant.redemptions.manage"}),
+                        "merchant.redemptions.manage", "merchant.orders.read",
+                        "merchant.orders.fulfil"}),
 }
 ROLE_PERMISSIONS["manager"] = ROLE_PERMISSIONS["staff"] | {
-    "merchant.profile.manage", "merchant.outlets.manage", "merchant.documents.manage",
+    "merchant.orders.refund", "merchant.profile.manage", "merchant.outlets.manage", "merchant.documents.manage",
     "merchant.offers.manage", "merchant.catalog.manage"}
 ROLE_PERMISSIONS["owner"] = ROLE_PERMISSIONS["manager"] | {
     "merchant.users.manage", "merchant.bank.manage"}

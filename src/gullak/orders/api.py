@@ -38,9 +38,9 @@ Anyone = Annotated[Subject, require_kind("user", "merchant_user", "admin", "serv
 Limit = Annotated[int, Query(ge=1, le=100)]
 IdempotencyKey = Annotated[Text | None, Header(alias="Idempotency-Key", min_length=1,
                                                max_length=200)]
-# Staff who honour redemptions at the counter fulfil orders too: the merchants domain's roles
-# have no order permission of their own yet.
-MERCHANT_FULFIL = "merchant.redemptions.manage"
+MERCHANT_READ = "merchant.orders.read"
+MERCHANT_FULFIL = "merchant.orders.fulfil"  # staff and up
+MERCHANT_REFUND = "merchant.orders.refund"  # managers and owners
 
 
 def _merchant(subject: Subject, permission: str | None = None) -> uuid.UUID:
@@ -90,8 +90,8 @@ async def cancel(order_id: uuid.UUID, subject: User, session: SessionDep,
 async def merchant_list(subject: MerchantUser, session: SessionDep,
                         status: Status | None = None, cursor: Text | None = None,
                         limit: Limit = 20) -> OrderPage:
-    return await service.list_orders(session, merchant_id=_merchant(subject), status=status,
-                                     cursor=cursor, limit=limit)
+    return await service.list_orders(session, merchant_id=_merchant(subject, MERCHANT_READ),
+                                     status=status, cursor=cursor, limit=limit)
 
 
 @router.post("/v1/merchant/orders/{order_id}/advance",
@@ -100,6 +100,14 @@ async def merchant_advance(order_id: uuid.UUID, body: AdvanceIn, subject: Mercha
                            session: SessionDep) -> OrderOut:
     _merchant(subject, MERCHANT_FULFIL)
     return await flows.advance(session, order_id, body.action, subject, body.reason)
+
+
+@router.post("/v1/merchant/orders/{order_id}/refunds", status_code=201,
+             summary="Refund all or part of one of the merchant's completed orders")
+async def merchant_refund(order_id: uuid.UUID, body: RefundIn, subject: MerchantUser,
+                          session: SessionDep) -> RefundOut:
+    _merchant(subject, MERCHANT_REFUND)
+    return await flows.refund(session, order_id, body.amount, body.reason, subject)
 
 
 # -- back office ------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ async def place_order(session: AsyncSession, actor: Subject, data: OrderIn, poli
                                 asset_code=INR, amount=plan.gateway, rate=1, status="pending",
                                 payment_id=payment.id, captured=0, released=0, refunded=0,
                                 commission=0, commission_refunded=0))
-        service.move(session, order, "awaiting_payment", None, "waiting for the gateway")
+        await service.move(session, order, "awaiting_payment", None, "waiting for the gateway")
     else:
         await _paid(session, order, None, "paid with coins and wallet cash"
                     if kind == "purchase" else "coins held until delivery")
@@ -214,7 +214,7 @@ async def _paid(session: AsyncSession, order: Order, actor: Subject | None,
                 reason: str) -> None:
     """Funds are secured: a purchase captures its holds now, a reward-shop order keeps them
     until delivery. The stock is sold and the coupon's redemption completed."""
-    service.move(session, order, "paid", actor, reason)
+    await service.move(session, order, "paid", actor, reason)
     if order.kind == "purchase":
         for tender in await service.tenders_of(session, order.id):
             await _capture(session, order, tender)
@@ -271,7 +271,7 @@ async def payment_failed(session: AsyncSession, event: Event) -> None:
     order = await _order_event(session, event)
     if order is None or order.status != "awaiting_payment":
         return
-    service.move(session, order, "cancelled", None, "payment failed")
+    await service.move(session, order, "cancelled", None, "payment failed")
     await _unwind(session, order, "payment failed")
 
 
@@ -314,7 +314,7 @@ async def cancel(session: AsyncSession, order_id: uuid.UUID, actor: Subject,
         raise errors.InvalidTransition(f"The order is {order.status}: too late to cancel.",
                                        current_status=order.status, target="cancelled")
     before = order.status
-    service.move(session, order, "cancelled", actor, reason)
+    await service.move(session, order, "cancelled", actor, reason)
     await _unwind(session, order, reason or "cancelled")
     await common.audit_move(session, actor, "cancel", order, before)
     return await service.order_out(session, order)
@@ -348,7 +348,7 @@ async def advance(session: AsyncSession, order_id: uuid.UUID, action: str, actor
     common.scope(actor, order)
     target, before = ACTIONS[action], order.status
     if target == "cancelled":
-        service.move(session, order, "cancelled", actor, reason)
+        await service.move(session, order, "cancelled", actor, reason)
         await _unwind(session, order, reason or "cancelled by the merchant")
         await common.audit_move(session, actor, action, order, before)
         return await service.order_out(session, order)
@@ -356,7 +356,7 @@ async def advance(session: AsyncSession, order_id: uuid.UUID, action: str, actor
     if wrong_way == order.fulfilment:
         raise errors.InvalidTransition(f"A {order.fulfilment} order is not {target}.",
                                        current_status=order.status, target=target)
-    service.move(session, order, target, actor, reason)
+    await service.move(session, order, target, actor, reason)
     if target in ("delivered", "completed") and order.kind == "reward":
         for tender in await service.tenders_of(session, order.id):
             await _capture(session, order, tender)
@@ -373,7 +373,7 @@ async def expire_unpaid(session: AsyncSession, *, limit: int = 100) -> int:
         .order_by(Order.pay_by).limit(limit).with_for_update(skip_locked=True))).all()
     for order_id in ids:
         order = await service.locked(session, order_id)
-        service.move(session, order, "cancelled", None, "not paid in time")
+        await service.move(session, order, "cancelled", None, "not paid in time")
         await _unwind(session, order, "not paid in time")
     return len(ids)
 

@@ -108,7 +108,7 @@ async def refund(session: AsyncSession, order_id: uuid.UUID, amount: int, reason
     parts = await give_back(session, order, tenders, units, f"order:{order.id}:refund:{uuid7()}")
     order.refunded += amount
     before = order.status
-    service.move(session, order, target, actor, reason, {"amount": amount, "tenders": parts})
+    await service.move(session, order, target, actor, reason, {"amount": amount, "tenders": parts})
     await audit_move(session, actor, "refund", order, before, amount=amount, tenders=parts)
     await events.publish(session, "order.refunded", {
         "order_id": str(order.id), "user_id": str(order.user_id), "amount": amount,

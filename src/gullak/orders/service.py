@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gullak.kit import clock
+from gullak.kit import clock, events
 from gullak.kit.errors import InvalidInput
 from gullak.kit.ids import human_code
 from gullak.kit.security import Subject
@@ -64,15 +64,22 @@ def add_event(session: AsyncSession, order: Order, before: str | None, after: st
                            at=clock.now()))
 
 
-def move(session: AsyncSession, order: Order, target: str, actor: Subject | None,
-         reason: str | None = None, data: dict[str, Any] | None = None) -> None:
+async def move(session: AsyncSession, order: Order, target: str, actor: Subject | None,
+               reason: str | None = None, data: dict[str, Any] | None = None) -> None:
     """Change the status, or refuse (409 invalid_transition) with nothing changed: callers
-    move before they touch anything else."""
+    move before they touch anything else. Announced as `order.status_changed` in the same
+    unit, for the domains that tell others (partners' webhooks, payments)."""
     check_move(order, target)
     before = order.status
     order.status = target
     order.updated_at = clock.now()
     add_event(session, order, before, target, actor, reason, data)
+    kind, actor_id = actor_of(actor)
+    await events.publish(session, "order.status_changed", {
+        "order_id": str(order.id), "user_id": str(order.user_id),
+        "merchant_id": str(order.merchant_id), "number": order.number,
+        "from_status": before, "to_status": target, "actor_type": kind,
+        "actor_id": str(actor_id) if actor_id else None, "reason": reason})
 
 
 def check_move(order: Order, target: str) -> None:
