@@ -94,10 +94,13 @@ async def _where(session: AsyncSession, data: OrderIn) -> str | None:
 
 
 async def place_order(session: AsyncSession, actor: Subject, data: OrderIn, policy: Policy, *,
-                      idempotency_key: str | None = None) -> tuple[OrderOut, bool]:
+                      idempotency_key: str | None = None,
+                      user_id: uuid.UUID | None = None) -> tuple[OrderOut, bool]:
     """Price, reserve, hold and (for the gateway's part) record a payment, in the caller's
-    unit. Returns the order and whether it is new (False: a replay of the same key)."""
-    user_id = actor.id
+    unit. Returns the order and whether it is new (False: a replay of the same key).
+    The order is the actor's own, or `user_id`'s when a service (a partner) places it."""
+    if user_id is None:
+        user_id = actor.id
     digest = _hash(data)
     if idempotency_key is not None:
         existing = await _replay(session, user_id, idempotency_key, digest)
