@@ -30,7 +30,8 @@ from gullak.ledger.verify import verify, verify_database
 from gullak.system import jobs
 from tests.helpers.ledger import Book, make_book
 
-TABLES = ("audit_log", "ledger_transfers")
+TABLES = ("audit_log", "gateway_events", "ledger_transfers")
+OF_0016 = ("audit_log", "ledger_transfers")  # the tables migration 0016 partitioned
 DAY = dt.timedelta(days=1)
 
 RAW_TRANSFER = text("""
@@ -41,6 +42,10 @@ VALUES (:id, 0, :id, 'COIN', :debit, :credit, :amount, 'earn', 0, 0, :at)
 RAW_AUDIT = text("""
 INSERT INTO audit_log (id, at, actor_type, action, entity_type)
 VALUES (:id, :at, 'system', 'test.partitions', 'test')
+""")
+RAW_EVENT = text("""
+INSERT INTO gateway_events (id, provider, event_id, kind, payload)
+VALUES (:id, 'sandbox', CAST(:id AS text), 'other', '{}')
 """)
 PARTITION_OF = "SELECT tableoid::regclass::text FROM {table} WHERE id = :id"
 
@@ -133,6 +138,9 @@ async def test_rows_land_in_their_months_partition(session: AsyncSession) -> Non
         == expected_partition("ledger_transfers", old)
     await session.execute(RAW_AUDIT, {"id": old, "at": clock.now()})
     assert await partition_of(session, "audit_log", old) == expected_partition("audit_log", old)
+    await session.execute(RAW_EVENT, {"id": old})
+    assert await partition_of(session, "gateway_events", old) \
+        == expected_partition("gateway_events", old)
 
     await access.write_audit(session, actor=None, action="test.written", entity_type="test",
                              entity_id=None, before=None, after=None, outcome="ok",
@@ -152,6 +160,7 @@ async def test_an_id_without_a_partition_is_refused(session: AsyncSession) -> No
             (RAW_TRANSFER, {"id": id_, "debit": book.issuance.id, "credit": a.id, "amount": 1,
                             "at": clock.now()}),
             (RAW_AUDIT, {"id": id_, "at": clock.now()}),
+            (RAW_EVENT, {"id": id_}),
         ):
             with pytest.raises(DBAPIError) as refused:
                 async with session.begin_nested():
@@ -179,6 +188,26 @@ async def test_partitions_keep_the_guards(session: AsyncSession) -> None:
             async with session.begin_nested():
                 await session.execute(text(statement))
         assert refused.value.orig.sqlstate == "GL010", statement  # type: ignore[union-attr]
+
+
+async def test_gateway_event_partitions_keep_the_append_only_guard(
+        session: AsyncSession) -> None:
+    made = uuid7()
+    await session.execute(RAW_EVENT, {"id": made})
+    name = f"{partitions.SCHEMA}.{partitions.partition_name('gateway_events', clock.now())}"
+    # gateway_event_keys refers to them: TRUNCATE alone is refused for that (0A000).
+    for statement in (f"TRUNCATE {name} CASCADE", f"UPDATE {name} SET payload = '[]'",
+                      f"DELETE FROM {name}", "TRUNCATE gateway_events CASCADE",
+                      f"UPDATE gateway_events SET kind = 'captured' WHERE id = '{made}'"):
+        with pytest.raises(DBAPIError) as refused:
+            async with session.begin_nested():
+                await session.execute(text(statement))
+        assert refused.value.orig.sqlstate == "23001", statement  # type: ignore[union-attr]
+    # The processing mark is written once, in any month's partition.
+    await session.execute(text(f"UPDATE {name} SET processed_at = now(), outcome = 'ignored'"
+                               f" WHERE id = '{made}'"))
+    assert await session.scalar(text("SELECT outcome FROM gateway_events WHERE id = :id"),
+                                {"id": made}) == "ignored"
 
 
 async def test_verify_still_finds_a_repeated_entry_number(session: AsyncSession) -> None:
@@ -298,16 +327,16 @@ def empty_url(server_url: str, run_id: str) -> Iterator[str]:
     embedded.drop_database(server_url, name)
 
 
-def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
+def snapshot(url: str, tables: tuple[str, ...] = OF_0016) -> dict[str, list[tuple[Any, ...]]]:
     with psycopg.connect(url) as conn:
-        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() for t in TABLES}
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() for t in tables}
 
 
-def kinds(url: str) -> dict[str, str]:
+def kinds(url: str, tables: tuple[str, ...] = OF_0016) -> dict[str, str]:
     with psycopg.connect(url) as conn:
         return dict(conn.execute(
             "SELECT relname, relkind::text FROM pg_class WHERE relname = ANY(%s)"
-            " AND relnamespace = 'public'::regnamespace", (list(TABLES),)).fetchall())
+            " AND relnamespace = 'public'::regnamespace", (list(tables),)).fetchall())
 
 
 async def history_of(url: str, account: uuid.UUID) -> list[list[Any]]:
@@ -345,7 +374,7 @@ async def test_upgrade_from_0015_and_back_keeps_every_row(empty_url: str) -> Non
     assert len(before["ledger_transfers"]) == 13 and len(before["audit_log"]) >= 3
 
     migrate.upgrade(empty_url, "0016")
-    assert kinds(empty_url) == {t: "p" for t in TABLES}
+    assert kinds(empty_url) == {t: "p" for t in OF_0016}
     assert snapshot(empty_url) == before
     assert await history_of(empty_url, a.id) == history
     assert await verified(empty_url)
@@ -363,7 +392,7 @@ async def test_upgrade_from_0015_and_back_keeps_every_row(empty_url: str) -> Non
     for _ in range(partitions.MONTHS_AHEAD):
         last = partitions.next_month(last)
     while month <= last:
-        wanted |= {partitions.partition_name(t, month) for t in TABLES}
+        wanted |= {partitions.partition_name(t, month) for t in OF_0016}
         month = partitions.next_month(month)
     assert made == wanted
 
@@ -383,7 +412,7 @@ async def test_upgrade_from_0015_and_back_keeps_every_row(empty_url: str) -> Non
     assert await verified(empty_url)
 
     migrate.downgrade(empty_url, "0015")
-    assert kinds(empty_url) == {t: "r" for t in TABLES}
+    assert kinds(empty_url) == {t: "r" for t in OF_0016}
     assert snapshot(empty_url) == after
     assert await verified(empty_url)
     with psycopg.connect(empty_url) as conn:
@@ -404,4 +433,61 @@ def test_upgrade_refuses_ids_that_tell_no_month(empty_url: str) -> None:
                                            " version 7"):
         migrate.upgrade(empty_url, "0016")
     assert migrate.current(empty_url) == {"0015"}
-    assert kinds(empty_url) == {t: "r" for t in TABLES}
+    assert kinds(empty_url) == {t: "r" for t in OF_0016}
+
+
+# -- migration 0021: gateway events ----------------------------------------------------------
+
+EVENT_ROWS = ("SELECT id, provider, event_id, kind, ref, amount, payload, received_at,"
+              " processed_at, outcome FROM gateway_events ORDER BY id")
+
+
+def events_of(url: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(EVENT_ROWS).fetchall()
+
+
+def test_gateway_events_upgrade_from_0020_and_back_keeps_every_event(empty_url: str) -> None:
+    migrate.upgrade(empty_url, "0020")
+    months = [partitions.month_start(clock.now() - n * 31 * DAY) for n in (2, 0)]
+    ids = [uuid7_at(months[0] + DAY), uuid7_at(months[1] + DAY), uuid7_at(months[1] + 2 * DAY)]
+    with psycopg.connect(empty_url, autocommit=True) as conn:
+        for n, id_ in enumerate(ids):
+            conn.execute("INSERT INTO gateway_events (id, provider, event_id, kind, ref, amount,"
+                         " payload) VALUES (%s, 'sandbox', %s, 'captured', 'sandbox_x', 100,"
+                         " '{\"n\": 1}')", (id_, f"evt_{n}"))
+        conn.execute("UPDATE gateway_events SET processed_at = now(), outcome = 'succeeded'"
+                     " WHERE id = %s", (ids[0],))
+    before = events_of(empty_url)
+
+    migrate.upgrade(empty_url, "0021")
+    assert kinds(empty_url, ("gateway_events", "gateway_event_keys")) == {
+        "gateway_events": "p", "gateway_event_keys": "r"}
+    assert events_of(empty_url) == before
+    with psycopg.connect(empty_url, autocommit=True) as conn:
+        for id_ in ids:
+            assert conn.execute("SELECT tableoid::regclass::text FROM gateway_events"
+                                " WHERE id = %s", (id_,)).fetchone() \
+                == (expected_partition("gateway_events", id_),)
+        assert conn.execute("SELECT provider, event_id, gateway_event_id FROM gateway_event_keys"
+                            " ORDER BY gateway_event_id").fetchall() == [
+            ("sandbox", f"evt_{n}", id_) for n, id_ in enumerate(ids)]
+        # An event's key, once taken, refuses a second row; a key must name a stored event.
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("INSERT INTO gateway_event_keys VALUES ('sandbox', 'evt_1', %s)",
+                         (ids[0],))
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute("INSERT INTO gateway_event_keys VALUES ('sandbox', 'evt_9', %s)",
+                         (uuid7(),))
+        with pytest.raises(psycopg.errors.RestrictViolation):
+            conn.execute("UPDATE gateway_events SET outcome = 'x' WHERE id = %s", (ids[0],))
+
+    migrate.downgrade(empty_url, "0020")
+    assert kinds(empty_url, ("gateway_events", "gateway_event_keys")) == {"gateway_events": "r"}
+    assert events_of(empty_url) == before
+    with psycopg.connect(empty_url, autocommit=True) as conn, \
+            pytest.raises(psycopg.errors.UniqueViolation):
+        conn.execute("INSERT INTO gateway_events (id, provider, event_id, kind, payload)"
+                     " VALUES (%s, 'sandbox', 'evt_1', 'other', '{}')", (uuid7(),))
+    migrate.upgrade(empty_url)
+    assert events_of(empty_url) == before

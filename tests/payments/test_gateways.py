@@ -167,8 +167,15 @@ async def test_xendit_invoices_and_refunds() -> None:
     assert await gateway.refund("inv_579c8d61", 2_050, "refund_k2") == "rfd-123"
     assert str(seen[-1].url) == "https://api.xendit.co/refunds"
     assert seen[-1].headers["idempotency-key"] == "refund_k2"
+    # An invoice's payment is named by invoice_id; a payment request's by payment_request_id
+    # (docs.xendit.co/apidocs/refund-payment-request), never both.
     assert json.loads(seen[-1].content) == {"invoice_id": "inv_579c8d61",
                                             "reference_id": "refund_k2", "amount": 20.5,
+                                            "reason": "REQUESTED_BY_CUSTOMER"}
+    request_id = "pr-1102feb0-bb79-47ae-9d1e-e69394d3949c"
+    assert await gateway.refund(request_id, 1_000, "refund_k3") == "rfd-123"
+    assert json.loads(seen[-1].content) == {"payment_request_id": request_id,
+                                            "reference_id": "refund_k3", "amount": 10.0,
                                             "reason": "REQUESTED_BY_CUSTOMER"}
     with pytest.raises(GatewayError) as caught:
         await gateway.fetch("inv_missing")

@@ -8,13 +8,15 @@ import uuid
 import httpx
 import pytest
 import structlog
+from pydantic import SecretStr
 
 from gullak.db.engine import Database
 from gullak.kit import logging as gullak_logging
 from gullak.payments import gateways
 from gullak.payments.gateways.razorpay import Razorpay
 from gullak.settings import ConfigError, Settings, check_startup, secret_values
-from tests.payments.support import as_user
+from tests.helpers.http import http_client
+from tests.payments.support import as_user, payments_app
 
 SECRET = "rzp-live-secret-never-logged-42"
 
@@ -46,7 +48,7 @@ def test_the_sandbox_needs_nothing_and_credentials_are_masked(tmp_path) -> None:
 
 
 async def test_gateway_errors_carry_no_credentials(
-        raw_client: httpx.AsyncClient, fresh_db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        settings: Settings, fresh_db: Database) -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         # What a provider might echo back: our own credentials.
         return httpx.Response(401, json={"error": {"description": "bad key"}},
@@ -55,16 +57,15 @@ async def test_gateway_errors_carry_no_credentials(
     razor = Razorpay("rzp_live_id_000111", SECRET, "whsec", checkout_base="http://test",
                      transport=httpx.MockTransport(refuse))
     user = uuid.uuid4()
-    with structlog.testing.capture_logs() as logs, gateways.override(razor), \
-            pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GULLAK_PAYMENT_GATEWAY", "razorpay")
-        from gullak.settings import get_settings
-        get_settings.cache_clear()
-        try:
-            r = await raw_client.post("/v1/me/topups", json={"amount": 5_000},
-                                      headers=as_user(user))
-        finally:
-            get_settings.cache_clear()
+    # The app's own settings choose the gateway: the process's environment is not read.
+    chosen = settings.model_copy(update={
+        "payment_gateway": "razorpay", "razorpay_key_id": SecretStr("rzp_live_id_000111"),
+        "razorpay_key_secret": SecretStr(SECRET), "razorpay_webhook_secret": SecretStr("w")})
+    app = payments_app(chosen, fresh_db)
+    with structlog.testing.capture_logs() as logs, gateways.override(razor):
+        async with http_client(app) as client:
+            r = await client.post("/v1/me/topups", json={"amount": 5_000},
+                                  headers=as_user(user))
     assert r.status_code == 502 and r.json()["code"] == "gateway_error"
     assert "bad key" in r.json()["detail"]
     assert SECRET not in r.text and "rzp_live_id_000111" not in r.text

@@ -10,14 +10,18 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from gullak.db.engine import Database
+from gullak.db.routing import ReadSessionDep
 from gullak.db.uow import SessionDep
+from gullak.kit import audit
 from gullak.kit.ids import uuid7
 from gullak.kit.openapi import MEDIA_TYPE, REF, errors
 from gullak.kit.schemas import Text
 from gullak.kit.security import Subject, require, require_kind
 from gullak.payments import errors as payment_errors
-from gullak.payments import flows, gateways, jobs, pages, service
+from gullak.payments import flows, gateways, jobs, methods, pages, service
 from gullak.payments.schemas import (
+    MethodOut,
+    MethodPatch,
     PaymentOut,
     PaymentPage,
     RefundIn,
@@ -38,6 +42,7 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 Key = Annotated[Text | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
 Gateway = Annotated[str, Path(max_length=40)]
 Ref = Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+MethodCode = Annotated[str, Path(pattern=r"^[A-Z][A-Z0-9_]{1,31}$")]
 
 
 def _db(request: Request) -> Database:
@@ -56,7 +61,8 @@ async def create_topup(body: TopupIn, user: User, request: Request,
                        key: Key = None) -> PaymentOut:
     """A payment of purpose 'topup', started at its gateway at once: pay at `checkout_url`.
     The same Idempotency-Key gives the same top-up."""
-    return await flows.topup(_db(request), user.id, body.amount, key or str(uuid7()))
+    return await flows.topup(_db(request), _settings(request), user.id, body.amount,
+                             key or str(uuid7()))
 
 
 @router.get("/v1/me/topups", summary="My top-ups, newest first")
@@ -73,7 +79,8 @@ async def get_payment(payment_id: uuid.UUID, user: User, session: SessionDep) ->
 @router.post("/v1/payments/{payment_id}/start", summary="Start paying: get the checkout URL",
              responses=GATEWAY_ERROR)
 async def start_payment(payment_id: uuid.UUID, user: User, request: Request) -> PaymentOut:
-    return await flows.start(_db(request), payment_id, user_id=user.id)
+    return await flows.start(_db(request), payment_id, user_id=user.id,
+                             settings=_settings(request))
 
 
 @router.get("/v1/admin/payments/{payment_id}")
@@ -87,7 +94,8 @@ async def admin_get(payment_id: uuid.UUID, session: SessionDep,
 async def admin_refund(payment_id: uuid.UUID, body: RefundIn, request: Request,
                        _: Annotated[Subject, require("payments.refund")],
                        key: Key = None) -> RefundOut:
-    return await flows.refund(_db(request), payment_id, body.amount, key or str(uuid7()))
+    return await flows.refund(_db(request), payment_id, body.amount, key or str(uuid7()),
+                              settings=_settings(request))
 
 
 @router.post("/v1/payments/webhooks/{gateway}", summary="A gateway's webhook or callback",
@@ -144,3 +152,27 @@ async def razorpay_page(ref: Ref, request: Request) -> HTMLResponse:
     if key_id is None:
         raise payment_errors.GatewayNotConfigured()
     return HTMLResponse(pages.razorpay(key_id.get_secret_value(), ref))
+
+
+@router.get("/v1/payment-methods", summary="The ways to pay checkout offers, in order")
+async def payment_methods(session: ReadSessionDep) -> list[MethodOut]:
+    return await methods.list_methods(session)
+
+
+@router.get("/v1/admin/payment-methods", summary="Every payment method, the disabled too")
+async def admin_payment_methods(session: ReadSessionDep,
+                                _: Annotated[Subject, require("payments.read")]
+                                ) -> list[MethodOut]:
+    return await methods.list_methods(session, enabled_only=False)
+
+
+@router.patch("/v1/admin/payment-methods/{code}", responses=errors(404),
+              summary="Turn a payment method on or off, rename or reorder it")
+async def change_payment_method(code: MethodCode, body: MethodPatch, session: SessionDep,
+                                actor: Annotated[Subject, require("payments.manage")]
+                                ) -> MethodOut:
+    before, after = await methods.change_method(session, code, body)
+    await audit.record(session, actor, "payments.method.change", "payment_method", code,
+                       before=before.model_dump(mode="json"),
+                       after=after.model_dump(mode="json"))
+    return after

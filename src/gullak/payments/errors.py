@@ -63,3 +63,8 @@ class GatewayFailed(Unavailable):
     status = 502
     code = "gateway_error"
     title = "The payment gateway did not accept the request"
+
+
+class MethodNotFound(NotFound):
+    code = "payment_method_not_found"
+    title = "No such payment method"

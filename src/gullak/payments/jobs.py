@@ -21,8 +21,16 @@ async def process_event(event_id: str) -> str:
         return await service.process_event(session, uuid.UUID(event_id))
 
 
+@queue.task(name="payments.cancel_open", retry=5)
+async def cancel_open(reference_id: str) -> int:
+    """The open payments of a cancelled order that were busy when it was cancelled."""
+    async with unit_of_work(worker_db()) as session:
+        return await service.cancel_open(session, reference_id)
+
+
 @queue.periodic(cron="*/5 * * * *", periodic_id="payments_check_overdue")
 @queue.task(name="payments.check_overdue", queueing_lock="payments.check_overdue")
 async def check_overdue(timestamp: int) -> int:
-    minutes = get_settings().payment_pending_minutes
-    return await flows.check_overdue(worker_db(), dt.timedelta(minutes=minutes))
+    settings = get_settings()  # the worker's own, as it was started
+    return await flows.check_overdue(worker_db(), dt.timedelta(
+        minutes=settings.payment_pending_minutes), settings=settings)

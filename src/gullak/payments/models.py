@@ -2,11 +2,13 @@
 
 `user_id` and `reference_id` (an order's id) belong to other domains: plain columns, never
 foreign keys into their tables. `gateway_events` is append-only (a trigger refuses changes to
-what was received; only `processed_at` and `outcome` are written, once, by the job).
+what was received; only `processed_at` and `outcome` are written, once, by the job), and
+partitioned by month of its id like the ledger's transfers (gullak.db.partitions, 0021).
 
-It is a plain table, not partitioned by month of its id like the ledger: exactly-once intake
-rests on a unique (provider, event_id), and PostgreSQL can only enforce a unique index of a
-partitioned table when it holds the partition key.
+A unique index of a partitioned table must hold the partition key, so (provider, event_id)
+cannot be unique in `gateway_events` itself. Exactly-once intake rests on the small plain
+table `gateway_event_keys` instead: its primary key is (provider, event_id), and one
+statement claims the key and stores the event, or does neither (webhooks.store).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKeyConstraint,
     Index,
+    Integer,
     Text,
     UniqueConstraint,
     func,
@@ -120,8 +123,8 @@ class PaymentRefund(Timestamped, Base):
 class GatewayEvent(Base):
     __tablename__ = "gateway_events"
     __table_args__ = (
-        UniqueConstraint("provider", "event_id"),
         Index("ix_gateway_events_unprocessed", "id", postgresql_where=text("processed_at IS NULL")),
+        {"postgresql_partition_by": "RANGE (id)"},
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
@@ -134,6 +137,21 @@ class GatewayEvent(Base):
     received_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     processed_at: Mapped[dt.datetime | None]
     outcome: Mapped[str | None] = mapped_column(Text)
+
+
+class GatewayEventKey(Base):
+    """One row per event a provider sent, whatever the number of copies delivered: the
+    (provider, event id) that `gateway_events` cannot keep unique, and the row that holds it.
+    """
+
+    __tablename__ = "gateway_event_keys"
+    __table_args__ = (
+        ForeignKeyConstraint(["gateway_event_id"], ["gateway_events.id"]),
+    )
+
+    provider: Mapped[str] = mapped_column(Text, primary_key=True)
+    event_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    gateway_event_id: Mapped[uuid.UUID]
 
 
 class SandboxPayment(Base):
@@ -149,3 +167,19 @@ class SandboxPayment(Base):
     refunded: Mapped[int] = mapped_column(server_default=text("0"))
     refunds: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class PaymentMethod(Timestamped, Base):
+    """A way to pay that checkout offers (UserState's payment types): cards, bank transfer,
+    UPI... An admin turns one off, and checkout stops offering it."""
+
+    __tablename__ = "payment_methods"
+    __table_args__ = (
+        CheckConstraint("code ~ '^[A-Z][A-Z0-9_]{1,31}$'", name="code"),
+        CheckConstraint("position >= 0", name="position"),
+    )
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(server_default=text("true"))
+    position: Mapped[int] = mapped_column(Integer, server_default=text("0"))

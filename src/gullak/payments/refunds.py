@@ -6,10 +6,15 @@
    provider is asked, and two refunds racing for the last rupee cannot both pass.
 2. `close_refund`: the provider accepted (the refund succeeds, `payment.refunded`) or
    refused (the move is reversed in the ledger, the refund fails).
+
+A process that stops between the two leaves the refund pending, its money already back in
+clearing: `stale_refunds` finds it for the periodic check, which asks the provider again with
+the same key (one refund there, however often asked) and closes it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from sqlalchemy import func, select
@@ -101,3 +106,14 @@ async def close_refund(session: AsyncSession, refund_id: uuid.UUID, *,
     await session.flush()
     await session.refresh(refund)
     return RefundOut.model_validate(refund)
+
+
+async def stale_refunds(session: AsyncSession, *, older_than: dt.timedelta,
+                        limit: int = 100) -> list[tuple[uuid.UUID, int, str]]:
+    """Refunds left pending past the deadline: (payment id, amount, key) of each."""
+    rows = await session.execute(
+        select(PaymentRefund.payment_id, PaymentRefund.amount, PaymentRefund.idempotency_key)
+        .where(PaymentRefund.status == "pending",
+               PaymentRefund.updated_at < clock.now() - older_than)
+        .order_by(PaymentRefund.updated_at).limit(limit))
+    return [(row.payment_id, row.amount, row.idempotency_key) for row in rows]

@@ -95,3 +95,22 @@ class ReconcileOut(Out):
     @property
     def ok(self) -> bool:
         return not self.differences
+
+
+MethodName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                              max_length=100), kit.ONE_LINE]
+
+
+class MethodOut(Out):
+    code: str
+    name: str
+    enabled: bool
+    position: int
+
+
+class MethodPatch(In):
+    """What an admin may change of a payment method; what is left out stays."""
+
+    enabled: bool | None = None
+    name: MethodName | None = None
+    position: Annotated[int, Field(strict=True, ge=0, le=1000)] | None = None

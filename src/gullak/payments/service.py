@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit.errors import InvalidInput
+from gullak.kit.events import Event
 from gullak.kit.ids import human_code
 from gullak.kit.schemas import BIGINT
 from gullak.ledger import service as ledger
@@ -24,15 +25,16 @@ from gullak.payments import errors
 from gullak.payments.common import CURRENCIES, load, payment_out, record_attempt
 from gullak.payments.gateways.base import GatewayOrder, PaymentRequest
 from gullak.payments.models import INVOICE_SEQ, OPEN, Payment
-from gullak.payments.refunds import close_refund, get_refund, open_refund
+from gullak.payments.refunds import close_refund, get_refund, open_refund, stale_refunds
 from gullak.payments.schemas import PaymentOut, PaymentPage, Purpose
 from gullak.payments.webhooks import overdue, poll_event, process_event, receive_webhook
-from gullak.settings import get_settings
+from gullak.settings import Settings, get_settings
 
 __all__ = [
-    "close_refund", "create_payment", "create_topup", "get_payment", "get_refund",
-    "get_user_payment", "list_topups", "open_refund", "overdue", "poll_event",
-    "process_event", "receive_webhook", "record_attempt", "record_started", "starting",
+    "cancel_open", "close_refund", "create_payment", "create_topup", "get_payment",
+    "get_refund", "get_user_payment", "list_topups", "open_refund", "order_status_changed",
+    "overdue", "poll_event", "process_event", "receive_webhook", "record_attempt",
+    "record_started", "stale_refunds", "starting",
 ]
 
 
@@ -48,10 +50,13 @@ def check_amount(amount: object) -> int:
 
 async def create_payment(session: AsyncSession, *, user_id: uuid.UUID, purpose: str,
                          reference_id: str, amount: int, currency: str = "INR",
-                         key: str) -> PaymentOut:
+                         key: str, gateway: str | None = None) -> PaymentOut:
     """Record a payment in 'created', in the caller's unit of work; the provider is asked
     later (`flows.start`). The same key for the same user and request gives the same
-    payment; with another request, idempotency_key_reused."""
+    payment; with another request, idempotency_key_reused.
+
+    `gateway` is the caller's `settings.payment_gateway`. A caller without its settings at
+    hand leaves it out and the process's settings choose."""
     check_amount(amount)
     if currency not in CURRENCIES:
         raise errors.UnsupportedCurrency(field="currency")
@@ -68,7 +73,8 @@ async def create_payment(session: AsyncSession, *, user_id: uuid.UUID, purpose: 
     inserted = await session.scalar(insert(Payment).values(
         user_id=user_id, purpose=purpose,
         reference_id=reference_id, amount=amount, currency=currency,
-        gateway=get_settings().payment_gateway, idempotency_key=key, request_hash=digest,
+        gateway=gateway or get_settings().payment_gateway, idempotency_key=key,
+        request_hash=digest,
         invoice_number=invoice,
     ).on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
         .returning(Payment.id))
@@ -82,16 +88,16 @@ async def create_payment(session: AsyncSession, *, user_id: uuid.UUID, purpose: 
     return payment_out(await load(session, inserted))
 
 
-async def create_topup(session: AsyncSession, *, user_id: uuid.UUID, amount: int,
-                       key: str) -> PaymentOut:
-    settings = get_settings()
+async def create_topup(session: AsyncSession, settings: Settings, *, user_id: uuid.UUID,
+                       amount: int, key: str) -> PaymentOut:
     if type(amount) is not int or not settings.topup_min_amount <= amount \
             <= settings.topup_max_amount:
         raise errors.InvalidAmount(
             f"A top-up is {settings.topup_min_amount} to {settings.topup_max_amount} paise.",
             field="amount", min=settings.topup_min_amount, max=settings.topup_max_amount)
     return await create_payment(session, user_id=user_id, purpose="topup",
-                                reference_id=f"topup:{user_id}", amount=amount, key=key)
+                                reference_id=f"topup:{user_id}", amount=amount, key=key,
+                                gateway=settings.payment_gateway)
 
 
 async def get_payment(session: AsyncSession, payment_id: uuid.UUID) -> PaymentOut:
@@ -143,12 +149,18 @@ async def record_started(session: AsyncSession, payment_id: uuid.UUID,
     await record_attempt(session, payment_id, "create", {"amount": payment.amount},
                          "ok", {"ref": order.ref, **_safe(order.raw)})
     if payment.gateway_ref is None:
-        payment.gateway_ref, payment.checkout_url = order.ref, order.checkout_url
+        # Kept whatever the status: an event about this provider order must find its payment.
+        payment.gateway_ref = order.ref
+        if payment.status in OPEN:
+            payment.checkout_url = order.checkout_url
         if payment.status == "created":
             payment.status = "pending"
         payment.updated_at = func.now()  # type: ignore[assignment]
         await session.flush()
         await session.refresh(payment)
+    if payment.status not in OPEN:
+        # Cancelled (or failed) while the provider was asked: nobody is sent to pay it.
+        raise errors.InvalidTransition(f"The payment is {payment.status}.", keep_changes=True)
     return payment_out(payment)
 
 
@@ -157,3 +169,44 @@ def _safe(raw: Any) -> dict[str, Any]:
     return {str(k): v for k, v in dict(raw).items()
             if isinstance(v, (str, int, float, bool, type(None)))}
 
+
+
+# -- an order cancelled ----------------------------------------------------------------------
+
+async def order_status_changed(session: AsyncSession, event: Event) -> None:
+    """An order cancelled while its payment is still open: the payment is cancelled, so it is
+    never started again (`starting` refuses it). The provider may still have been paid; that
+    success is recorded as any other (webhooks.apply) and the order gives it back.
+
+    Runs in the order's unit, which holds the order's row lock, while the webhook job locks a
+    payment and then its order: waiting on the payment here could deadlock with it. So a
+    payment locked at this moment is skipped and cancelled by a job after this unit commits.
+    """
+    if event.data.get("to_status") != "cancelled":
+        return
+    reference = str(event.data.get("order_id"))
+    skipped = await cancel_open(session, reference, wait=False)
+    if skipped:
+        from gullak.payments import jobs  # jobs import this module
+        from gullak.worker import enqueue
+
+        await enqueue(session, jobs.cancel_open, reference_id=reference)
+
+
+async def cancel_open(session: AsyncSession, reference_id: str, *, wait: bool = True) -> int:
+    """Cancel the open payments of the order `reference_id`; returns how many open ones were
+    left alone because another unit held them (only when not `wait`)."""
+    base = select(Payment).where(Payment.purpose == "order",
+                                 Payment.reference_id == reference_id,
+                                 Payment.status.in_(OPEN))
+    open_ids = set(await session.scalars(base.with_only_columns(Payment.id)))
+    if not open_ids:
+        return 0
+    found = list(await session.scalars(
+        base.with_for_update(skip_locked=not wait).execution_options(populate_existing=True)))
+    for payment in found:
+        payment.status = "cancelled"
+        payment.checkout_url = None  # nobody is sent to pay it any more
+        payment.updated_at = func.now()  # type: ignore[assignment]
+    await session.flush()
+    return len(open_ids - {p.id for p in found})

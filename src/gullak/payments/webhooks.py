@@ -1,13 +1,16 @@
 """Gateway events: verified, stored raw, then processed exactly once.
 
 Intake (`receive_webhook`) verifies the signature before anything else, then stores the event
-once per (provider, event id): ten deliveries of one event make one row, and only the first
-asks for processing. Processing (`process_event`, run by the job) locks the event, then its
-payment, and applies the event to the payment's state, in whatever order events arrive:
+once per (provider, event id) (`store`: the key is claimed in `gateway_event_keys`, as
+`gateway_events` is partitioned by month and cannot keep it unique): ten deliveries of one
+event make one row, and only the first asks for processing. Processing (`process_event`, run
+by the job) locks the event, then its payment, and applies the event to the payment's state,
+in whatever order events arrive:
 
 - captured: the payment succeeds (from any status but succeeded: money that was taken is
-  money we owe, even after a failed or expired attempt), the money moves from the gateway
-  clearing account to the purpose's account, and `payment.succeeded` is published;
+  money we owe, even after a failed or expired attempt, or once cancelled with its order,
+  which then gives it back), the money moves from the gateway clearing account to the
+  purpose's account, and `payment.succeeded` is published;
 - failed / expired: only a payment still open (created, pending) fails or expires, and
   `payment.failed` is published; a late failure never undoes a success;
 - anything else, or an event for no payment we know: stored, marked, ignored.
@@ -22,17 +25,19 @@ from collections.abc import Mapping
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, Text, func, literal, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import clock, events
+from gullak.kit.ids import uuid7
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import TransferIn
 from gullak.payments import errors
 from gullak.payments.common import OPEN_STATUSES, clearing, destination
 from gullak.payments.gateways.base import Gateway, GatewayEvent, GatewayStatus, InvalidPayload
 from gullak.payments.models import GatewayEvent as EventRow
+from gullak.payments.models import GatewayEventKey as EventKey
 from gullak.payments.models import Payment
 
 log = structlog.get_logger("gullak.payments")
@@ -61,10 +66,22 @@ async def receive_webhook(session: AsyncSession, gateway: Gateway, headers: Mapp
 
 async def store(session: AsyncSession, provider: str, event: GatewayEvent,
                 payload: Any) -> uuid.UUID | None:
-    row_id: uuid.UUID | None = await session.scalar(insert(EventRow).values(
-        provider=provider, event_id=event.event_id[:200], kind=event.kind, ref=event.ref,
-        amount=event.amount, payload=payload if isinstance(payload, dict) else {"body": payload},
-    ).on_conflict_do_nothing(index_elements=["provider", "event_id"]).returning(EventRow.id))
+    """One statement: the event's key is claimed and the event stored, or, for a key already
+    claimed, neither. A copy racing the first waits on the first's key until it commits (then
+    stores nothing) or rolls back (then stores it)."""
+    event_id = event.event_id[:200]
+    claim = (insert(EventKey).values(provider=provider, event_id=event_id,
+                                     gateway_event_id=uuid7())
+             .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+             .returning(EventKey.gateway_event_id).cte("claim"))
+    row_id: uuid.UUID | None = await session.scalar(
+        insert(EventRow).from_select(
+            ["id", "provider", "event_id", "kind", "ref", "amount", "payload"],
+            select(claim.c.gateway_event_id, literal(provider), literal(event_id),
+                   literal(event.kind), literal(event.ref, Text),
+                   literal(event.amount, BigInteger),
+                   literal(payload if isinstance(payload, dict) else {"body": payload}, JSONB)))
+        .returning(EventRow.id))
     log.info("webhook_received", gateway=provider, event_id=event.event_id, kind=event.kind,
              duplicate=row_id is None)
     return row_id

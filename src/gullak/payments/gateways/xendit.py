@@ -4,8 +4,15 @@
   basic auth (the secret key as user name, an empty password); answers {id, external_id,
   status: "PENDING", amount, invoice_url, ...}. GET /v2/invoices/{id} answers the same with
   status PENDING, PAID, SETTLED or EXPIRED (and paid_amount once paid).
-- Refunds: POST /refunds {invoice_id, reference_id, amount, currency, reason}, idempotent by
-  the idempotency-key header; answers {id, status, amount, ...}.
+- Refunds: POST /refunds {payment_request_id | invoice_id, reference_id, amount, reason},
+  idempotent by the idempotency-key header; answers {id, status, amount, ...}. Which id names
+  the payment depends on how it was taken: the Payments API reference
+  (docs.xendit.co/apidocs/refund-payment-request) requires `payment_request_id` ("pr-...")
+  for a payment request, and the Refunds API as Xendit's own SDKs model it
+  (xendit-node docs/refund/models/CreateRefund.md, xendit-php docs/Refund/CreateRefund.md)
+  takes `invoice_id` instead for a payment made through an invoice or payment link, which
+  the refund object still reports (marked "to be deprecated"). Ours are invoices; a payment
+  request's id is sent as one.
 - Invoice callbacks: the x-callback-token header equals the callback verification token of
   the account; the body is the invoice ({id, external_id, status, amount, paid_amount, ...}).
   Invoice callbacks carry no event id of their own: (invoice id, status) is one event, as an
@@ -39,6 +46,7 @@ from gullak.payments.gateways.base import (
 )
 
 API = "https://api.xendit.co"
+PAYMENT_REQUEST = "pr-"  # how the ids of the Payments API's payment requests begin
 STATUSES: dict[str, Status] = {"PENDING": "pending", "PAID": "captured",
                                "SETTLED": "captured", "EXPIRED": "expired"}
 KINDS: dict[str, Kind] = {"PAID": "captured", "SETTLED": "captured", "EXPIRED": "expired"}
@@ -91,8 +99,10 @@ class Xendit:
         return GatewayStatus(status, captured if status == "captured" else 0, refunded)
 
     async def refund(self, ref: str, amount: int, key: str) -> str:
+        # One id or the other, never both: see the module's note on the Refunds API.
+        field = "payment_request_id" if ref.startswith(PAYMENT_REQUEST) else "invoice_id"
         body = await self._call("POST", "/refunds", json={
-            "invoice_id": ref, "reference_id": key, "amount": float(Decimal(amount) / 100),
+            field: ref, "reference_id": key, "amount": float(Decimal(amount) / 100),
             "reason": "REQUESTED_BY_CUSTOMER"}, headers={"idempotency-key": key})
         if body.get("status") == "FAILED":
             raise GatewayError(f"xendit refused the refund: {body.get('failure_code')}")

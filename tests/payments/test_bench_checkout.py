@@ -1,0 +1,26 @@
+"""`gullak bench checkout` runs end to end for a second: orders placed and paid, every webhook
+applied, the ledger verified, and the figures reported (their size is the benchmark's
+business, not the suite's)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_the_checkout_bench_runs_briefly(server_url: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GULLAK_")}
+    env.update(GULLAK_DATABASE_URL=server_url, GULLAK_DATA_DIR=str(tmp_path / "data"),
+               GULLAK_LOG_LEVEL="warning")
+    out = subprocess.run([sys.executable, "-m", "gullak.cli", "bench", "checkout",
+                          "--seconds", "1", "--clients", "2", "--json"],
+                         env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    assert figures["verified"] is True and figures["unpaid_orders"] == 0
+    assert figures["checkouts"] > 0 and figures["events"] == figures["checkouts"]
+    assert 0 < figures["placement_p50_ms"] <= figures["placement_p99_ms"]
+    assert figures["cold_session_tps"] > 0 and figures["checkout_ratio"] > 0
