@@ -349,3 +349,31 @@ async def test_a_coupon_that_costs_coins_leaves_the_rest_to_pay(
         ("REZ", 50), ("INR", 37_800 - 5_000)]
     assert order["status"] == "paid"
     assert await wallet(session, user, "REZ") == (0, 0)  # both captured
+
+
+async def test_an_order_given_back_whole_gives_its_coupon_back(
+        client: httpx.AsyncClient, actors: Actors, shop: Shop, session: AsyncSession) -> None:
+    await make_offer(session, shop.merchant_id, type="coupon_code", coupon_code="ONCE10",
+                     per_user_limit=1)
+    user = uuid.uuid4()
+    await fund(session, user, "INR", 200_000)
+    me, admin = actors.user(user), actors.admin("orders.refund")
+    first = await place(client, me, order_body(shop, (shop.dosa, 2), coupon_code="ONCE10"))
+    done = await advance(client, actors.merchant(shop.merchant_id), first["id"], "confirm",
+                         "ready", "complete")
+    part = await client.post(f"/v1/admin/orders/{first['id']}/refunds", headers=admin,
+                             json={"amount": 1_000, "reason": "one dosa was cold"})
+    assert part.status_code == 201
+    redeemed = "SELECT status FROM offer_redemptions WHERE id = :i"
+    assert await session.scalar(text(redeemed), {"i": first["redemption_id"]}) == "completed"
+    rest = await client.post(f"/v1/admin/orders/{first['id']}/refunds", headers=admin,
+                             json={"amount": done["total"] - 1_000, "reason": "closed early"})
+    assert rest.status_code == 201 and rest.json()["order"]["status"] == "refunded"
+    assert await session.scalar(text(redeemed), {"i": first["redemption_id"]}) == "refunded"
+    # The user's one use of the coupon is free again.
+    again = await place(client, me, order_body(shop, (shop.dosa, 2), coupon_code="ONCE10"))
+    assert again["discount"] == first["discount"] > 0
+    cancelled = await client.post(f"/v1/orders/{again['id']}/cancel", headers=me)
+    assert cancelled.status_code == 200
+    assert await session.scalar(text(redeemed), {"i": again["redemption_id"]}) == "refunded"
+    assert (await verify(session)).ok

@@ -34,6 +34,7 @@ class OwnerType(StrEnum):
     user = "user"
     merchant = "merchant"
     platform = "platform"
+    gift_card = "gift_card"  # each gift card holds its own balance (giftcards domain)
 
 
 class PlatformPurpose(StrEnum):
@@ -43,6 +44,7 @@ class PlatformPurpose(StrEnum):
     commission_revenue = "commission_revenue"
     payout_clearing = "payout_clearing"
     merchant_funding = "merchant_funding"
+    gift_card_funding = "gift_card_funding"  # value of cards the platform issued in bulk
 
 
 class AssetIn(In):

@@ -1,6 +1,10 @@
 """Orders across domains: placing (catalog stock, offers, ledger holds, a payment), payment
 outcomes, fulfilment, cancellation and the unpaid-order sweep; refunds in refunds.py.
 
+Gift cards pay through a hold on the card's own ledger account, checked (code and PIN) before
+anything else is touched: a wrong PIN refuses the order with nothing written but the card's
+count of wrong PINs. Gift card products of a paid order issue their cards (giftcards domain).
+
 Every movement of value is a ledger transfer with reference ('order', order id) and an
 idempotency key derived from the order id. Captured coins and cash go to the merchant's
 account in that asset; the gateway's part goes from the platform's order escrow account to
@@ -25,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gullak.catalog import service as catalog
 from gullak.catalog.errors import ReservationClosed, StockNotFound
 from gullak.catalog.schemas import ReserveIn
+from gullak.giftcards import service as giftcards
 from gullak.kit import clock
 from gullak.kit.errors import NotFound
 from gullak.kit.events import Event
@@ -33,11 +38,13 @@ from gullak.kit.security import Subject
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import CaptureIn, HoldIn, TransferIn
 from gullak.merchants import service as merchants
+from gullak.merchants.schemas import MerchantOut
 from gullak.offers import service as offers
 from gullak.offers.schemas import RedeemIn
 from gullak.orders import common, errors, pricing, refunds, service
 from gullak.orders.common import ESCROW, ORDERS_ACTOR, REFERENCE
 from gullak.orders.models import Order, OrderItem, OrderTender
+from gullak.orders.money import Allocation
 from gullak.orders.pricing import INR, Policy
 from gullak.orders.schemas import OrderIn, OrderOut
 from gullak.payments import service as payments
@@ -51,8 +58,29 @@ ACTIONS = {"confirm": "confirmed", "ready": "ready", "ship": "shipped", "deliver
 
 
 def _hash(data: OrderIn) -> str:
-    body = json.dumps(data.model_dump(mode="json"), sort_keys=True)
+    request = data.model_dump(mode="json")
+    if data.gift_cards is not None:  # no PIN, and no code in clear, in a stored hash
+        request["gift_cards"] = [{"code": giftcards.code_digest(g.code), "amount": g.amount}
+                                 for g in data.gift_cards]
+    body = json.dumps(request, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def slot(tender: OrderTender | Allocation) -> str:
+    """What a tender's ledger keys are named by: its asset, or its card."""
+    if tender.gift_card_id is not None:
+        return f"gift_card:{tender.gift_card_id}"
+    return tender.asset_code
+
+
+async def _cards(session: AsyncSession, data: OrderIn) -> list[pricing.Card]:
+    """The gift cards named, each checked and its row locked (in one order, so that orders
+    naming the same cards queue rather than deadlock)."""
+    asked = sorted(data.gift_cards or [], key=lambda g: giftcards.code_digest(g.code))
+    if len({giftcards.code_digest(g.code) for g in asked}) < len(asked):
+        raise errors.InvalidTender("A gift card is named twice.", field="gift_cards")
+    return [(g, await giftcards.authorise(session, g.code, g.pin, data.merchant_id))
+            for g in asked]
 
 
 # -- placing ----------------------------------------------------------------------------------
@@ -69,8 +97,9 @@ async def _replay(session: AsyncSession, user_id: uuid.UUID, key: str,
     return existing
 
 
-async def _where(session: AsyncSession, data: OrderIn) -> str | None:
-    """The order's city, after checking the merchant, the outlet and the address."""
+async def _where(session: AsyncSession, data: OrderIn) -> tuple[MerchantOut, str | None]:
+    """The merchant and the order's city, after checking the merchant, the outlet and the
+    address."""
     merchant = await merchants.get_merchant(session, data.merchant_id)
     if merchant.status != "live":
         raise errors.InvalidOrder("The merchant is not taking orders.",
@@ -90,7 +119,7 @@ async def _where(session: AsyncSession, data: OrderIn) -> str | None:
             raise errors.InvalidOrder("A delivery needs an address.", code="address_required",
                                       field="delivery_address")
         city = data.delivery_address.city
-    return city
+    return merchant, city
 
 
 async def place_order(session: AsyncSession, actor: Subject, data: OrderIn, policy: Policy, *,
@@ -106,7 +135,8 @@ async def place_order(session: AsyncSession, actor: Subject, data: OrderIn, poli
         existing = await _replay(session, user_id, idempotency_key, digest)
         if existing is not None:
             return await service.order_out(session, existing), False
-    city = await _where(session, data)
+    cards = await _cards(session, data)
+    merchant, city = await _where(session, data)
     lines = await pricing.lines(session, data.merchant_id, data.items)
     currency = lines[0].asset_code
     kind = "purchase" if currency == INR else "reward"
@@ -115,7 +145,7 @@ async def place_order(session: AsyncSession, actor: Subject, data: OrderIn, poli
     order_id, number = uuid7(), await service.next_number(session)
     offer_id, redemption_id, off, fee, tax = None, None, 0, 0, 0
     if kind == "reward":
-        if data.coupon_code is not None or data.tenders is not None:
+        if data.coupon_code is not None or data.tenders is not None or cards:
             raise errors.InvalidOrder("A reward-shop order is paid in its coins alone.",
                                       code="reward_order_terms", field="items")
         plan = await pricing.reward_tender(session, user_id, currency, subtotal)
@@ -126,9 +156,9 @@ async def place_order(session: AsyncSession, actor: Subject, data: OrderIn, poli
                 amount=subtotal, item_count=count, outlet_id=data.outlet_id, city=city,
                 order_ref=number), idempotency_key=f"order:{order_id}")
             redemption_id = redemption.id
-        merchant = await merchants.get_merchant(session, data.merchant_id)
         fee, tax = pricing.fees(policy, data, subtotal - off, merchant.category_id)
-        plan = await pricing.tenders(session, policy, data, user_id, subtotal - off + fee + tax)
+        plan = await pricing.tenders(session, policy, data, user_id, subtotal - off + fee + tax,
+                                     cards)
     now = clock.now()
     order = Order(
         id=order_id, number=number, user_id=user_id,
@@ -159,21 +189,25 @@ async def place_order(session: AsyncSession, actor: Subject, data: OrderIn, poli
                               unit_price=line.unit_price, quantity=line.quantity,
                               line_total=line.total, reservation_id=reservation_id))
     expires = now + (policy.reward_hold if kind == "reward" else policy.unpaid + MARGIN)
+    card_accounts = {card.card_id: card.account_id for _, card in cards}
     for position, part in enumerate(plan.tenders):
-        account = await ledger.user_account(session, user_id, part.asset_code)
+        account_id = card_accounts[part.gift_card_id] if part.gift_card_id is not None else \
+            (await ledger.user_account(session, user_id, part.asset_code)).id
         hold = await ledger.place_hold(session, HoldIn(
-            account_id=account.id, asset_code=part.asset_code, amount=part.amount,
+            account_id=account_id, asset_code=part.asset_code, amount=part.amount,
             expires_at=expires, reference_type=REFERENCE, reference_id=str(order.id)),
-            idempotency_key=f"order:{order.id}:hold:{part.asset_code}")
+            idempotency_key=f"order:{order.id}:hold:{slot(part)}")
         session.add(OrderTender(order_id=order.id, user_id=order.user_id,
                                 position=position, kind=part.kind,
                                 asset_code=part.asset_code, amount=part.amount, rate=part.rate,
-                                status="held", hold_id=hold.id, captured=0, released=0,
-                                refunded=0, commission=0, commission_refunded=0))
+                                status="held", hold_id=hold.id, gift_card_id=part.gift_card_id,
+                                captured=0, released=0, refunded=0, commission=0,
+                                commission_refunded=0))
     if plan.gateway:
         payment = await payments.create_payment(
             session, user_id=user_id, purpose="order", reference_id=str(order.id),
-            amount=plan.gateway, currency=INR, key=f"order:{order.id}:payment")
+            amount=plan.gateway, currency=INR, key=f"order:{order.id}:payment",
+            gateway=policy.gateway)
         session.add(OrderTender(order_id=order.id, user_id=order.user_id,
                                 position=len(plan.tenders), kind="gateway",
                                 asset_code=INR, amount=plan.gateway, rate=1, status="pending",
@@ -195,7 +229,7 @@ async def _capture(session: AsyncSession, order: Order, tender: OrderTender) -> 
     out = await ledger.capture(session, tender.hold_id, CaptureIn(
         credit_account_id=merchant.id, kind="order_payment", reference_type=REFERENCE,
         reference_id=str(order.id)),
-        idempotency_key=f"order:{order.id}:capture:{tender.asset_code}")
+        idempotency_key=f"order:{order.id}:capture:{slot(tender)}")
     tender.captured, tender.status = out.transfer.amount, "captured"
 
 
@@ -216,14 +250,19 @@ async def _commit_stock(session: AsyncSession, order: Order) -> None:
 async def _paid(session: AsyncSession, order: Order, actor: Subject | None,
                 reason: str) -> None:
     """Funds are secured: a purchase captures its holds now, a reward-shop order keeps them
-    until delivery. The stock is sold and the coupon's redemption completed."""
+    until delivery. The stock is sold and the coupon's redemption completed.
+    Rows are locked in placement's order (the coupon's offer, stock, then balances): a user's
+    next order, placed while this one is paid, waits instead of deadlocking."""
     await service.move(session, order, "paid", actor, reason)
+    if order.redemption_id is not None:
+        await offers.complete(session, order.redemption_id, ORDERS_ACTOR)
+    await _commit_stock(session, order)
     if order.kind == "purchase":
         for tender in await service.tenders_of(session, order.id):
             await _capture(session, order, tender)
-    await _commit_stock(session, order)
-    if order.redemption_id is not None:
-        await offers.complete(session, order.redemption_id, ORDERS_ACTOR)
+        # Gift card products: their cards, funded from what the merchant was just paid.
+        await giftcards.issue_for_order(session, order.id, order.user_id, order.merchant_id, [
+            (i.product_id, i.quantity) for i in await service.items_of(session, order.id)])
 
 
 async def _gateway_tender(session: AsyncSession, order: Order,
@@ -282,16 +321,18 @@ async def payment_failed(session: AsyncSession, event: Event) -> None:
 
 async def _unwind(session: AsyncSession, order: Order, reason: str) -> None:
     """Give back what a cancelled order took: holds released, captured parts refunded, stock
-    not yet sold back on sale, a pending coupon redemption called off."""
+    not yet sold back on sale, the coupon given back (called off, or refunded once used)."""
     tenders = await service.tenders_of(session, order.id)
     for tender in tenders:
         if tender.status == "held" and tender.hold_id is not None:
             if (await ledger.get_hold(session, tender.hold_id)).status == "pending":
-                key = f"order:{order.id}:release:{tender.asset_code}"
+                key = f"order:{order.id}:release:{slot(tender)}"
                 await ledger.release(session, tender.hold_id, idempotency_key=key)
             tender.released, tender.status = tender.amount, "released"
         elif tender.status == "pending":
             tender.status = "failed"  # a gateway payment never made
+    # Cards the order bought and nobody has used go back to the merchant before the refund.
+    await giftcards.void_for_order(session, order.id, reason)
     captured = [t for t in tenders if t.captured > t.refunded]
     if captured:
         await refunds.give_back(session, order, captured,
@@ -303,10 +344,7 @@ async def _unwind(session: AsyncSession, order: Order, reason: str) -> None:
             continue
         if (await catalog.get_reservation(session, item.reservation_id)).status == "pending":
             await catalog.release_reservation(session, item.reservation_id)
-    if order.redemption_id is not None and \
-            (await offers.get_redemption(session, order.redemption_id, ORDERS_ACTOR)
-             ).status == "pending":
-        await offers.cancel(session, order.redemption_id, ORDERS_ACTOR, reason)
+    await refunds.undo_coupon(session, order, reason)
 
 
 async def cancel(session: AsyncSession, order_id: uuid.UUID, actor: Subject,

@@ -33,7 +33,7 @@ from gullak.kit.ids import uuid7
 
 STATUSES = ("created", "awaiting_payment", "paid", "confirmed", "ready", "shipped",
             "delivered", "completed", "cancelled", "refunded", "partially_refunded")
-TENDER_KINDS = ("coins", "wallet", "gateway")
+TENDER_KINDS = ("coins", "wallet", "gateway", "gift_card")
 TENDER_STATUSES = ("pending", "held", "captured", "released", "failed")
 # Human order numbers, ORD-YYYYMM-000123: one sequence, never reused (a rolled-back order
 # burns its number, which is fine for a reference people read).
@@ -114,9 +114,9 @@ class OrderItem(Base):
 
 
 class OrderTender(Base):
-    """One way the order is paid: coins or wallet cash through a ledger hold, or a gateway
-    payment. `amount`, `captured`, `released`, `refunded` and `commission` are in the asset's
-    minor units; `rate` is what one of them is worth in the order's currency."""
+    """One way the order is paid: coins, wallet cash or a gift card through a ledger hold, or
+    a gateway payment. `amount`, `captured`, `released`, `refunded` and `commission` are in
+    the asset's minor units; `rate` is what one of them is worth in the order's currency."""
 
     __tablename__ = "order_tenders"
     __table_args__ = (
@@ -128,7 +128,9 @@ class OrderTender(Base):
                         " AND commission_refunded >= 0"
                         " AND commission_refunded <= commission", name="amounts"),
         ForeignKeyConstraint(["order_id", "user_id"], ["orders.id", "orders.user_id"]),
-        Index("uq_order_tenders_asset", "order_id", "kind", "asset_code", unique=True),
+        # One tender per asset, and per card for gift cards (0019).
+        Index("uq_order_tenders_asset", "order_id", "kind", "asset_code", "gift_card_id",
+              unique=True, postgresql_nulls_not_distinct=True),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
@@ -142,6 +144,7 @@ class OrderTender(Base):
     status: Mapped[str] = mapped_column(Text)
     hold_id: Mapped[uuid.UUID | None]
     payment_id: Mapped[uuid.UUID | None]
+    gift_card_id: Mapped[uuid.UUID | None]  # the card a gift card tender holds on
     captured: Mapped[int] = mapped_column(server_default=text("0"))
     released: Mapped[int] = mapped_column(server_default=text("0"))
     refunded: Mapped[int] = mapped_column(server_default=text("0"))

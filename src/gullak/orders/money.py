@@ -9,6 +9,7 @@ share is always a whole number of its asset's minor units.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,11 +33,12 @@ def coin_rate(code: str, scale: int, overrides: dict[str, int]) -> int | None:
 class Candidate:
     """A tender that may pay: `available` and `requested` in the asset's minor units."""
 
-    kind: str  # coins, wallet
+    kind: str  # coins, wallet, gift_card
     asset_code: str
     rate: int
     available: int
     requested: int | None = None  # None: as much as it can
+    gift_card_id: uuid.UUID | None = None
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Allocation:
     asset_code: str
     rate: int
     amount: int  # minor units of the asset
+    gift_card_id: uuid.UUID | None = None
 
     @property
     def value(self) -> int:
@@ -85,7 +88,7 @@ def allocate(total: int, candidates: Sequence[Candidate], coin_cap: int | None) 
         units = min(want, limit // c.rate)
         if units <= 0:
             continue
-        plan.tenders.append(Allocation(c.kind, c.asset_code, c.rate, units))
+        plan.tenders.append(Allocation(c.kind, c.asset_code, c.rate, units, c.gift_card_id))
         remaining -= units * c.rate
         if c.kind == "coins" and coin_room is not None:
             coin_room -= units * c.rate

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.catalog import service as catalog
 from gullak.catalog.schemas import ProductOut
+from gullak.giftcards import service as giftcards
 from gullak.kit.errors import NotFound
 from gullak.ledger import service as ledger
 from gullak.offers import service as offers
 from gullak.offers.schemas import CartIn
 from gullak.orders import errors
 from gullak.orders.money import Candidate, Plan, allocate, coin_rate
-from gullak.orders.schemas import ItemIn, OrderIn
+from gullak.orders.schemas import GiftCardTenderIn, ItemIn, OrderIn
 from gullak.settings import Settings
 
 INR = "INR"
@@ -34,6 +36,7 @@ class Policy:
     coin_rates: tuple[tuple[str, int], ...] = ()
     unpaid: dt.timedelta = dt.timedelta(minutes=30)
     reward_hold: dt.timedelta = dt.timedelta(days=30)
+    gateway: str = "sandbox"  # where an order's gateway part is paid
 
     @classmethod
     def of(cls, s: Settings) -> Policy:
@@ -41,7 +44,7 @@ class Policy:
                    s.orders_delivery_fee, s.orders_free_delivery_from, s.orders_coin_cap_bps,
                    tuple(s.orders_coin_rates.items()),
                    dt.timedelta(minutes=s.orders_unpaid_minutes),
-                   dt.timedelta(days=s.orders_reward_hold_days))
+                   dt.timedelta(days=s.orders_reward_hold_days), s.payment_gateway)
 
     def tax_rate(self, category_id: uuid.UUID | None) -> int:
         return dict(self.tax_bps_by_category).get(str(category_id), self.tax_bps)
@@ -116,14 +119,32 @@ def fees(policy: Policy, data: OrderIn, after_discount: int,
     return fee, after_discount * policy.tax_rate(category_id) // 10_000
 
 
+Card = tuple[GiftCardTenderIn, giftcards.Tender]
+
+
+def card_candidates(cards: Sequence[Card]) -> list[Candidate]:
+    """Gift cards pay in INR after every other tender, in the order given; coins' cap is not
+    theirs."""
+    found = []
+    for asked, card in cards:
+        if asked.amount is not None and asked.amount > card.available:
+            raise errors.InsufficientTender(
+                f"The gift card has {card.available} available.", field="gift_cards",
+                asset_code=INR, available=card.available)
+        found.append(Candidate("gift_card", INR, 1, card.available, asked.amount,
+                               card.card_id))
+    return found
+
+
 async def tenders(session: AsyncSession, policy: Policy, data: OrderIn, user_id: uuid.UUID,
-                  total: int) -> Plan:
+                  total: int, cards: Sequence[Card] = ()) -> Plan:
     """How a purchase is paid: the merchant's branded coins, promo coins, other coins, wallet
-    cash, in that order unless the client lists its own; the gateway pays the rest."""
+    cash, in that order unless the client lists its own; then gift cards; the gateway pays
+    the rest."""
     assets = {a.code: a for a in await ledger.list_assets(session)}
     available = {h.asset_code: h.available
                  for h in await ledger.holdings(session, "user", user_id)}
-    branded = await offers.branded_asset(session, data.merchant_id)
+    branded = offers.branded_code(data.merchant_id)  # none held if not created yet
     rates = dict(policy.coin_rates)
 
     def candidate(code: str, requested: int | None) -> Candidate | None:
@@ -152,6 +173,7 @@ async def tenders(session: AsyncSession, policy: Policy, data: OrderIn, user_id:
             c = candidate(code, None)
             if c is not None and c.available > 0:
                 found.append(c)
+    found += card_candidates(cards)
     return allocate(total, found, total * policy.coin_cap_bps // 10_000)
 
 

@@ -10,14 +10,23 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.db.engine import Database
+from gullak.giftcards import service as giftcards
 from gullak.kit import events
-from gullak.kit.errors import Forbidden
+from gullak.kit.errors import Forbidden, GullakError
 from gullak.kit.ids import uuid7
 from gullak.kit.security import Subject
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import TransferIn
 from gullak.orders import errors, service
-from gullak.orders.common import ESCROW, REFERENCE, audit_move, merchant_account, scope
+from gullak.offers import service as offers
+from gullak.orders.common import (
+    ESCROW,
+    ORDERS_ACTOR,
+    REFERENCE,
+    audit_move,
+    merchant_account,
+    scope,
+)
 from gullak.orders.models import Order, OrderTender
 from gullak.orders.money import Slot, split_refund
 from gullak.orders.pricing import INR
@@ -44,8 +53,9 @@ async def refund_gateway(db: Database, payment_id: uuid.UUID, amount: int, key: 
 async def give_back(session: AsyncSession, order: Order, tenders: list[OrderTender],
                      units: list[int], key: str) -> list[dict[str, Any]]:
     """Refund `units` on each tender as one ledger transaction: the commission on that part
-    back to the merchant first, then the part itself to the user's wallet (coins, cash) or to
-    order escrow (the gateway's refund follows, by a job)."""
+    back to the merchant first, then the part itself to the user's wallet (coins, cash), onto
+    the gift card that paid it (the wallet once the card is closed), or to order escrow (the
+    gateway's refund follows, by a job)."""
     transfers, parts, gateway = [], [], []
     for tender, give in zip(tenders, units, strict=True):
         if give <= 0:
@@ -61,12 +71,14 @@ async def give_back(session: AsyncSession, order: Order, tenders: list[OrderTend
                 asset_code=tender.asset_code, amount=back, kind="order_commission_refund",
                 reference_type=REFERENCE, reference_id=str(order.id)))
         if tender.kind == "gateway":
-            to = await ledger.platform_account(session, INR, ESCROW)
+            to = (await ledger.platform_account(session, INR, ESCROW)).id
             gateway.append((tender.payment_id, give))
+        elif tender.kind == "gift_card" and tender.gift_card_id is not None:
+            to = await giftcards.refund_account(session, tender.gift_card_id, order.user_id)
         else:
-            to = await ledger.user_account(session, order.user_id, tender.asset_code)
+            to = (await ledger.user_account(session, order.user_id, tender.asset_code)).id
         transfers.append(TransferIn(
-            debit_account_id=merchant.id, credit_account_id=to.id, asset_code=tender.asset_code,
+            debit_account_id=merchant.id, credit_account_id=to, asset_code=tender.asset_code,
             amount=give, kind="order_refund", reference_type=REFERENCE,
             reference_id=str(order.id)))
         tender.refunded += give
@@ -78,6 +90,26 @@ async def give_back(session: AsyncSession, order: Order, tenders: list[OrderTend
     for payment_id, give in gateway:
         await refund_later(session, payment_id, give, f"{key}:{payment_id}")
     return parts
+
+
+async def undo_coupon(session: AsyncSession, order: Order, reason: str) -> None:
+    """An order given back whole gives its coupon back too: the redemption is refunded (its
+    coins spent come back, its coins earned go back) and the user's slot is free again. If
+    the user has spent the coins it earned, the ledger refuses; the order's refund still
+    stands, and a note says why the coupon stayed used."""
+    if order.redemption_id is None:
+        return
+    redemption = await offers.get_redemption(session, order.redemption_id, ORDERS_ACTOR)
+    if redemption.status == "pending":
+        await offers.cancel(session, order.redemption_id, ORDERS_ACTOR, reason)
+        return
+    if redemption.status != "completed":
+        return
+    try:
+        async with session.begin_nested():
+            await offers.refund(session, order.redemption_id, ORDERS_ACTOR, reason)
+    except GullakError as exc:
+        order.notes = [*order.notes, {"code": "coupon_not_given_back", "reason": exc.code}]
 
 
 def _may_refund(actor: Subject, order: Order) -> None:
@@ -109,6 +141,8 @@ async def refund(session: AsyncSession, order_id: uuid.UUID, amount: int, reason
     order.refunded += amount
     before = order.status
     await service.move(session, order, target, actor, reason, {"amount": amount, "tenders": parts})
+    if target == "refunded":
+        await undo_coupon(session, order, reason)
     await audit_move(session, actor, "refund", order, before, amount=amount, tenders=parts)
     await events.publish(session, "order.refunded", {
         "order_id": str(order.id), "user_id": str(order.user_id), "amount": amount,

@@ -22,6 +22,9 @@ Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 CouponCode = Annotated[str, StringConstraints(strip_whitespace=True,
                                               pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{2,39}$")]
 AssetCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,31}$")]
+GiftCardCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=6,
+                                                max_length=60,
+                                                pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$")]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                           max_length=500), kit.ONE_LINE]
 
@@ -82,6 +85,15 @@ class TenderIn(In):
     amount: Units | None = None
 
 
+class GiftCardTenderIn(In):
+    """A gift card to pay with, after the other tenders: `amount` (paise) at most, or as much
+    as it can. A wrong PIN refuses the whole order and counts towards the card's lock."""
+
+    code: GiftCardCode
+    pin: Annotated[str, StringConstraints(pattern=r"^[0-9]{4,12}$")]
+    amount: Units | None = None
+
+
 class OrderIn(In):
     merchant_id: uuid.UUID
     outlet_id: uuid.UUID | None = None
@@ -90,6 +102,7 @@ class OrderIn(In):
     fulfilment: Fulfilment = Fulfilment.pickup
     delivery_address: AddressIn | None = None
     tenders: list[TenderIn] | None = Field(default=None, max_length=10)
+    gift_cards: list[GiftCardTenderIn] | None = Field(default=None, max_length=5)
 
 
 class CancelIn(In):
@@ -126,6 +139,7 @@ class TenderOut(Out):
     status: str
     hold_id: uuid.UUID | None
     payment_id: uuid.UUID | None
+    gift_card_id: uuid.UUID | None = None
     captured: int
     released: int
     refunded: int
