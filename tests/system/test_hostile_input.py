@@ -20,6 +20,7 @@ from tests.helpers.merchants import live_merchant, staff_of
 from tests.helpers.problems import PROBLEM, assert_problem
 from tests.helpers.state import changed, fingerprint
 from tests.helpers.users import sign_in
+from tests.partners.support import basic, make_partner
 
 NUL = "bad\u0000value"
 HUGE = 10**30
@@ -88,7 +89,8 @@ async def callers(client: httpx.AsyncClient, session: AsyncSession, connection: 
     merchant = await live_merchant(session)
     staff = await staff_of(client, session, merchant.id)
     user = await sign_in(client, connection)
-    return [admin.headers, staff.headers, user.headers, {}]
+    partner = basic(await make_partner(session, settings))
+    return [admin.headers, staff.headers, user.headers, partner, {}]
 
 
 async def send(client: httpx.AsyncClient, callers: list[Headers], method: str, url: str,
