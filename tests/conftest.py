@@ -27,6 +27,7 @@ from gullak.db import embedded, migrate
 from gullak.db.engine import Database
 from gullak.db.uow import request_session
 from gullak.kit import clock
+from gullak.ledger.verify import Report, verify_database
 from gullak.settings import Settings
 from tests.helpers.http import http_client
 from tests.helpers.sessions import rolled_back_sessions
@@ -114,17 +115,29 @@ async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
 
 
 @pytest.fixture
-async def fresh_db(admin_url: str, server_url: str,
+async def fresh_db(request: pytest.FixtureRequest, admin_url: str, server_url: str,
                    template_url: str) -> AsyncIterator[Database]:
-    """A database of its own, migrated, for tests that commit or use many connections."""
+    """A database of its own, migrated, for tests that commit or use many connections. After
+    the test, its ledger must verify (`gullak ledger verify`), whatever the test did."""
     name = f"gullak_test_{uuid.uuid4().hex[:12]}"
     database = Database(clone(admin_url, server_url, template_url, name), pool_size=5,
                         max_overflow=40, pgbouncer=pgbouncer())
     try:
         yield database
+        if not _breaks_ledger(request):
+            report = await verify_database(database)
+            assert report.ok, f"the ledger does not verify after the test: {_failed(report)}"
     finally:
         await database.dispose()
         embedded.drop_database(admin_url, name)
+
+
+def _breaks_ledger(request: pytest.FixtureRequest) -> bool:
+    return request.node.get_closest_marker("breaks_ledger") is not None
+
+
+def _failed(report: Report) -> list[tuple[str, list[dict[str, object]]]]:
+    return [(c.name, c.sample) for c in report.checks if not c.ok]
 
 
 @pytest.fixture

@@ -293,9 +293,9 @@ def admin_create(
 
 @app.command("reseal")
 def reseal() -> None:
-    """Re-seal encrypted PII (KYC numbers, TOTP secrets) under the first key of
-    GULLAK_ENCRYPTION_KEY. To rotate: put the new key first, the old one after a comma, run
-    this, then drop the old key."""
+    """Re-seal encrypted values (KYC numbers, TOTP secrets, gift card codes and PINs) under
+    the first key of GULLAK_ENCRYPTION_KEY. To rotate: put the new key first, the old one
+    after a comma, run this, then drop the old key."""
     from gullak.db.engine import Database
     from gullak.db.uow import unit_of_work
     from gullak.identity.service import keyring
@@ -306,7 +306,9 @@ def reseal() -> None:
                Sealed("kyc_records", "pan", "kyc.pan"),
                Sealed("kyc_records", "bank_account", "kyc.bank_account"),
                Sealed("users", "totp_secret", "users.totp_secret"),
-               Sealed("admin_users", "totp_secret", "admin.totp")]
+               Sealed("admin_users", "totp_secret", "admin.totp"),
+               Sealed("gift_cards", "code_sealed", "gift_cards.code"),
+               Sealed("gift_cards", "pin_sealed", "gift_cards.pin")]
     settings = _settings()
     url = _url(settings, migrated=True)
 
@@ -374,7 +376,7 @@ def payments_reconcile(
     async def go():  # type: ignore[no-untyped-def]
         db = Database(url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
         try:
-            return await flows.reconcile_day(db, when)
+            return await flows.reconcile_day(db, when, settings=settings)
         finally:
             await db.dispose()
 
@@ -430,6 +432,20 @@ def bench_http(
     settings = _settings()
     _bench_module("http").main(_url(settings), seconds=seconds, workers=workers,
                                connections=connections, json_out=json_out)
+
+
+@bench_app.command("checkout")
+def bench_checkout(
+    seconds: Annotated[float, typer.Option(help="Length of the timed checkouts.")] = 20.0,
+    clients: Annotated[int, typer.Option(help="Concurrent users checking out.")] = 16,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON line instead of a table.")] = False,
+) -> None:
+    """Users placing and paying orders (coins and a sandbox gateway webhook) through the
+    services as requests and the worker run them, against the ledger's per-request transfer
+    rate of the same run."""
+    settings = _settings()
+    _bench_module("checkout").main(_url(settings), seconds=seconds, clients=clients,
+                                   json_out=json_out)
 
 
 def _bench_module(name: str):  # type: ignore[no-untyped-def]

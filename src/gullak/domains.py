@@ -72,11 +72,18 @@ DOMAINS: tuple[Domain, ...] = (
     Domain("offers", needs=("ledger", "identity", "merchants", "catalog"), jobs=True, seed=True),
     Domain("discovery", needs=("merchants", "catalog", "offers"), jobs=True, seed=True),
     Domain("payments", needs=("ledger", "identity"), jobs=True,
-           routers=("api:router",)),
-    Domain("orders", needs=("ledger", "merchants", "catalog", "offers", "payments"), jobs=True,
+           routers=("api:router",),
+           handlers={"order.status_changed": "service:order_status_changed"}),
+    Domain("giftcards", needs=("ledger", "catalog"), jobs=True, seed=True),
+    Domain("orders", needs=("ledger", "merchants", "catalog", "offers", "payments",
+                            "giftcards"), jobs=True,
            seed=True,
            handlers={"payment.succeeded": "flows:payment_succeeded",
                      "payment.failed": "flows:payment_failed"}),
+    Domain("partners", needs=("identity", "orders"), jobs=True,
+           routers=("api:router", "api:me", "api:admin"),
+           authenticators={"basic": "api:basic"},
+           handlers={"order.status_changed": "outbox:order_status_changed"}),
 )
 
 

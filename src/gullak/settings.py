@@ -131,6 +131,23 @@ class Settings(BaseSettings):
     topup_max_amount: int = Field(default=10_000_000, ge=1)
     # A payment still waiting on the provider this long is asked about by the reconciliation.
     payment_pending_minutes: int = Field(default=30, ge=1, le=10_080)
+    # Gift cards: wrong PINs in a row that lock a card, for how long; balance checks one client
+    # address may make in an hour, and claims one user may try in an hour.
+    giftcards_pin_attempts: int = Field(default=5, ge=1, le=100)
+    giftcards_lock_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    giftcards_checks_per_hour: int = Field(default=30, ge=1, le=1_000_000)
+    giftcards_claims_per_hour: int = Field(default=20, ge=1, le=1_000_000)
+    # Partners' outbound webhooks: attempts per event before it is failed, the first retry's
+    # delay (doubling after each failure, with jitter, up to the cap), each call's timeout, and
+    # whether webhook URLs may be http and reach private or loopback addresses (development
+    # and tests only: it opens the worker to calls into our own network).
+    partners_webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    partners_webhook_backoff_seconds: float = Field(default=30.0, ge=0, le=86_400)
+    partners_webhook_backoff_cap_seconds: float = Field(default=21_600.0, ge=0, le=604_800)
+    partners_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    partners_webhook_allow_private: bool = False
+    # A rotated signing secret keeps signing (a second v1 in the signature) for this long.
+    partners_secret_grace_hours: int = Field(default=24, ge=0, le=720)
 
     @field_validator("trusted_proxies", "cors_origins", "metrics_networks", mode="before")
     @classmethod

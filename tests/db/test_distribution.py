@@ -39,6 +39,11 @@ DISTRIBUTED: dict[str, tuple[str, str]] = {  # table: (distribution column, grou
     "payments": ("user_id", USER),
     "payment_attempts": ("user_id", USER),
     "payment_refunds": ("user_id", USER),
+    "voucher_redemptions": ("user_id", USER),
+    "partner_links": ("user_id", USER),
+    "partner_orders": ("user_id", USER),
+    "partner_events": ("user_id", USER),
+    "partner_deliveries": ("user_id", USER),
     # Logs of visitors who may not be signed in (user_id NULL): spread by their own id.
     "search_queries": ("id", "search"),
     "search_clicks": ("query_id", "search"),
@@ -51,6 +56,10 @@ REFERENCE = {
     "offers", "products", "product_variants", "product_images", "catalog_events",
     "permissions", "roles", "role_permissions", "app_settings", "feature_flags", "cms_pages",
     "seo_redirects", "search_terms", "popular_searches",
+    # Gift cards sold as products, and vouchers, read by every node that takes a redemption.
+    "gift_card_designs", "vouchers",
+    "payment_methods",  # the ways to pay checkout offers: a handful, read by every checkout
+    "partners",  # partner companies: few, named by every partner order's row
 }
 
 LOCAL = {
@@ -63,8 +72,10 @@ LOCAL = {
     "product_feed_imports", "inventory", "inventory_reservations", "otp_codes", "sms_outbox",
     "rate_limits", "seed_runs", "alembic_version", "procrastinate_jobs", "procrastinate_events",
     "procrastinate_periodic_defers", "procrastinate_workers",
+    # A card is found by its code before anyone knows whose it is; most have no owner yet.
+    "gift_cards", "gift_card_batches",
     # A provider's events arrive before anyone knows whose payment they are about.
-    "gateway_events", "payment_sandbox_orders",
+    "gateway_events", "gateway_event_keys", "payment_sandbox_orders",
 }
 
 # Foreign keys that cross users today, with what distribution would do about them. Pinned

@@ -101,6 +101,7 @@ class World:
     bob_step_up_code: str = ""
     bob_offer: str = ""
     bob_redemption: str = ""
+    bob_partner: str = ""
 
     @property
     def bob_id(self) -> str:
@@ -190,6 +191,16 @@ async def build_world(client: httpx.AsyncClient, connection: AsyncConnection,
                               json={"amount": 50000})
         assert r.status_code == 201, r.text
         w.bob_redemption = r.json()["id"]
+    if "partner" in needs:
+        # A partner company that Bob allowed to place orders for him.
+        from gullak.partners import service as partners
+        from gullak.partners.schemas import PartnerIn
+
+        partner = await partners.create(session, Settings(env="test", encryption_key="k" * 32),
+                                        PartnerIn(name=f"Partner of {bob.phone}"), None)
+        w.bob_partner = str(partner.id)
+        r = await client.post(f"/v1/me/partners/{w.bob_partner}/link", headers=h)
+        assert r.status_code == 201, r.text
     return w
 
 
@@ -413,6 +424,31 @@ async def top_up(w: World) -> None:
     assert r.json()["user_id"] == w.alice_id and w.bob_id not in r.text
 
 
+async def my_gift_cards(w: World) -> None:
+    r = await w.client.get("/v1/me/gift-cards", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert (r.status_code, r.json()["items"]) == (200, [])
+
+
+async def claim_a_gift_card(w: World) -> None:
+    # A card is claimed by its code and PIN alone: nothing names a user to claim for.
+    r = await w.client.post("/v1/me/gift-cards/claim", headers=w.alice.headers,
+                            json={"code": "NOSUCHCARD42", "pin": "123456", "user_id": w.bob_id})
+    assert_problem(r, 422, "validation_error")
+    r = await w.client.post("/v1/me/gift-cards/claim", headers=w.alice.headers,
+                            json={"code": "NOSUCHCARD42", "pin": "123456"})
+    assert_problem(r, 422, "gift_card_invalid", "code")
+
+
+async def redeem_a_voucher(w: World) -> None:
+    r = await w.client.post("/v1/me/vouchers/redeem", headers=w.alice.headers,
+                            json={"code": "NOSUCHVOUCHER", "user_id": w.bob_id})
+    assert_problem(r, 422, "validation_error")
+    r = await w.client.post("/v1/me/vouchers/redeem", headers=w.alice.headers,
+                            json={"code": "NOSUCHVOUCHER"})
+    assert_problem(r, 404, "voucher_not_found", "code")
+
+
 async def my_saved_offers(w: World) -> None:
     r = await w.client.get("/v1/me/saved-offers", headers=w.alice.headers)
     assert r.status_code == 200 and r.json() == []
@@ -452,6 +488,28 @@ async def logout_all(w: World) -> None:
     await w.bob_still_signed_in()
 
 
+async def my_partners(w: World) -> None:
+    r = await w.client.get("/v1/me/partners", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert (r.status_code, r.json()) == (200, [])
+
+
+async def link_a_partner(w: World) -> None:
+    # Partners are shared: linking Bob's partner makes Alice's own link, Bob's untouched.
+    r = await w.client.post(f"/v1/me/partners/{w.bob_partner}/link", headers=w.alice.headers)
+    assert r.status_code == 201, r.text
+    r = await w.client.get("/v1/me/partners", headers=w.alice.headers)
+    assert [link["partner_id"] for link in r.json()] == [w.bob_partner]
+
+
+async def unlink_a_partner(w: World) -> None:
+    r = await w.client.delete(f"/v1/me/partners/{w.bob_partner}/link", headers=w.alice.headers)
+    assert_problem(r, 404, "partner_link_not_found")
+    r = await w.client.get("/v1/me/partners", headers=w.bob.headers)
+    assert [(link["partner_id"], link["status"]) for link in r.json()] == \
+        [(w.bob_partner, "active")]
+
+
 # One case per route that acts on the signed-in subject: Alice uses it, aiming at Bob where
 # the route takes an id, with what Bob must own for the case to mean something. A new such
 # route fails `test_every_subject_route_has_a_case`.
@@ -485,10 +543,16 @@ CASES: dict[tuple[str, str], tuple[Case, frozenset[str]]] = {
     ("POST", "/v1/me/topups"): (top_up, frozenset()),
     ("GET", "/v1/me/wallet/assets"): (wallet_assets, frozenset({"wallet"})),
     ("GET", "/v1/me/wallet/history"): (my_wallet_history, frozenset({"wallet"})),
+    ("GET", "/v1/me/gift-cards"): (my_gift_cards, frozenset()),
+    ("POST", "/v1/me/gift-cards/claim"): (claim_a_gift_card, frozenset()),
+    ("POST", "/v1/me/vouchers/redeem"): (redeem_a_voucher, frozenset()),
     ("GET", "/v1/me/saved-offers"): (my_saved_offers, frozenset({"offers"})),
     ("PUT", "/v1/me/saved-offers/{offer_id}"): (save_an_offer, frozenset({"offers"})),
     ("DELETE", "/v1/me/saved-offers/{offer_id}"): (unsave_an_offer, frozenset({"offers"})),
     ("GET", "/v1/me/redemptions"): (my_redemptions, frozenset({"offers"})),
+    ("GET", "/v1/me/partners"): (my_partners, frozenset({"partner"})),
+    ("POST", "/v1/me/partners/{partner_id}/link"): (link_a_partner, frozenset({"partner"})),
+    ("DELETE", "/v1/me/partners/{partner_id}/link"): (unlink_a_partner, frozenset({"partner"})),
     ("POST", "/v1/auth/logout"): (logout, frozenset()),
     ("POST", "/v1/auth/logout-all"): (logout_all, EVERYTHING),
 }

@@ -233,6 +233,7 @@ async def test_the_last_posted_time_moves_only_by_posting(book: Book) -> None:
     assert getattr(caught.value.orig, "sqlstate", None) == "GL009"
 
 
+@pytest.mark.breaks_ledger
 async def test_verify_notices_entry_times_out_of_order(fresh_db: Database) -> None:
     async with unit_of_work(fresh_db) as session:
         book = await make_book(session)

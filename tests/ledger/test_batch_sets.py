@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gullak.kit import clock
 from gullak.kit.ids import uuid7
 from gullak.ledger import errors, service
-from gullak.ledger.schemas import AccountOut, TransferIn
+from gullak.ledger.schemas import TransferIn
 from tests.helpers.ledger import Book
 from tests.ledger.test_service import assert_verified, hold_in, merchant, move, refused
 

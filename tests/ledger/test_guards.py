@@ -179,6 +179,7 @@ async def failing_checks(db: Database) -> set[str]:
     return {c.name for c in report.checks if not c.ok}
 
 
+@pytest.mark.breaks_ledger
 async def test_verify_names_what_tampering_broke(fresh_db: Database) -> None:
     async with fresh_db.sessionmaker() as session, session.begin():
         book = await make_book(session)
@@ -202,6 +203,7 @@ async def test_verify_names_what_tampering_broke(fresh_db: Database) -> None:
     assert (wrong["account_id"], wrong["balance"], wrong["from_entries"]) == (b.id, 37, 30)
 
 
+@pytest.mark.breaks_ledger
 async def test_verify_notices_an_entry_changed_behind_the_guard(fresh_db: Database) -> None:
     async with fresh_db.sessionmaker() as session, session.begin():
         book = await make_book(session)

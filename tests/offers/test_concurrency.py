@@ -162,3 +162,22 @@ async def test_the_loser_of_a_race_for_a_coupon_code_is_told_it_is_taken(
                 ).all()
     assert sorted(rows) == sorted([(first_id, "RACE10", "draft"),
                                    (second_id, own_code, own_status)])
+
+
+async def test_a_merchants_branded_coins_created_twice_at_once_are_one_asset(
+        fresh_db: Database) -> None:
+    async with fresh_db.sessionmaker() as session, session.begin():
+        merchant_id, _ = await live_merchant(session)
+
+    async def first_use() -> str:
+        async with fresh_db.sessionmaker() as session, session.begin():
+            code = await service.branded_asset(session, merchant_id)
+            await asyncio.sleep(0.05)  # both inside their transactions at once
+            return code
+
+    codes = await asyncio.gather(*(first_use() for _ in range(6)))
+    assert set(codes) == {service.branded_code(merchant_id)}
+    async with fresh_db.sessionmaker() as session:
+        found = await session.scalar(text("SELECT count(*) FROM ledger_assets WHERE code = :c"),
+                                     {"c": codes[0]})
+    assert found == 1

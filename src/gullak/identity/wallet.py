@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gullak.identity import errors
 from gullak.identity.common import get_user
 from gullak.kit.errors import InvalidInput
 from gullak.ledger import service as ledger

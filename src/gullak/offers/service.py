@@ -18,6 +18,7 @@ from gullak.kit import audit, clock
 from gullak.kit.errors import NotFound
 from gullak.kit.security import Subject
 from gullak.ledger import service as ledger
+from gullak.ledger.errors import AssetExists
 from gullak.ledger.schemas import AssetIn, AssetKind
 from gullak.merchants import service as merchants
 from gullak.offers import errors, lookup, rules
@@ -150,15 +151,23 @@ async def _code_guard(session: AsyncSession) -> AsyncIterator[None]:
 
 async def branded_asset(session: AsyncSession, merchant_id: uuid.UUID) -> str:
     """The code of the merchant's branded coins, created on first use."""
-    code = f"BR_{merchant_id.hex[-12:].upper()}"
+    code = branded_code(merchant_id)
     try:
         await ledger.get_asset(session, code)
     except NotFound:
         merchant = await merchants.get_merchant(session, merchant_id)
-        await ledger.create_asset(session, AssetIn(
-            code=code, name=f"{merchant.name} coins"[:100], kind=AssetKind.coin, scale=0,
-            merchant_id=merchant_id))
+        try:
+            await ledger.create_asset(session, AssetIn(
+                code=code, name=f"{merchant.name} coins"[:100], kind=AssetKind.coin, scale=0,
+                merchant_id=merchant_id))
+        except AssetExists:  # created by a request running beside this one
+            pass
     return code
+
+
+def branded_code(merchant_id: uuid.UUID) -> str:
+    """The code the merchant's branded coins have, or will have once created."""
+    return f"BR_{merchant_id.hex[-12:].upper()}"
 
 
 async def _apply(session: AsyncSession, offer: Offer, values: dict[str, Any]) -> None:
