@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gullak.catalog import service as catalog
 from gullak.catalog.schemas import ProductIn
+from gullak.db.engine import Database
 from gullak.db.uow import SessionDep
 from gullak.kit.errors import NotFound
 from gullak.kit.security import Subject, current_subject
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import AccountIn, AssetIn, AssetKind, OwnerType, TransferIn
+from gullak.orders import flows
 from tests.helpers.admins import serial
 from tests.helpers.offers import Actors, live_merchant
 
@@ -131,3 +133,18 @@ def subjects_of(application: FastAPI, found: Actors | None = None) -> Actors:
 
     application.dependency_overrides[current_subject] = subject
     return actors
+
+
+async def run_refund_jobs(db: Database) -> int:
+    """The orders.refund_gateway jobs, run as the worker runs them; how many."""
+    async with db.engine.begin() as conn:
+        jobs = (await conn.execute(text(
+            "SELECT id, args FROM procrastinate_jobs WHERE task_name = 'orders.refund_gateway'"
+            " AND status = 'todo' ORDER BY id"))).all()
+    for job_id, args in jobs:
+        await flows.refund_gateway(db, uuid.UUID(args["payment_id"]), args["amount"],
+                                   args["key"])
+        async with db.engine.begin() as conn:
+            await conn.execute(text("UPDATE procrastinate_jobs SET status = 'succeeded'"
+                                    " WHERE id = :id"), {"id": job_id})
+    return len(jobs)

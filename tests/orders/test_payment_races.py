@@ -19,12 +19,18 @@ from gullak.app import create_app
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 from gullak.ledger.verify import verify_database
-from gullak.orders import flows as orders
 from gullak.payments import flows, gateways, service
 from gullak.settings import Settings
 from tests.helpers.http import guarded_client
 from tests.helpers.problems import assert_problem
-from tests.orders.support import Shop, make_shop, merchant_balance, order_body, subjects_of
+from tests.orders.support import (
+    Shop,
+    make_shop,
+    merchant_balance,
+    order_body,
+    run_refund_jobs,
+    subjects_of,
+)
 from tests.payments.support import make_sandbox, run_payment_jobs
 
 
@@ -47,21 +53,6 @@ async def placed_and_started(client: httpx.AsyncClient, me: dict[str, str],
     r = await client.post(f"/v1/payments/{tender['payment_id']}/start", headers=me)
     assert r.status_code == 200, r.text
     return Checkout(client, me, order, tender["payment_id"], r.json()["gateway_ref"])
-
-
-async def run_refund_jobs(db: Database) -> int:
-    """The orders.refund_gateway jobs, run as the worker runs them; how many."""
-    async with db.engine.begin() as conn:
-        jobs = (await conn.execute(text(
-            "SELECT id, args FROM procrastinate_jobs WHERE task_name = 'orders.refund_gateway'"
-            " AND status = 'todo' ORDER BY id"))).all()
-    for job_id, args in jobs:
-        await orders.refund_gateway(db, uuid.UUID(args["payment_id"]), args["amount"],
-                                    args["key"])
-        async with db.engine.begin() as conn:
-            await conn.execute(text("UPDATE procrastinate_jobs SET status = 'succeeded'"
-                                    " WHERE id = :id"), {"id": job_id})
-    return len(jobs)
 
 
 async def books(db: Database, shop: Shop, ref: str) -> dict[str, int]:

@@ -107,7 +107,8 @@ async def merchant_advance(order_id: uuid.UUID, body: AdvanceIn, subject: Mercha
 async def merchant_refund(order_id: uuid.UUID, body: RefundIn, subject: MerchantUser,
                           session: SessionDep) -> RefundOut:
     _merchant(subject, MERCHANT_REFUND)
-    return await flows.refund(session, order_id, body.amount, body.reason, subject)
+    return await flows.refund(session, order_id, body.amount, body.reason, subject,
+                              gateway_to_wallet=body.gateway_to_wallet)
 
 
 # -- back office ------------------------------------------------------------------------------
@@ -131,4 +132,5 @@ async def admin_advance(order_id: uuid.UUID, body: AdvanceIn, session: SessionDe
              summary="Refund all or part of a completed order over its tenders")
 async def admin_refund(order_id: uuid.UUID, body: RefundIn, session: SessionDep,
                        actor: Annotated[Subject, require("orders.refund")]) -> RefundOut:
-    return await flows.refund(session, order_id, body.amount, body.reason, actor)
+    return await flows.refund(session, order_id, body.amount, body.reason, actor,
+                              gateway_to_wallet=body.gateway_to_wallet)

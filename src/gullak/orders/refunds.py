@@ -51,11 +51,13 @@ async def refund_gateway(db: Database, payment_id: uuid.UUID, amount: int, key: 
 
 
 async def give_back(session: AsyncSession, order: Order, tenders: list[OrderTender],
-                     units: list[int], key: str) -> list[dict[str, Any]]:
+                    units: list[int], key: str, *,
+                    gateway_to_wallet: bool = False) -> list[dict[str, Any]]:
     """Refund `units` on each tender as one ledger transaction: the commission on that part
     back to the merchant first, then the part itself to the user's wallet (coins, cash), onto
     the gift card that paid it (the wallet once the card is closed), or to order escrow (the
-    gateway's refund follows, by a job)."""
+    gateway's refund follows, by a job). With `gateway_to_wallet` (the user's choice) the
+    gateway's part goes to the INR wallet at once, and nothing is refunded at the gateway."""
     transfers, parts, gateway = [], [], []
     for tender, give in zip(tenders, units, strict=True):
         if give <= 0:
@@ -70,7 +72,9 @@ async def give_back(session: AsyncSession, order: Order, tenders: list[OrderTend
                 debit_account_id=revenue.id, credit_account_id=merchant.id,
                 asset_code=tender.asset_code, amount=back, kind="order_commission_refund",
                 reference_type=REFERENCE, reference_id=str(order.id)))
-        if tender.kind == "gateway":
+        if tender.kind == "gateway" and gateway_to_wallet:
+            to = (await ledger.user_account(session, order.user_id, INR)).id
+        elif tender.kind == "gateway":
             to = (await ledger.platform_account(session, INR, ESCROW)).id
             gateway.append((tender.payment_id, give))
         elif tender.kind == "gift_card" and tender.gift_card_id is not None:
@@ -84,7 +88,9 @@ async def give_back(session: AsyncSession, order: Order, tenders: list[OrderTend
         tender.refunded += give
         tender.commission_refunded += max(back, 0)
         parts.append({"kind": tender.kind, "asset_code": tender.asset_code, "amount": give,
-                      "value": give * tender.rate})
+                      "value": give * tender.rate,
+                      **({"to": "wallet" if gateway_to_wallet else "gateway"}
+                         if tender.kind == "gateway" else {})})
     if transfers:
         await ledger.post(session, transfers, idempotency_key=key)
     for payment_id, give in gateway:
@@ -124,7 +130,7 @@ def _may_refund(actor: Subject, order: Order) -> None:
 
 
 async def refund(session: AsyncSession, order_id: uuid.UUID, amount: int, reason: str,
-                 actor: Subject) -> RefundOut:
+                 actor: Subject, *, gateway_to_wallet: bool = False) -> RefundOut:
     """Give back `amount` (order currency) of a completed order, split over the tenders it was
     paid with in proportion, never more on one than it paid; announced as `order.refunded`."""
     order = await service.locked(session, order_id)
@@ -137,7 +143,8 @@ async def refund(session: AsyncSession, order_id: uuid.UUID, amount: int, reason
     paid = sum(t.captured * t.rate for t in tenders)
     target = "refunded" if order.refunded + amount == paid else "partially_refunded"
     service.check_move(order, target)
-    parts = await give_back(session, order, tenders, units, f"order:{order.id}:refund:{uuid7()}")
+    parts = await give_back(session, order, tenders, units, f"order:{order.id}:refund:{uuid7()}",
+                            gateway_to_wallet=gateway_to_wallet)
     order.refunded += amount
     before = order.status
     await service.move(session, order, target, actor, reason, {"amount": amount, "tenders": parts})

@@ -117,6 +117,9 @@ class AdvanceIn(In):
 class RefundIn(In):
     amount: Units  # in the order's currency
     reason: Reason
+    # The user's choice for the part paid at the gateway: back to the card or account it came
+    # from (through the provider's refund), or to the INR wallet at once.
+    gateway_to_wallet: bool = False
 
 
 class ItemOut(Out):
