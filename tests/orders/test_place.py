@@ -5,10 +5,14 @@ every bad request refused with a stable code and nothing changed."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from gullak.catalog import service as catalog
+from gullak.catalog.schemas import ProductIn, VariantIn
 from gullak.offers import service as offers
 from tests.helpers.offers import Actors, live_merchant
 from tests.helpers.problems import assert_problem
@@ -150,3 +154,47 @@ async def test_one_key_one_order(client: httpx.AsyncClient, actors: Actors, shop
     assert_problem(other, 409, "idempotency_key_reused", "Idempotency-Key")
     assert await state(connection) == before
     assert await wallet(session, user, "INR") == (100_000 - 21_000, 0)
+
+
+async def test_a_product_sold_by_variant_is_priced_and_reserved_by_its_variant(
+        client: httpx.AsyncClient, actors: Actors, shop: Shop, session: AsyncSession,
+        connection: AsyncConnection) -> None:
+    shirt = await catalog.create_product(session, shop.merchant_id, ProductIn(
+        sku="SHIRT", name="Shirt", price=90_000), None)
+    sized = await catalog.add_variant(session, shirt.id, VariantIn(
+        sku="SHIRT-M", name="M", cost_price=40_000, selling_price=80_000, stock=3), None)
+    [medium] = sized.variants
+    hidden = await catalog.add_variant(session, shirt.id, VariantIn(
+        sku="SHIRT-XL", name="XL", cost_price=40_000, selling_price=85_000, stock=3,
+        active=False), None)
+    [xl] = [v for v in hidden.variants if v.sku == "SHIRT-XL"]
+    user = uuid.uuid4()
+    await fund(session, user, "INR", 500_000)
+    me = actors.user(user)
+    before = await state(connection)
+
+    def line(variant: uuid.UUID | None, quantity: int = 1) -> dict[str, Any]:
+        item: dict[str, Any] = {"product_id": str(shirt.id), "quantity": quantity}
+        if variant is not None:
+            item["variant_id"] = str(variant)
+        return {"merchant_id": str(shop.merchant_id), "items": [item]}
+
+    assert_problem(await client.post("/v1/orders", json=line(None), headers=me), 422,
+                   "variant_required", "variant_id")
+    assert_problem(await client.post("/v1/orders", json=line(uuid.uuid4()), headers=me), 404,
+                   "item_not_listed", "items")
+    assert_problem(await client.post("/v1/orders", json=line(xl.id), headers=me), 404,
+                   "item_not_listed", "items")
+    assert_problem(await client.post("/v1/orders", json=line(medium.id, 4), headers=me), 409,
+                   "out_of_stock", "quantity")
+    assert await state(connection) == before
+    r = await client.post("/v1/orders", json=line(medium.id, 2), headers=me)
+    assert r.status_code == 201, r.text
+    [item] = r.json()["items"]
+    assert (item["sku"], item["name"], item["unit_price"]) == ("SHIRT-M", "Shirt (M)", 80_000)
+    reserved = await session.scalar(text(
+        "SELECT reserved FROM inventory WHERE variant_id = :v"), {"v": medium.id})
+    assert reserved == 0  # paid from the wallet at once: the reservation is already sold
+    on_hand = await session.scalar(text(
+        "SELECT on_hand FROM inventory WHERE variant_id = :v"), {"v": medium.id})
+    assert on_hand == 1

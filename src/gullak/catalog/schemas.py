@@ -342,3 +342,15 @@ class EventOut(Out):
 class CancelIn(In):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                              max_length=500), kit.ONE_LINE]
+
+
+class SaleLine(Out):
+    """What a checkout needs of one item on sale: its name, code and price now."""
+
+    product_id: uuid.UUID
+    merchant_id: uuid.UUID
+    variant_id: uuid.UUID | None
+    sku: str
+    name: str
+    unit_price: int
+    asset_code: str

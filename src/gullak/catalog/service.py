@@ -54,6 +54,7 @@ from gullak.catalog.stock import (
     get_reservation,
     release_reservation,
     reserve,
+    sale_line,
     set_stock,
 )
 from gullak.kit.errors import Forbidden
@@ -87,7 +88,8 @@ __all__ = [
     "delete_category", "due_feed_sources", "expire_reservations", "get_category", "get_event",
     "get_product", "get_reservation", "import_feed", "list_events", "list_feed_imports",
     "list_products", "mark_feed_run", "put_feed_source", "record_failed_feed",
-    "release_reservation", "remove_image", "reorder_images", "reserve", "schedule_event",
+    "release_reservation", "remove_image", "reorder_images", "reserve", "sale_line",
+    "schedule_event",
     "search", "set_stock", "subtree", "update_category", "update_event", "update_product",
     "update_variant",
 ]

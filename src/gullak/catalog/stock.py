@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gullak.catalog import errors
 from gullak.catalog.common import product, record
 from gullak.catalog.models import ProductVariant, Reservation
-from gullak.catalog.schemas import ReservationOut, ReserveIn, StockIn, StockOut
+from gullak.catalog.schemas import ReservationOut, ReserveIn, SaleLine, StockIn, StockOut
 from gullak.kit import clock
 from gullak.kit.errors import InvalidInput
 from gullak.kit.ids import uuid7
@@ -75,9 +75,42 @@ async def set_stock(session: AsyncSession, product_id: uuid.UUID, data: StockIn,
     return out
 
 
-async def reserve(session: AsyncSession, data: ReserveIn) -> ReservationOut:
-    """Hold `quantity` for `ttl_seconds` (409 out_of_stock when not that many are free)."""
-    await _check_item(session, data.product_id, data.variant_id, for_sale=True)
+async def sale_line(session: AsyncSession, product_id: uuid.UUID,
+                    variant_id: uuid.UUID | None) -> SaleLine:
+    """The item as a checkout prices it, in one read: ProductNotFound unless the product is
+    on sale, VariantNotFound unless the variant is, and variant_required when the product is
+    sold by variant and none is named. Whether its merchant is live is the caller's check."""
+    row = (await session.execute(text(
+        "SELECT p.merchant_id, p.sku, p.name, p.price, p.asset_code,"
+        " v.id AS variant_id, v.sku AS variant_sku, v.name AS variant_name,"
+        " v.selling_price, v.active,"
+        " EXISTS (SELECT 1 FROM product_variants a WHERE a.product_id = p.id) AS by_variant"
+        " FROM products p LEFT JOIN product_variants v ON v.id = :v AND v.product_id = p.id"
+        " WHERE p.id = :p AND p.status = 'active'"),
+        {"p": product_id, "v": variant_id})).mappings().first()
+    if row is None:
+        raise errors.ProductNotFound("The product is not on sale.")
+    if variant_id is None:
+        if row["by_variant"]:
+            raise InvalidInput("This product keeps its stock per variant: name the variant.",
+                               code="variant_required", field="variant_id")
+        return SaleLine(product_id=product_id, merchant_id=row["merchant_id"], variant_id=None,
+                        sku=row["sku"], name=row["name"], unit_price=row["price"],
+                        asset_code=row["asset_code"])
+    if row["variant_id"] is None or not row["active"]:
+        raise errors.VariantNotFound(field="variant_id")
+    return SaleLine(product_id=product_id, merchant_id=row["merchant_id"],
+                    variant_id=variant_id, sku=row["variant_sku"],
+                    name=f"{row['name']} ({row['variant_name']})",
+                    unit_price=row["selling_price"], asset_code=row["asset_code"])
+
+
+async def reserve(session: AsyncSession, data: ReserveIn, *,
+                  checked: bool = False) -> ReservationOut:
+    """Hold `quantity` for `ttl_seconds` (409 out_of_stock when not that many are free).
+    `checked`: the caller read the item with `sale_line` in this unit of work."""
+    if not checked:
+        await _check_item(session, data.product_id, data.variant_id, for_sale=True)
     params: dict[str, Any] = {"p": data.product_id, "v": data.variant_id, "q": data.quantity}
     stock_id = await session.scalar(text(
         "UPDATE inventory SET reserved = reserved + :q, updated_at = now()"

@@ -179,7 +179,8 @@ async def place_order(session: AsyncSession, actor: Subject, data: OrderIn, poli
         try:
             reservation = await catalog.reserve(session, ReserveIn(
                 product_id=line.product_id, variant_id=line.variant_id, quantity=line.quantity,
-                ttl_seconds=int(ttl.total_seconds()), reference=f"order:{order.id}"))
+                ttl_seconds=int(ttl.total_seconds()), reference=f"order:{order.id}"),
+                checked=True)  # priced from catalog.sale_line above, in this unit
             reservation_id: uuid.UUID | None = reservation.id
         except StockNotFound:  # a product whose stock is not counted (a service, a voucher)
             reservation_id = None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.catalog import service as catalog
-from gullak.catalog.schemas import ProductOut
+from gullak.catalog.errors import VariantNotFound
 from gullak.giftcards import service as giftcards
 from gullak.kit.errors import NotFound
 from gullak.ledger import service as ledger
@@ -65,29 +65,22 @@ class Line:
         return self.unit_price * self.quantity
 
 
-def _line(product: ProductOut, item: ItemIn) -> Line:
-    if item.variant_id is None:
-        return Line(product.id, None, product.sku, product.name, product.price, item.quantity,
-                    product.asset_code)
-    variant = next((v for v in product.variants if v.id == item.variant_id and v.active), None)
-    if variant is None:
-        raise errors.ItemNotListed("No such variant on sale.", field="items",
-                                   variant_id=str(item.variant_id))
-    return Line(product.id, variant.id, variant.sku, f"{product.name} ({variant.name})",
-                variant.selling_price, item.quantity, product.asset_code)
-
-
 async def lines(session: AsyncSession, merchant_id: uuid.UUID, items: list[ItemIn]) -> list[Line]:
-    """The items at the catalog's prices now; `unit_price` from the client is never read."""
+    """The items at the catalog's prices now, one read each; `unit_price` from the client is
+    never read. The merchant is the caller's to have checked live."""
     out = []
     for item in items:
         try:
-            product = await catalog.get_product(session, item.product_id, public=True)
+            sale = await catalog.sale_line(session, item.product_id, item.variant_id)
+        except VariantNotFound:
+            raise errors.ItemNotListed("No such variant on sale.", field="items",
+                                       variant_id=str(item.variant_id)) from None
         except NotFound:
-            product = None
-        if product is None or product.merchant_id != merchant_id:
+            sale = None
+        if sale is None or sale.merchant_id != merchant_id:
             raise errors.ItemNotListed(field="items", product_id=str(item.product_id))
-        out.append(_line(product, item))
+        out.append(Line(sale.product_id, sale.variant_id, sale.sku, sale.name, sale.unit_price,
+                        item.quantity, sale.asset_code))
     if len({line.asset_code for line in out}) > 1:
         raise errors.MixedCurrencies(field="items")
     return out
