@@ -234,9 +234,9 @@ async def _capture(session: AsyncSession, order: Order, tender: OrderTender) -> 
     tender.captured, tender.status = out.transfer.amount, "captured"
 
 
-async def _commit_stock(session: AsyncSession, order: Order) -> None:
+async def _commit_stock(session: AsyncSession, order: Order, items: list[OrderItem]) -> None:
     closed = []
-    for item in await service.items_of(session, order.id):
+    for item in items:
         if item.reservation_id is None:
             continue
         try:
@@ -257,13 +257,14 @@ async def _paid(session: AsyncSession, order: Order, actor: Subject | None,
     await service.move(session, order, "paid", actor, reason)
     if order.redemption_id is not None:
         await offers.complete(session, order.redemption_id, ORDERS_ACTOR)
-    await _commit_stock(session, order)
+    items = await service.items_of(session, order.id)
+    await _commit_stock(session, order, items)
     if order.kind == "purchase":
         for tender in await service.tenders_of(session, order.id):
             await _capture(session, order, tender)
         # Gift card products: their cards, funded from what the merchant was just paid.
         await giftcards.issue_for_order(session, order.id, order.user_id, order.merchant_id, [
-            (i.product_id, i.quantity) for i in await service.items_of(session, order.id)])
+            (i.product_id, i.quantity) for i in items])
 
 
 async def _gateway_tender(session: AsyncSession, order: Order,
