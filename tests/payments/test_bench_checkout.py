@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 
 
-def test_the_checkout_bench_runs_briefly(server_url: str, tmp_path: Path) -> None:
+def test_the_checkout_bench_runs_briefly(admin_url: str, tmp_path: Path) -> None:
+    # The server itself, never a pooler: a benchmark makes its own scratch database there and
+    # measures the server, as `gullak bench` does everywhere.
     env = {k: v for k, v in os.environ.items() if not k.startswith("GULLAK_")}
-    env.update(GULLAK_DATABASE_URL=server_url, GULLAK_DATA_DIR=str(tmp_path / "data"),
+    env.update(GULLAK_DATABASE_URL=admin_url, GULLAK_DATA_DIR=str(tmp_path / "data"),
                GULLAK_LOG_LEVEL="warning")
     out = subprocess.run([sys.executable, "-m", "gullak.cli", "bench", "checkout",
                           "--seconds", "1", "--clients", "2", "--json"],
