@@ -26,16 +26,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gullak.db.base import Base, Timestamped
+from gullak.db.base import Base, Timestamped, one_of
 from gullak.kit.ids import uuid7
 
 CARD_STATUSES = ("active", "claimed", "expired", "void")
 CARD_SOURCES = ("order", "admin", "partner")
 VOUCHER_STATUSES = ("active", "paused")
 
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class GiftCardDesign(Timestamped, Base):
@@ -62,7 +59,7 @@ class GiftCardBatch(Base):
 
     __tablename__ = "gift_card_batches"
     __table_args__ = (
-        CheckConstraint(_in("source", ("admin", "partner")), name="source"),
+        CheckConstraint(one_of("source", ("admin", "partner")), name="source"),
         CheckConstraint("issued >= 0 AND refused >= 0", name="counts"),
     )
 
@@ -81,8 +78,8 @@ class GiftCardBatch(Base):
 class GiftCard(Timestamped, Base):
     __tablename__ = "gift_cards"
     __table_args__ = (
-        CheckConstraint(_in("status", CARD_STATUSES), name="status"),
-        CheckConstraint(_in("source", CARD_SOURCES), name="source"),
+        CheckConstraint(one_of("status", CARD_STATUSES), name="status"),
+        CheckConstraint(one_of("source", CARD_SOURCES), name="source"),
         CheckConstraint("face_value > 0 AND failed_attempts >= 0", name="amounts"),
         UniqueConstraint("code_hash"),
         UniqueConstraint("account_id"),
@@ -124,7 +121,7 @@ class Voucher(Timestamped, Base):
 
     __tablename__ = "vouchers"
     __table_args__ = (
-        CheckConstraint(_in("status", VOUCHER_STATUSES), name="status"),
+        CheckConstraint(one_of("status", VOUCHER_STATUSES), name="status"),
         CheckConstraint("amount > 0 AND uses >= 0 AND (max_uses IS NULL OR uses <= max_uses)",
                         name="amounts"),
         CheckConstraint("valid_until > valid_from", name="window"),

@@ -37,7 +37,8 @@ from gullak.giftcards.schemas import (
 )
 from gullak.giftcards.vouchers import create_voucher, list_vouchers, redeem_voucher
 from gullak.kit import audit, clock
-from gullak.kit.errors import InvalidInput, NotFound
+from gullak.kit.errors import NotFound
+from gullak.kit.ids import parse_cursor
 from gullak.kit.security import Subject
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import TransferIn
@@ -263,19 +264,11 @@ async def void_for_order(session: AsyncSession, order_id: uuid.UUID, reason: str
 
 # -- reading ----------------------------------------------------------------------------------
 
-def _cursor(cursor: str | None) -> uuid.UUID | None:
-    if cursor is None:
-        return None
-    try:
-        return uuid.UUID(cursor)
-    except ValueError as exc:
-        raise InvalidInput("Malformed cursor.", code="invalid_cursor", field="cursor") from exc
-
 
 async def _page(session: AsyncSession, filters: list[ColumnElement[bool]], cursor: str | None,
                 limit: int) -> tuple[list[GiftCard], str | None]:
     query = select(GiftCard).where(*filters).order_by(GiftCard.id.desc()).limit(limit + 1)
-    after = _cursor(cursor)
+    after = parse_cursor(cursor)
     if after is not None:
         query = query.where(GiftCard.id < after)
     rows = list(await session.scalars(query))

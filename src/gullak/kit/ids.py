@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import clock
+from gullak.kit.errors import InvalidInput
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -50,3 +51,13 @@ async def human_code(session: AsyncSession, prefix: str, sequence: str) -> str:
     serial = await session.scalar(text("SELECT nextval(CAST(:seq AS regclass))"),
                                   {"seq": sequence})
     return f"{prefix}-{clock.now():%Y%m}-{serial:06d}"
+
+
+def parse_cursor(cursor: str | None) -> uuid.UUID | None:
+    """A keyset page's cursor: the last id of the page before (ids are time-ordered)."""
+    if cursor is None:
+        return None
+    try:
+        return uuid.UUID(cursor)
+    except ValueError:
+        raise InvalidInput("Malformed cursor.", code="invalid_cursor", field="cursor") from None

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gullak.db.base import Base, Timestamped
+from gullak.db.base import Base, Timestamped, one_of
 from gullak.kit.ids import uuid7
 
 EMPTY_TEXTS = text("'{}'::text[]")
@@ -48,15 +48,12 @@ OFFER_SEARCH = ("setweight(to_tsvector('english'::regconfig, title), 'A') || "
                 "setweight(to_tsvector('english'::regconfig, coalesce(description, '')), 'C')")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
 
 class Offer(Timestamped, Base):
     __tablename__ = "offers"
     __table_args__ = (
-        CheckConstraint(_in("type", TYPES), name="type"),
-        CheckConstraint(_in("status", STATUSES), name="status"),
+        CheckConstraint(one_of("type", TYPES), name="type"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
         CheckConstraint("valid_until > valid_from", name="window"),
         CheckConstraint("discount_kind IN ('percent', 'fixed')", name="discount_kind"),
         CheckConstraint("cashback_kind IN ('percent', 'fixed')", name="cashback_kind"),
@@ -148,7 +145,7 @@ class Offer(Timestamped, Base):
 class Redemption(Base):
     __tablename__ = "offer_redemptions"
     __table_args__ = (
-        CheckConstraint(_in("status", REDEMPTION_STATUSES), name="status"),
+        CheckConstraint(one_of("status", REDEMPTION_STATUSES), name="status"),
         CheckConstraint("original_amount >= 0 AND discount_amount >= 0 AND final_amount >= 0"
                         " AND coins_used >= 0 AND coins_earned >= 0 AND cashback_coins >= 0"
                         " AND branded_coins_earned >= 0", name="amounts"),

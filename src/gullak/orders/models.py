@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gullak.db.base import Base, Timestamped
+from gullak.db.base import Base, Timestamped, one_of
 from gullak.kit.ids import uuid7
 
 STATUSES = ("created", "awaiting_payment", "paid", "confirmed", "ready", "shipped",
@@ -40,14 +40,11 @@ TENDER_STATUSES = ("pending", "held", "captured", "released", "failed")
 NUMBERS = Sequence("order_numbers", metadata=Base.metadata)
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
 
 class Order(Timestamped, Base):
     __tablename__ = "orders"
     __table_args__ = (
-        CheckConstraint(_in("status", STATUSES), name="status"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
         CheckConstraint("kind IN ('purchase', 'reward')", name="kind"),
         CheckConstraint("fulfilment IN ('delivery', 'pickup')", name="fulfilment"),
         CheckConstraint("subtotal >= 0 AND discount >= 0 AND delivery_fee >= 0 AND tax >= 0"
@@ -120,8 +117,8 @@ class OrderTender(Base):
 
     __tablename__ = "order_tenders"
     __table_args__ = (
-        CheckConstraint(_in("kind", TENDER_KINDS), name="kind"),
-        CheckConstraint(_in("status", TENDER_STATUSES), name="status"),
+        CheckConstraint(one_of("kind", TENDER_KINDS), name="kind"),
+        CheckConstraint(one_of("status", TENDER_STATUSES), name="status"),
         CheckConstraint("amount > 0 AND rate > 0 AND captured >= 0 AND released >= 0"
                         " AND captured + released <= amount AND refunded >= 0"
                         " AND refunded <= captured AND commission >= 0"

@@ -11,8 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import clock, events
-from gullak.kit.errors import InvalidInput
-from gullak.kit.ids import human_code
+from gullak.kit.ids import human_code, parse_cursor
 from gullak.kit.security import Subject
 from gullak.merchants import service as merchants
 from gullak.orders import errors
@@ -134,14 +133,6 @@ async def get_order(session: AsyncSession, order_id: uuid.UUID, viewer: Subject)
     return await order_out(session, order)
 
 
-def _cursor(cursor: str | None) -> uuid.UUID | None:
-    if cursor is None:
-        return None
-    try:
-        return uuid.UUID(cursor)
-    except ValueError as exc:
-        raise InvalidInput("Malformed cursor.", code="invalid_cursor", field="cursor") from exc
-
 
 async def list_orders(session: AsyncSession, *, user_id: uuid.UUID | None = None,
                       merchant_id: uuid.UUID | None = None, status: str | None = None,
@@ -152,7 +143,7 @@ async def list_orders(session: AsyncSession, *, user_id: uuid.UUID | None = None
                           (Order.status, status)):
         if value is not None:
             query = query.where(column == value)
-    after = _cursor(cursor)
+    after = parse_cursor(cursor)
     if after is not None:
         query = query.where(Order.id < after)
     rows = list(await session.scalars(query))

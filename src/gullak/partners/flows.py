@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import clock
-from gullak.kit.errors import InvalidInput
+from gullak.kit.ids import parse_cursor
 from gullak.kit.security import Subject
 from gullak.orders import flows as orders
 from gullak.orders import service as order_service
@@ -109,21 +109,13 @@ async def cancel(session: AsyncSession, actor: Subject, partner_id: uuid.UUID, r
     return PartnerOrderOut(external_ref=row.external_ref, link_id=row.link_id, order=cancelled)
 
 
-def _cursor(cursor: str | None) -> uuid.UUID | None:
-    if cursor is None:
-        return None
-    try:
-        return uuid.UUID(cursor)
-    except ValueError:
-        raise InvalidInput("Malformed cursor.", code="invalid_cursor", field="cursor") from None
-
 
 async def list_orders(session: AsyncSession, partner_id: uuid.UUID, *,
                       cursor: str | None = None, limit: int = 20) -> PartnerOrderPage:
     """Newest first, a keyset page at a time."""
     query = select(PartnerOrder).where(PartnerOrder.partner_id == partner_id) \
         .order_by(PartnerOrder.id.desc()).limit(limit + 1)
-    after = _cursor(cursor)
+    after = parse_cursor(cursor)
     if after is not None:
         query = query.where(PartnerOrder.id < after)
     rows = list(await session.scalars(query))

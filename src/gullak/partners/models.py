@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gullak.db.base import Base, Timestamped
+from gullak.db.base import Base, Timestamped, one_of
 from gullak.kit.ids import uuid7
 
 PARTNER_STATUSES = ("active", "suspended")
@@ -40,16 +40,13 @@ EVENT_STATUSES = ("pending", "delivered", "failed")
 EVENT_TYPES = ("order.status_changed",)
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
 
 class Partner(Timestamped, Base):
     """A partner company. Its API key is kept as a digest; its signing secret sealed (it must
     sign), with the previous one still signing until `previous_secret_until`."""
 
     __tablename__ = "partners"
-    __table_args__ = (CheckConstraint(_in("status", PARTNER_STATUSES), name="status"),)
+    __table_args__ = (CheckConstraint(one_of("status", PARTNER_STATUSES), name="status"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
     name: Mapped[str] = mapped_column(Text, unique=True)
@@ -72,7 +69,7 @@ class PartnerLink(Base):
 
     __tablename__ = "partner_links"
     __table_args__ = (
-        CheckConstraint(_in("status", LINK_STATUSES), name="status"),
+        CheckConstraint(one_of("status", LINK_STATUSES), name="status"),
         UniqueConstraint("partner_id", "user_id"),
         UniqueConstraint("id", "user_id"),
         Index("ix_partner_links_user", "user_id"),
@@ -116,7 +113,7 @@ class PartnerEvent(Base):
 
     __tablename__ = "partner_events"
     __table_args__ = (
-        CheckConstraint(_in("status", EVENT_STATUSES), name="status"),
+        CheckConstraint(one_of("status", EVENT_STATUSES), name="status"),
         CheckConstraint("attempts >= 0 AND series >= 1 AND sequence >= 1", name="counts"),
         UniqueConstraint("partner_order_id", "sequence"),
         UniqueConstraint("id", "user_id"),

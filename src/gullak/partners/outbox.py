@@ -13,9 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import clock
-from gullak.kit.errors import InvalidInput
 from gullak.kit.events import Event
-from gullak.kit.ids import uuid7
+from gullak.kit.ids import parse_cursor, uuid7
 from gullak.partners import errors
 from gullak.partners.models import Partner, PartnerDelivery, PartnerEvent, PartnerOrder
 from gullak.partners.schemas import DeliveryOut, EventOut, EventPage
@@ -108,12 +107,9 @@ async def list_events(session: AsyncSession, partner_id: uuid.UUID, *,
         .order_by(PartnerEvent.id.desc()).limit(limit + 1)
     if status is not None:
         query = query.where(PartnerEvent.status == status)
-    if cursor is not None:
-        try:
-            query = query.where(PartnerEvent.id < uuid.UUID(cursor))
-        except ValueError:
-            raise InvalidInput("Malformed cursor.", code="invalid_cursor",
-                               field="cursor") from None
+    after = parse_cursor(cursor)
+    if after is not None:
+        query = query.where(PartnerEvent.id < after)
     rows = list(await session.scalars(query))
     items = [EventOut.model_validate(r) for r in rows[:limit]]
     return EventPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)

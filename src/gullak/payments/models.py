@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gullak.db.base import Base, Timestamped
+from gullak.db.base import Base, Timestamped, one_of
 from gullak.kit.ids import uuid7
 
 PURPOSES = ("order", "topup")
@@ -40,15 +40,12 @@ REFUND_STATUSES = ("pending", "succeeded", "failed")
 INVOICE_SEQ = "payment_invoice_seq"
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
 
 class Payment(Timestamped, Base):
     __tablename__ = "payments"
     __table_args__ = (
-        CheckConstraint(_in("purpose", PURPOSES), name="purpose"),
-        CheckConstraint(_in("status", STATUSES), name="status"),
+        CheckConstraint(one_of("purpose", PURPOSES), name="purpose"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
         CheckConstraint("amount > 0", name="amount"),
         CheckConstraint("refunded_amount >= 0 AND refunded_amount <= amount", name="refunded"),
         UniqueConstraint("user_id", "idempotency_key"),
@@ -103,7 +100,7 @@ class PaymentAttempt(Base):
 class PaymentRefund(Timestamped, Base):
     __tablename__ = "payment_refunds"
     __table_args__ = (
-        CheckConstraint(_in("status", REFUND_STATUSES), name="status"),
+        CheckConstraint(one_of("status", REFUND_STATUSES), name="status"),
         CheckConstraint("amount > 0", name="amount"),
         UniqueConstraint("payment_id", "idempotency_key"),
         ForeignKeyConstraint(["user_id", "payment_id"], ["payments.user_id", "payments.id"]),
