@@ -3,10 +3,13 @@ read them (`ORD-202612-000123`)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 import time
 import uuid
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,3 +64,9 @@ def parse_cursor(cursor: str | None) -> uuid.UUID | None:
         return uuid.UUID(cursor)
     except ValueError:
         raise InvalidInput("Malformed cursor.", code="invalid_cursor", field="cursor") from None
+
+
+def request_digest(request: Any) -> str:
+    """What an idempotency key's first request was, to tell a replay from another request:
+    SHA-256 of its JSON with sorted keys."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()

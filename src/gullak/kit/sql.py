@@ -2,7 +2,8 @@
 
 Some hot queries are written as text, because their exact shape is what makes them fast, and
 still need a condition that another domain builds with Core (so that its tables and rules stay
-its own). `inline` renders such a condition for a `text()` query.
+its own). `inline` renders such a condition for a `text()` query. `xact_lock` queues the
+transactions that name one key (an idempotency key's first use, say) behind each other.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql.base import PGDialect
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ClauseElement
 
 # Named parameters (":name"), as text() reads them, and no "::type" casts after them, which
@@ -29,3 +32,11 @@ def inline(clause: ClauseElement, params: dict[str, Any], prefix: str = "inlined
         raise ValueError(f"Parameters starting with {prefix!r} are already in use.")
     params.update({names[name]: value for name, value in compiled.params.items()})
     return _BIND.sub(lambda m: f":{names.get(m.group(1), m.group(1))}", compiled.string)
+
+
+_XACT_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
+
+
+async def xact_lock(session: AsyncSession, key: str) -> None:
+    """Wait for, then hold until the transaction ends, the advisory lock named `key`."""
+    await session.execute(_XACT_LOCK, {"k": key})

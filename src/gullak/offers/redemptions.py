@@ -11,8 +11,6 @@ nothing from it, and the merchant's budget is for benefits actually given.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import secrets
 import uuid
 
@@ -21,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import audit, clock
 from gullak.kit.errors import Forbidden
-from gullak.kit.ids import uuid7
+from gullak.kit.ids import request_digest, uuid7
 from gullak.kit.security import Subject
+from gullak.kit.sql import xact_lock
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import CaptureIn, HoldIn, TransferIn
 from gullak.merchants import service as merchants
@@ -47,9 +46,7 @@ def _request_hash(offer_id: uuid.UUID, cart: CartIn) -> str:
     # A cart without an item price hashes as before carts had one: a redemption retried
     # across that change still matches its Idempotency-Key.
     unset = {"item_price"} if cart.item_price is None else set()
-    payload = json.dumps([str(offer_id), cart.model_dump(mode="json", exclude=unset)],
-                         sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return request_digest([str(offer_id), cart.model_dump(mode="json", exclude=unset)])
 
 
 async def _new_code(session: AsyncSession) -> str:
@@ -81,8 +78,7 @@ async def redeem(session: AsyncSession, offer_id: uuid.UUID, user_id: uuid.UUID,
     digest = _request_hash(offer_id, cart)
     if idempotency_key is not None:
         # Concurrent requests with one key queue here; the later ones find the first's row.
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                              {"k": f"offers.redeem:{user_id}:{idempotency_key}"})
+        await xact_lock(session, f"offers.redeem:{user_id}:{idempotency_key}")
         existing = await session.scalar(select(Redemption).where(
             Redemption.user_id == user_id, Redemption.idempotency_key == idempotency_key))
         if existing is not None:

@@ -19,11 +19,9 @@ gateway refund, which the payments domain then returns to the gateway.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import uuid
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.catalog import service as catalog
@@ -33,8 +31,9 @@ from gullak.giftcards import service as giftcards
 from gullak.kit import clock
 from gullak.kit.errors import NotFound
 from gullak.kit.events import Event
-from gullak.kit.ids import uuid7
+from gullak.kit.ids import request_digest, uuid7
 from gullak.kit.security import Subject
+from gullak.kit.sql import xact_lock
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import CaptureIn, HoldIn, TransferIn
 from gullak.merchants import service as merchants
@@ -62,8 +61,7 @@ def _hash(data: OrderIn) -> str:
     if data.gift_cards is not None:  # no PIN, and no code in clear, in a stored hash
         request["gift_cards"] = [{"code": giftcards.code_digest(g.code), "amount": g.amount}
                                  for g in data.gift_cards]
-    body = json.dumps(request, sort_keys=True)
-    return hashlib.sha256(body.encode()).hexdigest()
+    return request_digest(request)
 
 
 def slot(tender: OrderTender | Allocation) -> str:
@@ -88,8 +86,7 @@ async def _cards(session: AsyncSession, data: OrderIn) -> list[pricing.Card]:
 async def _replay(session: AsyncSession, user_id: uuid.UUID, key: str,
                   digest: str) -> Order | None:
     # Concurrent requests with one key queue here; the later ones find the first's order.
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                          {"k": f"orders.place:{user_id}:{key}"})
+    await xact_lock(session, f"orders.place:{user_id}:{key}")
     existing = await session.scalar(select(Order).where(Order.user_id == user_id,
                                                         Order.idempotency_key == key))
     if existing is not None and existing.request_hash != digest:

@@ -10,15 +10,14 @@ from that user's accounts, under the same caps and checks.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import clock
-from gullak.kit.ids import parse_cursor
+from gullak.kit.ids import parse_cursor, request_digest
+from gullak.kit.sql import xact_lock
 from gullak.kit.security import Subject
 from gullak.orders import flows as orders
 from gullak.orders import service as order_service
@@ -38,8 +37,7 @@ READER = Subject("service", uuid.UUID("00000000-0000-7000-8000-0000000000e1"),
 
 
 def _hash(data: PartnerOrderIn) -> str:
-    body = json.dumps(data.model_dump(mode="json"), sort_keys=True)
-    return hashlib.sha256(body.encode()).hexdigest()
+    return request_digest(data.model_dump(mode="json"))
 
 
 async def _out(session: AsyncSession, row: PartnerOrder) -> PartnerOrderOut:
@@ -58,8 +56,7 @@ async def place(session: AsyncSession, actor: Subject, partner_id: uuid.UUID,
     order again; with another body, external_ref_reused. Concurrent duplicates queue on the
     reference's lock, and the later ones find the first's order."""
     digest = _hash(data)
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                          {"k": f"partners.place:{partner_id}:{data.external_ref}"})
+    await xact_lock(session, f"partners.place:{partner_id}:{data.external_ref}")
     existing = await _find(session, partner_id, data.external_ref)
     if existing is not None:
         if existing.request_hash != digest:
