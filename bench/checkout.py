@@ -145,7 +145,7 @@ def in_scratch_database(url: str, ledger: ModuleType, *, seconds: float,
 def run_all(url: str, ledger: ModuleType, *, seconds: float, clients: int) -> dict[str, Any]:
     processes = max(1, min(ledger.PROCESSES, clients))
     with err.status("loading the demo data"):
-        ledger.run_async(load_demo(url))
+        ledger.run_async(ledger.load_demo(url))
     ledger_setup = ledger.run_async(ledger.prepare(url, clients))
     session_tps = ledger.timed(url, "cold_session", ledger_setup, seconds=seconds,
                                processes=processes)
@@ -187,16 +187,6 @@ def run_all(url: str, ledger: ModuleType, *, seconds: float, clients: int) -> di
         "processes": processes,
         "seconds": seconds,
     }
-
-
-async def load_demo(url: str) -> None:
-    from gullak import seed
-
-    db = Database(url, pool_size=2, max_overflow=0)
-    try:
-        await seed.load(db)
-    finally:
-        await db.dispose()
 
 
 async def prepare(url: str, clients: int) -> Setup:

@@ -152,7 +152,7 @@ def in_scratch_database(url: str, ledger: ModuleType, wrk: str, *, seconds: floa
 def run_all(url: str, ledger: ModuleType, wrk: str, tmp: Path, *, seconds: float,
             workers: int, connections: int) -> dict[str, Any]:
     with err.status("loading the demo data"):
-        ledger.run_async(load_demo(url))
+        ledger.run_async(ledger.load_demo(url))
     setup = ledger.run_async(ledger.prepare(url, connections))
     accounts = [str(a) for pool in setup.pools for a in pool]
 
@@ -214,16 +214,6 @@ def serve_takes_workers() -> bool:
     group: Any = typer.main.get_command(cli.app)
     serve = group.commands["serve"]
     return any("--workers" in param.opts for param in serve.params)
-
-
-async def load_demo(url: str) -> None:
-    from gullak import seed
-
-    db = Database(url, pool_size=2, max_overflow=0)
-    try:
-        await seed.load(db)
-    finally:
-        await db.dispose()
 
 
 async def verify(url: str) -> Any:

@@ -197,6 +197,17 @@ def run_all(url: str, *, seconds: float, clients: int, entries: int) -> dict[str
     }
 
 
+async def load_demo(url: str) -> None:
+    """The demo data (`gullak seed`), which the HTTP and checkout benchmarks start from."""
+    from gullak import seed
+
+    db = Database(url, pool_size=2, max_overflow=0)
+    try:
+        await seed.load(db)
+    finally:
+        await db.dispose()
+
+
 async def verified_ledger(url: str) -> bool:
     """`gullak ledger verify` of everything the run posted: no figure counts without it."""
     db = Database(url, pool_size=1, max_overflow=0)
