@@ -58,7 +58,7 @@ from gullak.identity.sessions import (
 from gullak.identity.signin import PER_ADDRESS, PER_LOGIN, sign_in, throttle_keys
 from gullak.identity.social_accounts import link_social, list_social, unlink_social
 from gullak.identity.wallet import adjust_wallet, assets, wallet, wallet_account
-from gullak.kit import clock
+from gullak.kit import clock, events
 from gullak.kit.errors import InvalidInput
 from gullak.settings import Settings
 
@@ -92,6 +92,10 @@ async def sign_in_with_otp(session: AsyncSession, settings: Settings, phone: str
                     referred_by_id=referrer)
         session.add(user)
         await session.flush()
+        # Rewards and referrals act on a new account in this unit (sign-up bonus, referral).
+        await events.publish(session, "user.signed_up", {
+            "user_id": str(user.id), "referred_by_id": str(referrer) if referrer else None,
+            "device_id": device.device_id, "channel": "otp"})
     ensure_active(user)
     user.last_login_at, user.last_login_ip = clock.now(), client.ip
     pair = await start_session(session, settings, "user", user.id, device, client)
@@ -127,8 +131,13 @@ async def sign_in_with_password(session: AsyncSession, settings: Settings, login
     return SignedInOut(**pair.model_dump(), user=UserOut.model_validate(user), created=False)
 
 
+def _complete(user: User) -> bool:
+    return all((user.name, user.email, user.date_of_birth))
+
+
 async def update_profile(session: AsyncSession, user_id: uuid.UUID, data: ProfileIn) -> UserOut:
     user = await get_user(session, user_id)
+    was_complete = _complete(user)
     changes = data.model_dump(exclude_unset=True)
     if "email" in changes and changes["email"] is not None:
         changes["email"] = normalize_email(changes["email"])
@@ -151,6 +160,9 @@ async def update_profile(session: AsyncSession, user_id: uuid.UUID, data: Profil
         if name == "preferences" and value is not None:
             value = {**user.preferences, **value}
         setattr(user, name, value)
+    if not was_complete and _complete(user):
+        # Announced when the profile becomes whole; a rule paying for it caps itself per user.
+        await events.publish(session, "user.profile_completed", {"user_id": str(user.id)})
     await session.flush()
     await session.refresh(user)
     return UserOut.model_validate(user)

@@ -67,7 +67,11 @@ async def balance(session: AsyncSession, account_id: uuid.UUID, *,
 _HOLDINGS = f"""
 SELECT s.code, s.name, s.kind, s.scale, s.expires, a.id AS account_id,
        COALESCE(b.balance, 0) AS balance, COALESCE(b.held, 0) AS held,
-       l.expired_free, l.expiring_soon, a.lots
+       l.expired_free, l.expiring_soon, a.lots,
+       (SELECT sum(b2.balance) FROM ledger_accounts p JOIN ledger_balances b2
+          ON b2.account_id = p.id
+        WHERE p.asset_code = s.code AND p.owner_type = %(owner_type)s
+          AND p.owner_id = %(owner_id)s AND p.purpose = 'pending') AS pending
 FROM ledger_assets s
 LEFT JOIN ledger_accounts a ON a.asset_code = s.code AND a.owner_type = %(owner_type)s
   AND a.owner_id = %(owner_id)s AND a.purpose = %(purpose)s
@@ -88,13 +92,13 @@ async def holdings(session: AsyncSession, owner_type: OwnerType | str, owner_id:
         "soon": now + soon})
     out = []
     for (code, name, kind, scale, expires, account_id, total, held, expired_free, expiring_soon,
-         lots) in found:
+         lots, pending) in found:
         posted = int(total) - int(expired_free or 0)
         out.append(HoldingOut(
             asset_code=code, asset_name=name, asset_kind=kind, scale=scale, expires=expires,
             account_id=account_id, posted=posted, held=int(held),
             available=posted - int(held), expiring_soon=int(expiring_soon or 0),
-            expiring_before=now + soon if lots else None))
+            expiring_before=now + soon if lots else None, pending=int(pending or 0)))
     return out
 
 

@@ -213,3 +213,6 @@ class HoldingOut(Out):
     available: int
     expiring_soon: int
     expiring_before: dt.datetime | None
+    # Earned but not yet usable (rewards in their return window, cashback the network has not
+    # confirmed): the owner's `pending` account in this asset. Not part of `available`.
+    pending: int = 0

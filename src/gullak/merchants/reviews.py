@@ -13,7 +13,7 @@ from sqlalchemy import Numeric, and_, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gullak.kit import audit, clock
+from gullak.kit import audit, clock, events
 from gullak.kit.errors import Conflict, InvalidInput
 from gullak.kit.security import Subject
 from gullak.merchants import errors
@@ -83,6 +83,10 @@ async def create_review(session: AsyncSession, user_id: uuid.UUID, merchant_id: 
         raise errors.ReviewExists(field="order_id") from exc
     await _bump_rating(session, merchant_id, review.rating, 1)
     await session.refresh(review)
+    await events.publish(session, "review.written", {  # rewards may pay for it
+        "review_id": str(review.id), "user_id": str(user_id), "merchant_id": str(merchant_id),
+        "order_id": order_id, "rating": review.rating,
+        "verified_purchase": review.verified_purchase})
     return review_out(review)
 
 

@@ -76,7 +76,9 @@ async def move(session: AsyncSession, order: Order, target: str, actor: Subject 
     kind, actor_id = actor_of(actor)
     await events.publish(session, "order.status_changed", {
         "order_id": str(order.id), "user_id": str(order.user_id),
-        "merchant_id": str(order.merchant_id), "number": order.number,
+        "merchant_id": str(order.merchant_id), "number": order.number, "kind": order.kind,
+        "outlet_id": str(order.outlet_id) if order.outlet_id else None,
+        "total": order.total, "refunded": order.refunded, "currency": order.currency,
         "from_status": before, "to_status": target, "actor_type": kind,
         "actor_id": str(actor_id) if actor_id else None, "reason": reason})
 

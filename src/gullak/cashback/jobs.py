@@ -1,0 +1,3 @@
+"""Cashback background work."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Cashback shapes."""
+
+from __future__ import annotations

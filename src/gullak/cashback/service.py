@@ -1,0 +1,5 @@
+"""Cashback commands and queries."""
+
+from __future__ import annotations
+
+

@@ -1,0 +1,3 @@
+"""Loyalty errors, each with a stable code."""
+
+from __future__ import annotations

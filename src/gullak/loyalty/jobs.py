@@ -1,0 +1,3 @@
+"""Loyalty background work."""
+
+from __future__ import annotations

@@ -1,0 +1,5 @@
+"""Loyalty tables."""
+
+from __future__ import annotations
+
+from gullak.db.base import Base  # noqa: F401

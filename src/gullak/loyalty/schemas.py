@@ -1,0 +1,3 @@
+"""Loyalty shapes."""
+
+from __future__ import annotations

@@ -1,0 +1,23 @@
+"""Loyalty commands and queries."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.kit.events import Event
+
+
+async def order_status_changed(session: AsyncSession, event: Event) -> None:
+    return None
+
+
+async def payment_succeeded(session: AsyncSession, event: Event) -> None:
+    return None
+
+
+async def payment_failed(session: AsyncSession, event: Event) -> None:
+    return None
+
+
+async def reward_confirmed(session: AsyncSession, event: Event) -> None:
+    return None

@@ -1,0 +1,3 @@
+"""Referrals errors, each with a stable code."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Referrals background work."""
+
+from __future__ import annotations

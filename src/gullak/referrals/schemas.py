@@ -1,0 +1,3 @@
+"""Referrals shapes."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Rewards errors, each with a stable code."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Rewards background work."""
+
+from __future__ import annotations

@@ -1,0 +1,5 @@
+"""Rewards tables."""
+
+from __future__ import annotations
+
+from gullak.db.base import Base  # noqa: F401

@@ -1,0 +1,3 @@
+"""Rewards shapes."""
+
+from __future__ import annotations
