@@ -56,11 +56,13 @@ async def clearing(session: AsyncSession, currency: str) -> AccountOut:
 
 
 async def destination(session: AsyncSession, payment: Payment) -> AccountOut:
-    """Where a captured payment's money goes: a top-up to the user's wallet, an order's to
-    escrow."""
+    """Where a captured payment's money goes: a top-up to the user's wallet, a subscription's
+    to the platform's revenue, an order's to escrow."""
     await ensure_asset(session, payment.currency)
     if payment.purpose == "topup":
         return await ledger.user_account(session, payment.user_id, payment.currency)
+    if payment.purpose == "subscription":
+        return await ledger.platform_account(session, payment.currency, "subscription_revenue")
     return await ledger.platform_account(session, payment.currency, ESCROW)
 
 

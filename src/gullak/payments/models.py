@@ -32,7 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from gullak.db.base import Base, Timestamped, one_of
 from gullak.kit.ids import uuid7
 
-PURPOSES = ("order", "topup")
+PURPOSES = ("order", "topup", "subscription")
 STATUSES = ("created", "pending", "succeeded", "failed", "cancelled", "expired")
 OPEN = ("created", "pending")  # statuses a gateway's answer may still move
 REFUND_STATUSES = ("pending", "succeeded", "failed")

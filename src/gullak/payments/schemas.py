@@ -20,6 +20,7 @@ Reference = Annotated[str, StringConstraints(min_length=1, max_length=200), kit.
 class Purpose(StrEnum):
     order = "order"
     topup = "topup"
+    subscription = "subscription"  # a privé plan (loyalty)
 
 
 class Status(StrEnum):

@@ -133,7 +133,7 @@ async def succeed(session: AsyncSession, payment: Payment) -> None:
     await ledger.transfer(session, TransferIn(
         debit_account_id=source.id, credit_account_id=target.id,
         asset_code=payment.currency, amount=payment.amount,
-        kind="topup" if payment.purpose == "topup" else "payment",
+        kind=payment.purpose if payment.purpose != "order" else "payment",
         reference_type="payment", reference_id=str(payment.id),
     ), idempotency_key=f"payment:{payment.id}:captured")
     payment.status = "succeeded"

@@ -7,6 +7,8 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
+from alembic import op
+
 revision = "0023"
 down_revision = "0022"
 branch_labels = None
@@ -14,8 +16,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # Privé plans are paid through the payments domain, as payments of purpose 'subscription'.
+    op.drop_constraint(op.f("ck_payments_purpose"), "payments", type_="check")
+    op.create_check_constraint(op.f("ck_payments_purpose"), "payments",
+                               "purpose IN ('order', 'topup', 'subscription')")
 
 
 def downgrade() -> None:
-    pass
+    op.drop_constraint(op.f("ck_payments_purpose"), "payments", type_="check")
+    op.create_check_constraint(op.f("ck_payments_purpose"), "payments",
+                               "purpose IN ('order', 'topup')")
