@@ -449,6 +449,54 @@ async def redeem_a_voucher(w: World) -> None:
     assert_problem(r, 404, "voucher_not_found", "code")
 
 
+async def my_cashback(w: World) -> None:
+    r = await w.client.get("/v1/me/cashback", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert (r.status_code, r.json()["items"]) == (200, [])
+
+
+async def my_cashback_summary(w: World) -> None:
+    r = await w.client.get("/v1/me/cashback/summary", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert r.status_code == 200 and w.bob_id not in r.text
+    assert r.json()["pending"] == r.json()["confirmed"] == 0
+
+
+async def my_referrals(w: World) -> None:
+    r = await w.client.get("/v1/me/referrals", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert r.status_code == 200, r.text
+    assert w.bob_id not in r.text and r.json()["items"] == []
+
+
+async def claim_a_college(w: World) -> None:
+    r = await w.client.post("/v1/me/college", headers=w.alice.headers, json={
+        "college_id": str(uuid.uuid4()), "student_id_number": "S1", "document_ref": "doc-1",
+        "user_id": w.bob_id})
+    assert_problem(r, 422, "validation_error")
+    r = await w.client.post("/v1/me/college", headers=w.alice.headers, json={
+        "college_id": str(uuid.uuid4()), "student_id_number": "S1", "document_ref": "doc-1"})
+    assert_problem(r, 404, "college_not_found", "college_id")
+
+
+async def my_college(w: World) -> None:
+    r = await w.client.get("/v1/me/college", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert (r.status_code, r.json()) == (200, [])
+
+
+async def apply_as_ambassador(w: World) -> None:
+    r = await w.client.post("/v1/me/ambassador", headers=w.alice.headers,
+                            params={"user_id": w.bob_id})
+    assert_problem(r, 422, "not_a_verified_student")
+
+
+async def my_ambassador(w: World) -> None:
+    r = await w.client.get("/v1/me/ambassador", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert_problem(r, 404, "ambassador_not_found")
+
+
 async def my_saved_offers(w: World) -> None:
     r = await w.client.get("/v1/me/saved-offers", headers=w.alice.headers)
     assert r.status_code == 200 and r.json() == []
@@ -546,6 +594,13 @@ CASES: dict[tuple[str, str], tuple[Case, frozenset[str]]] = {
     ("GET", "/v1/me/gift-cards"): (my_gift_cards, frozenset()),
     ("POST", "/v1/me/gift-cards/claim"): (claim_a_gift_card, frozenset()),
     ("POST", "/v1/me/vouchers/redeem"): (redeem_a_voucher, frozenset()),
+    ("GET", "/v1/me/cashback"): (my_cashback, frozenset()),
+    ("GET", "/v1/me/cashback/summary"): (my_cashback_summary, frozenset()),
+    ("GET", "/v1/me/referrals"): (my_referrals, frozenset()),
+    ("POST", "/v1/me/college"): (claim_a_college, frozenset()),
+    ("GET", "/v1/me/college"): (my_college, frozenset()),
+    ("POST", "/v1/me/ambassador"): (apply_as_ambassador, frozenset()),
+    ("GET", "/v1/me/ambassador"): (my_ambassador, frozenset()),
     ("GET", "/v1/me/saved-offers"): (my_saved_offers, frozenset({"offers"})),
     ("PUT", "/v1/me/saved-offers/{offer_id}"): (save_an_offer, frozenset({"offers"})),
     ("DELETE", "/v1/me/saved-offers/{offer_id}"): (unsave_an_offer, frozenset({"offers"})),

@@ -24,6 +24,7 @@ from gullak.ledger.accounts import (
 )
 from gullak.ledger.common import RESERVED_KINDS, check_amount, request_hash, validate
 from gullak.ledger.holds import capture, expire_holds, get_hold, place_hold, release
+from gullak.ledger.posting import Poster
 from gullak.ledger.queries import (
     EXPIRING_SOON,
     balance,
@@ -35,7 +36,7 @@ from gullak.ledger.queries import (
 from gullak.ledger.transfers import expire_lots, get_transfer, post, reverse, transfer
 
 __all__ = [
-    "EXPIRING_SOON", "PLATFORM_SHARDS", "RESERVED_KINDS",
+    "EXPIRING_SOON", "PLATFORM_SHARDS", "Poster", "RESERVED_KINDS",
     "balance", "balance_at", "capture", "check_amount", "create_asset", "expire_holds",
     "expire_lots", "find_account", "freeze", "get_account", "get_asset", "get_hold",
     "get_transfer", "history", "holdings", "list_assets", "open_account", "place_hold",

@@ -374,6 +374,7 @@ class ClickOut(Out):
     click_id: uuid.UUID
     offer_id: uuid.UUID
     merchant_id: uuid.UUID
+    user_id: uuid.UUID | None = None  # who clicked (signed in), whom a conversion pays
     # Where to send the user: the merchant's tracking URL with this click filled in.
     tracking_url: str | None
     created_at: dt.datetime

@@ -57,7 +57,7 @@ async def record_click(session: AsyncSession, offer_id: uuid.UUID, user_id: uuid
         user_id=user_id, tracking_url=url, source=source, device_type=device_type,
         client_hash=client))
     return ClickOut(click_id=click_id, offer_id=offer.id, merchant_id=offer.merchant_id,
-                    tracking_url=url, created_at=now)
+                    user_id=user_id, tracking_url=url, created_at=now)
 
 
 async def get_click(session: AsyncSession, click_id: uuid.UUID) -> ClickOut:
@@ -66,7 +66,8 @@ async def get_click(session: AsyncSession, click_id: uuid.UUID) -> ClickOut:
     if row is None:
         raise errors.ClickNotFound()
     return ClickOut(click_id=row.id, offer_id=row.offer_id, merchant_id=row.merchant_id,
-                    tracking_url=row.tracking_url, created_at=row.created_at)
+                    user_id=row.user_id, tracking_url=row.tracking_url,
+                    created_at=row.created_at)
 
 
 async def share(session: AsyncSession, offer_id: uuid.UUID, user_id: uuid.UUID,

@@ -1,0 +1,18 @@
+"""Cashback fixtures: one app for every test of this folder (tests.helpers.shared_app), and
+the INR asset."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.helpers.shared_app import actors, app, client, shared
+from tests.orders.support import ensure_assets
+
+__all__ = ["actors", "app", "client", "shared"]
+
+
+@pytest.fixture
+async def assets(session: AsyncSession) -> None:
+    await ensure_assets(session)
+
