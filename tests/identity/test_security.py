@@ -449,6 +449,38 @@ async def redeem_a_voucher(w: World) -> None:
     assert_problem(r, 404, "voucher_not_found", "code")
 
 
+async def my_tier(w: World) -> None:
+    r = await w.client.get("/v1/me/tier", headers=w.alice.headers, params={"user_id": w.bob_id})
+    assert r.status_code == 200 and w.bob_id not in r.text
+
+
+async def my_achievements(w: World) -> None:
+    r = await w.client.get("/v1/me/achievements", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert r.status_code == 200 and w.bob_id not in r.text
+
+
+async def my_prive(w: World) -> None:
+    r = await w.client.get("/v1/me/prive", headers=w.alice.headers, params={"user_id": w.bob_id})
+    assert (r.status_code, r.json()) == (200, {"subscription": None})
+
+
+async def subscribe_to_prive(w: World) -> None:
+    r = await w.client.post("/v1/me/prive/subscriptions", headers=w.alice.headers,
+                            json={"plan_code": "prive_monthly", "user_id": w.bob_id})
+    assert_problem(r, 422, "validation_error")
+    r = await w.client.post("/v1/me/prive/subscriptions", headers=w.alice.headers,
+                            json={"plan_code": "no_such_plan"})
+    assert_problem(r, 404, "prive_plan_not_found", "plan_code")
+
+
+async def cancel_prive(w: World) -> None:
+    # Another user's subscription is as unknown as one that does not exist.
+    r = await w.client.post(f"/v1/me/prive/subscriptions/{uuid.uuid4()}/cancel",
+                            headers=w.alice.headers)
+    assert_problem(r, 404, "prive_subscription_not_found", "subscription_id")
+
+
 async def my_cashback(w: World) -> None:
     r = await w.client.get("/v1/me/cashback", headers=w.alice.headers,
                            params={"user_id": w.bob_id})
@@ -594,6 +626,11 @@ CASES: dict[tuple[str, str], tuple[Case, frozenset[str]]] = {
     ("GET", "/v1/me/gift-cards"): (my_gift_cards, frozenset()),
     ("POST", "/v1/me/gift-cards/claim"): (claim_a_gift_card, frozenset()),
     ("POST", "/v1/me/vouchers/redeem"): (redeem_a_voucher, frozenset()),
+    ("GET", "/v1/me/tier"): (my_tier, frozenset()),
+    ("GET", "/v1/me/achievements"): (my_achievements, frozenset()),
+    ("GET", "/v1/me/prive"): (my_prive, frozenset()),
+    ("POST", "/v1/me/prive/subscriptions"): (subscribe_to_prive, frozenset()),
+    ("POST", "/v1/me/prive/subscriptions/{subscription_id}/cancel"): (cancel_prive, frozenset()),
     ("GET", "/v1/me/cashback"): (my_cashback, frozenset()),
     ("GET", "/v1/me/cashback/summary"): (my_cashback_summary, frozenset()),
     ("GET", "/v1/me/referrals"): (my_referrals, frozenset()),

@@ -136,8 +136,9 @@ async def starting(session: AsyncSession, payment_id: uuid.UUID,
         if payment.status not in OPEN:
             raise errors.InvalidTransition(f"The payment is {payment.status}.")
         return payment_out(payment), None
-    description = (f"Wallet top-up {payment.invoice_number}" if payment.purpose == "topup"
-                   else f"Order {payment.reference_id}")
+    description = {"topup": f"Wallet top-up {payment.invoice_number}",
+                   "subscription": "Privé subscription"}.get(
+        payment.purpose, f"Order {payment.reference_id}")
     return payment_out(payment), PaymentRequest(
         payment.id, payment.amount, payment.currency, payment.purpose, str(payment.id),
         description)
