@@ -448,6 +448,22 @@ def bench_checkout(
                                    json_out=json_out)
 
 
+@bench_app.command("rewards")
+def bench_rewards(
+    seconds: Annotated[float, typer.Option(help="Length of the timed evaluations.")] = 20.0,
+    clients: Annotated[int, typer.Option(help="Concurrent clients completing orders.")] = 16,
+    confirmations: Annotated[int, typer.Option(
+        help="Pending cashbacks confirmed in one batch.")] = 100_000,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON line instead of a table.")] = False,
+) -> None:
+    """Rule evaluation and reward posting for completed orders with 200 active rules, and a
+    bulk confirmation of pending cashbacks through the group-committing poster, against the
+    ledger's per-request transfer rate of the same run."""
+    settings = _settings()
+    _bench_module("rewards").main(_url(settings), seconds=seconds, clients=clients,
+                                  confirmations=confirmations, json_out=json_out)
+
+
 def _bench_module(name: str):  # type: ignore[no-untyped-def]
     """Benchmarks live in bench/ of the source tree, next to src/."""
     import importlib.util

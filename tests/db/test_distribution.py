@@ -44,6 +44,25 @@ DISTRIBUTED: dict[str, tuple[str, str]] = {  # table: (distribution column, grou
     "partner_orders": ("user_id", USER),
     "partner_events": ("user_id", USER),
     "partner_deliveries": ("user_id", USER),
+    "loyalty_activity": ("user_id", USER),
+    "user_loyalty": ("user_id", USER),
+    "loyalty_tier_changes": ("user_id", USER),
+    "user_streaks": ("user_id", USER),
+    "user_achievements": ("user_id", USER),
+    "prive_subscriptions": ("user_id", USER),
+    "prive_payments": ("user_id", USER),
+    "rewards": ("user_id", USER),
+    "reward_usage": ("user_id", USER),
+    "reward_user_stats": ("user_id", USER),
+    "reward_debts": ("user_id", USER),
+    "reward_evaluations": ("user_id", USER),
+    "reward_campaign_users": ("user_id", USER),
+    "reward_segment_members": ("user_id", USER),
+    "reward_app_events": ("user_id", USER),
+    "referrals": ("referee_id", USER),  # a referral is the referee's: one per referee
+    "referral_risk_events": ("user_id", USER),
+    "user_colleges": ("user_id", USER),
+    "student_ambassadors": ("user_id", USER),
     # Logs of visitors who may not be signed in (user_id NULL): spread by their own id.
     "search_queries": ("id", "search"),
     "search_clicks": ("query_id", "search"),
@@ -60,6 +79,10 @@ REFERENCE = {
     "gift_card_designs", "vouchers",
     "payment_methods",  # the ways to pay checkout offers: a handful, read by every checkout
     "partners",  # partner companies: few, named by every partner order's row
+    # Programme terms every evaluation reads: tiers, plans, achievements, rules, networks.
+    "loyalty_tiers", "prive_plans", "prive_merchants", "achievements", "reward_rules",
+    "reward_rule_versions", "reward_campaigns", "cashback_networks", "referral_programs",
+    "referral_tiers", "colleges",
 }
 
 LOCAL = {
@@ -76,6 +99,8 @@ LOCAL = {
     "gift_cards", "gift_card_batches",
     # A provider's events arrive before anyone knows whose payment they are about.
     "gateway_events", "gateway_event_keys", "payment_sandbox_orders",
+    # A network's conversion arrives before anyone knows whose it is (unmatched clicks).
+    "cashbacks", "cashback_events",
 }
 
 # Foreign keys that cross users today, with what distribution would do about them. Pinned
@@ -84,6 +109,8 @@ CROSSING_USERS = {
     ("users", "referred_by_id"): "the referrer is another user: kept as a plain column",
     ("merchant_review_flags", "review_id"): "the review is another user's: the flag would carry"
                                             " the review's user_id and reference both columns",
+    ("referral_risk_events", "referral_id"): "a risk event may be the referrer's, about the"
+                                             " referee's referral: kept as a plain column",
 }
 
 TABLES = text("""

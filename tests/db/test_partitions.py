@@ -30,7 +30,7 @@ from gullak.ledger.verify import verify, verify_database
 from gullak.system import jobs
 from tests.helpers.ledger import Book, make_book
 
-TABLES = ("audit_log", "gateway_events", "ledger_transfers")
+TABLES = ("audit_log", "cashback_events", "gateway_events", "ledger_transfers")
 OF_0016 = ("audit_log", "ledger_transfers")  # the tables migration 0016 partitioned
 DAY = dt.timedelta(days=1)
 

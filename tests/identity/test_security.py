@@ -449,6 +449,18 @@ async def redeem_a_voucher(w: World) -> None:
     assert_problem(r, 404, "voucher_not_found", "code")
 
 
+async def my_rewards(w: World) -> None:
+    r = await w.client.get("/v1/me/rewards", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert r.status_code == 200 and w.bob_id not in r.text
+
+
+async def my_order_rewards(w: World) -> None:
+    # Another's order is as missing as one that does not exist.
+    r = await w.client.get(f"/v1/me/orders/{uuid.uuid4()}/rewards", headers=w.alice.headers)
+    assert_problem(r, 404, "order_not_found")
+
+
 async def my_tier(w: World) -> None:
     r = await w.client.get("/v1/me/tier", headers=w.alice.headers, params={"user_id": w.bob_id})
     assert r.status_code == 200 and w.bob_id not in r.text
@@ -626,6 +638,8 @@ CASES: dict[tuple[str, str], tuple[Case, frozenset[str]]] = {
     ("GET", "/v1/me/gift-cards"): (my_gift_cards, frozenset()),
     ("POST", "/v1/me/gift-cards/claim"): (claim_a_gift_card, frozenset()),
     ("POST", "/v1/me/vouchers/redeem"): (redeem_a_voucher, frozenset()),
+    ("GET", "/v1/me/rewards"): (my_rewards, frozenset()),
+    ("GET", "/v1/me/orders/{order_id}/rewards"): (my_order_rewards, frozenset()),
     ("GET", "/v1/me/tier"): (my_tier, frozenset()),
     ("GET", "/v1/me/achievements"): (my_achievements, frozenset()),
     ("GET", "/v1/me/prive"): (my_prive, frozenset()),

@@ -126,7 +126,7 @@ async def import_report(network: Code, request: Request, actor: CanManage,
     return await service.import_report(session, network, await request.body(), actor)
 
 
-@router.get("/v1/admin/cashback", summary="Cashbacks, newest first")
+@router.get("/v1/admin/cashback", responses=errors(404, 422), summary="Cashbacks, newest first")
 async def list_cashbacks(session: SessionDep, _: CanRead, status: CashbackStatus | None = None,
                          network: NetworkCode | None = None, user_id: uuid.UUID | None = None,
                          merchant_id: uuid.UUID | None = None, cursor: Text | None = None,
@@ -136,7 +136,8 @@ async def list_cashbacks(session: SessionDep, _: CanRead, status: CashbackStatus
                                         cursor=cursor, limit=limit)
 
 
-@router.get("/v1/admin/cashback/events", summary="Postbacks and report lines as received")
+@router.get("/v1/admin/cashback/events", responses=errors(404, 422),
+            summary="Postbacks and report lines as received")
 async def list_events(session: SessionDep, _: CanRead, network: NetworkCode | None = None,
                       outcome: Outcome | None = None, cashback_id: uuid.UUID | None = None,
                       cursor: Text | None = None, limit: Limit = 20) -> EventPage:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 import uuid
 from typing import Any, Protocol
 
@@ -146,7 +145,7 @@ async def confirm_many(db: Database, poster: Poster, *, ids: list[uuid.UUID] | N
     return await settle_with(db, poster)
 
 
-# -- measuring --------------------------------------------------------------------------------
+# -- for measuring (gullak bench rewards) and tests --------------------------------------------------------------------------------
 
 async def prepare(db: Database, count: int, *, users: int = 1_000,
                   amount: int = 100) -> uuid.UUID:
@@ -196,14 +195,3 @@ async def prepare(db: Database, count: int, *, users: int = 1_000,
             await session.execute(insert(Cashback), rows[start:start + 10_000])
     return network_id
 
-
-async def measure(db: Database, poster: Poster, count: int = 100_000, *,
-                  users: int = 1_000) -> dict[str, float]:
-    """Confirmations per second of one bulk confirmation of `count` pending cashbacks (the
-    claim and the settling through `poster`), after `prepare`, which is not timed."""
-    network_id = await prepare(db, count, users=users)
-    started = time.perf_counter()
-    settled = await confirm_many(db, poster, network_id=network_id, limit=count)
-    seconds = time.perf_counter() - started
-    return {"confirmed": float(settled), "seconds": round(seconds, 2),
-            "per_second": round(settled / seconds, 1)}

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.cashback import conversions, errors
-from gullak.cashback.bulk import claim, confirm_many, measure, prepare, settle, settle_with
+from gullak.cashback.bulk import claim, confirm_many, prepare, settle, settle_with
 from gullak.cashback.intake import import_report, receive_postback
 from gullak.cashback.models import Cashback, Event
 from gullak.cashback.networks import (
@@ -51,7 +51,7 @@ from gullak.merchants import service as merchants
 __all__ = [
     "assign", "claim", "confirm", "confirm_many", "create_network", "dismiss", "get_cashback",
     "get_network", "import_report", "list_cashbacks", "list_events", "list_networks",
-    "measure", "my_cashback", "my_summary", "prepare", "receive_postback", "rotate_secret",
+    "my_cashback", "my_summary", "prepare", "receive_postback", "rotate_secret",
     "settle", "settle_with", "signature", "update_network",
 ]
 

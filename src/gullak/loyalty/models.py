@@ -18,6 +18,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     Text,
@@ -166,6 +167,7 @@ class PriveMerchant(Timestamped, Base):
 class PriveSubscription(Timestamped, Base):
     __tablename__ = "prive_subscriptions"
     __table_args__ = (
+        UniqueConstraint("id", "user_id"),  # the target of its payments' foreign key
         CheckConstraint(one_of("status", SUBSCRIPTION_STATUSES), name="status"),
         CheckConstraint("period_end IS NULL OR period_end > period_start", name="period"),
         # One live subscription per user, whatever races.
@@ -197,10 +199,13 @@ class PrivePayment(Base):
         CheckConstraint(one_of("status", PAYMENT_STATUSES), name="status"),
         UniqueConstraint("payment_id"),
         Index("ix_prive_payments_subscription", "subscription_id", "id"),
+        ForeignKeyConstraint(["subscription_id", "user_id"],
+                             ["prive_subscriptions.id", "prive_subscriptions.user_id"]),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
-    subscription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prive_subscriptions.id"))
+    subscription_id: Mapped[uuid.UUID]
+    user_id: Mapped[uuid.UUID]
     payment_id: Mapped[uuid.UUID]
     kind: Mapped[str] = mapped_column(Text)
     for_period_end: Mapped[dt.datetime | None]

@@ -165,7 +165,8 @@ async def _ask(session: AsyncSession, sub: PriveSubscription, plan: PrivePlan, k
         session, user_id=sub.user_id, purpose=PURPOSE, reference_id=str(sub.id),
         amount=plan.price, currency=plan.currency, key=f"prive:{sub.id}:{period}:{tries + 1}",
         gateway=gateway)
-    session.add(PrivePayment(subscription_id=sub.id, payment_id=payment.id, kind=kind,
+    session.add(PrivePayment(subscription_id=sub.id, user_id=sub.user_id, payment_id=payment.id,
+                             kind=kind,
                              for_period_end=sub.period_end, amount=plan.price, status="open",
                              created_at=clock.now()))
     await session.flush()

@@ -83,6 +83,7 @@ async def create_review(session: AsyncSession, user_id: uuid.UUID, merchant_id: 
         raise errors.ReviewExists(field="order_id") from exc
     await _bump_rating(session, merchant_id, review.rating, 1)
     await session.refresh(review)
+    await session.refresh(merchant)  # the update expired its rating; handlers below read it
     await events.publish(session, "review.written", {  # rewards may pay for it
         "review_id": str(review.id), "user_id": str(user_id), "merchant_id": str(merchant_id),
         "order_id": order_id, "rating": review.rating,

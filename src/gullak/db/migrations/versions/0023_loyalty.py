@@ -158,7 +158,8 @@ def upgrade() -> None:
     sa.CheckConstraint("status IN ('pending_payment', 'active', 'past_due', 'expired', 'cancelled')", name=op.f('ck_prive_subscriptions_status')),
     sa.CheckConstraint('period_end IS NULL OR period_end > period_start', name=op.f('ck_prive_subscriptions_period')),
     sa.ForeignKeyConstraint(['plan_id'], ['prive_plans.id'], name=op.f('fk_prive_subscriptions_plan_id_prive_plans')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_prive_subscriptions'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_prive_subscriptions')),
+    sa.UniqueConstraint('id', 'user_id', name=op.f('uq_prive_subscriptions_id_user_id'))
     )
     op.create_index('ix_prive_subscriptions_due', 'prive_subscriptions', ['period_end'], unique=False, postgresql_where=sa.text("status IN ('active', 'past_due')"))
     op.create_index('ix_prive_subscriptions_user', 'prive_subscriptions', ['user_id', 'id'], unique=False)
@@ -190,6 +191,7 @@ def upgrade() -> None:
     op.create_table('prive_payments',
     sa.Column('id', sa.UUID(), nullable=False),
     sa.Column('subscription_id', sa.UUID(), nullable=False),
+    sa.Column('user_id', sa.UUID(), nullable=False),
     sa.Column('payment_id', sa.UUID(), nullable=False),
     sa.Column('kind', sa.Text(), nullable=False),
     sa.Column('for_period_end', sa.DateTime(timezone=True), nullable=True),
@@ -199,7 +201,7 @@ def upgrade() -> None:
     sa.Column('settled_at', sa.DateTime(timezone=True), nullable=True),
     sa.CheckConstraint("kind IN ('initial', 'renewal')", name=op.f('ck_prive_payments_kind')),
     sa.CheckConstraint("status IN ('open', 'succeeded', 'failed')", name=op.f('ck_prive_payments_status')),
-    sa.ForeignKeyConstraint(['subscription_id'], ['prive_subscriptions.id'], name=op.f('fk_prive_payments_subscription_id_prive_subscriptions')),
+    sa.ForeignKeyConstraint(['subscription_id', 'user_id'], ['prive_subscriptions.id', 'prive_subscriptions.user_id'], name=op.f('fk_prive_payments_subscription_id_prive_subscriptions')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_prive_payments')),
     sa.UniqueConstraint('payment_id', name=op.f('uq_prive_payments_payment_id'))
     )
