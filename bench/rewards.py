@@ -11,7 +11,8 @@ An evaluation is what the order's unit of work runs when the order completes: th
 `order.status_changed` event (to `completed`) published on the unit's session, which the
 rewards domain's handler answers by loading the rules, deciding each one, storing why, and
 posting each reward to the user's `pending` account through the ledger. Each evaluation is
-its own unit of work (`unit_of_work`), on 16 clients by default, each with users of its own.
+its own unit of work (`unit_of_work`), on 16 clients by default, each with users of its own,
+split over 2 forked processes as `gullak bench checkout` does.
 
 Then a bulk confirmation: `confirmations` (100,000) pending cashbacks, spread over 1,000 users
 whose `pending` accounts hold them (loaded, not timed), confirmed as an admin's
@@ -29,9 +30,12 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import multiprocessing
+import queue
 import secrets
 import signal
 import statistics
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -129,10 +133,12 @@ def run_all(url: str, ledger: ModuleType, *, seconds: float, clients: int,
     with err.status(f"{ACTIVE_RULES} active rules and the clients' users"):
         setup = ledger.run_async(prepare(url, clients))
     ledger.checkpoint(url)
-    with err.status(f"rewards ({clients} clients, {seconds:g} s)"):
-        count, latencies, span, rewards = ledger.run_async(drive(url, setup, seconds))
-    evaluations_s = count / max(span, 1e-9)
-    latencies.sort()
+    with err.status(f"rewards ({clients} clients in {processes} processes, {seconds:g} s)"):
+        shares = forked(url, setup, seconds=seconds, processes=processes)
+    count = sum(s.count for s in shares)
+    evaluations_s = count / max(max(s.span for s in shares), 1e-9)
+    latencies = sorted(v for s in shares for v in s.latencies)
+    rewards = ledger.run_async(rewards_posted(url))
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0
     ledger.report("evaluations_s", evaluations_s, "/s")
     ledger.report("evaluation_p99_ms", p99, "ms")
@@ -200,10 +206,64 @@ async def prepare(url: str, clients: int) -> Setup:
         await db.dispose()
 
 
-async def drive(url: str, setup: Setup, seconds: float
-                ) -> tuple[int, list[float], float, int]:
+class Share(NamedTuple):
+    count: int
+    latencies: list[float]
+    span: float
+
+
+def forked(url: str, setup: Setup, *, seconds: float, processes: int) -> list[Share]:
+    """The clients split over `processes` forked processes, as `gullak bench checkout` runs
+    them: one Python process is one core's worth of CPU, and evaluation is CPU-bound."""
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    groups = [g for g in (list(range(len(setup.users)))[p::processes]
+                          for p in range(processes)) if g]
+    barrier = ctx.Barrier(len(groups) + 1)
+    children = [ctx.Process(target=child, args=(url, setup, g, seconds, barrier, results),
+                            daemon=True) for g in groups]
+    for c in children:
+        c.start()
+    try:
+        try:
+            barrier.wait(timeout=300)
+        except threading.BrokenBarrierError:
+            raise RuntimeError(f"rewards failed: {results.get(timeout=10)[1]}") from None
+        shares: list[Share] = []
+        while len(shares) < len(children):
+            try:
+                status, value = results.get(timeout=1.0)
+            except queue.Empty:
+                if any(c.exitcode not in (None, 0) for c in children):
+                    raise RuntimeError("a rewards process died") from None
+                continue
+            if status != "ok":
+                raise RuntimeError(f"rewards failed: {value}")
+            shares.append(Share(*value))
+        return shares
+    finally:
+        for c in children:
+            c.join(timeout=10)
+            if c.is_alive():
+                c.kill()
+
+
+def child(url: str, setup: Setup, clients: list[int], seconds: float, barrier: Any,
+          results: Any) -> None:
+    try:
+        share = ledger_module().run_async(drive(url, setup, clients, seconds,
+                                                lambda: barrier.wait(timeout=300)))
+        results.put(("ok", tuple(share)))
+    except BaseException as exc:
+        results.put(("error", f"{type(exc).__name__}: {exc}"))
+        barrier.abort()  # a parent still waiting at the start learns it now
+        raise
+
+
+async def drive(url: str, setup: Setup, clients: list[int], seconds: float,
+                ready: Any) -> Share:
     domains.install()
-    db = Database(url, pool_size=len(setup.users), max_overflow=0)
+    db = Database(url, pool_size=len(clients), max_overflow=0)
     latencies: list[float] = []
     timing = False
 
@@ -228,16 +288,22 @@ async def drive(url: str, setup: Setup, seconds: float
         return n
 
     try:
-        clients = range(len(setup.users))
         for n in range(WARMUP):
             await asyncio.gather(*(evaluate(i, setup.users[i][-1 - n]) for i in clients))
+        await asyncio.to_thread(ready)
         timing = True
         began = time.monotonic()
         counts = await asyncio.gather(*(client(i, began + seconds) for i in clients))
-        span = time.monotonic() - began
+        return Share(sum(counts), latencies, time.monotonic() - began)
+    finally:
+        await db.dispose()
+
+
+async def rewards_posted(url: str) -> int:
+    db = Database(url, pool_size=1, max_overflow=0)
+    try:
         async with db.engine.connect() as conn:
-            rewards = int(await conn.scalar(text("SELECT count(*) FROM rewards")) or 0)
-        return sum(counts), latencies, span, rewards
+            return int(await conn.scalar(text("SELECT count(*) FROM rewards")) or 0)
     finally:
         await db.dispose()
 
