@@ -20,8 +20,8 @@ from gullak.cli import app
 runner = CliRunner()
 COMMANDS = [["run"], ["serve"], ["worker"], ["seed"], ["version"], ["db"], ["db", "upgrade"],
             ["db", "downgrade"], ["db", "current"], ["db", "url"], ["db", "stop"],
-            ["bench", "http"], ["bench", "checkout"], ["bench", "rewards"], ["payments", "reconcile"],
-            ["reseal"]]
+            ["bench", "http"], ["bench", "checkout"], ["bench", "rewards"], ["bench", "activity"],
+            ["payments", "reconcile"], ["reseal"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)

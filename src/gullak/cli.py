@@ -464,6 +464,24 @@ def bench_rewards(
                                   confirmations=confirmations, json_out=json_out)
 
 
+@bench_app.command("activity")
+def bench_activity(
+    seconds: Annotated[float, typer.Option(help="Length of the timed ingestion.")] = 20.0,
+    clients: Annotated[int, typer.Option(help="Concurrent clients syncing steps.")] = 16,
+    users: Annotated[int, typer.Option(help="Users whose day the conversion settles.")] = 5_000,
+    board_users: Annotated[int, typer.Option(help="Users on the leaderboards read.")] = 1_000_000,
+    samples: Annotated[int, typer.Option(help="Timed reads of each kind of board read.")] = 1_000,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON line instead of a table.")] = False,
+) -> None:
+    """Step samples ingested through the service, the daily conversion into coins through the
+    group-committing poster, and leaderboard reads (top 100, own rank) on PostgreSQL and Redis
+    at a million users, each in a scratch database."""
+    settings = _settings()
+    _bench_module("activity").main(_url(settings), seconds=seconds, clients=clients,
+                                   users=users, board_users=board_users, samples=samples,
+                                   json_out=json_out)
+
+
 def _bench_module(name: str):  # type: ignore[no-untyped-def]
     """Benchmarks live in bench/ of the source tree, next to src/."""
     import importlib.util

@@ -105,6 +105,12 @@ DOMAINS: tuple[Domain, ...] = (
            handlers={"user.signed_up": "service:user_signed_up",
                      "order.status_changed": "service:order_status_changed",
                      "payment.succeeded": "service:payment_succeeded"}),
+    Domain("activity", needs=("ledger", "identity", "orders", "loyalty", "referrals"),
+           jobs=True, seed=True),
+    Domain("engagement", needs=("ledger", "identity", "referrals", "activity"), jobs=True,
+           seed=True,
+           handlers={"activity.steps_verified": "service:steps_verified",
+                     "reward.confirmed": "service:reward_confirmed"}),
 )
 
 

@@ -148,6 +148,27 @@ class Settings(BaseSettings):
     partners_webhook_allow_private: bool = False
     # A rotated signing secret keeps signing (a second v1 in the signature) for this long.
     partners_secret_grace_hours: int = Field(default=24, ge=0, le=720)
+    # Activity (steps). Coins (of the asset below) per 1,000 verified steps, at most this many
+    # coins a day before the tier multiplier; the daily goal; months of step records kept; how
+    # many days back a resync may change; anti-cheat: a day scoring at least `partial_score`
+    # is credited `partial_share_bp` of its steps, at least `review_score` waits for a review;
+    # the human limits each check holds a day to.
+    activity_asset: str = "FITCOIN"
+    activity_coins_per_1000_steps: int = Field(default=10, ge=0, le=1_000_000)
+    activity_daily_coin_cap: int = Field(default=100, ge=0)
+    activity_goal_steps: int = Field(default=10_000, ge=1, le=1_000_000)
+    activity_retention_months: int = Field(default=24, ge=2, le=240)
+    activity_resync_days: int = Field(default=7, ge=1, le=28)
+    activity_partial_score: int = Field(default=30, ge=1, le=1_000)
+    activity_review_score: int = Field(default=70, ge=1, le=1_000)
+    activity_partial_share_bp: int = Field(default=5_000, ge=0, le=10_000)
+    activity_daily_step_cap: int = Field(default=60_000, ge=1)
+    activity_max_cadence: int = Field(default=220, ge=1)  # steps a minute
+    activity_max_speed_mps: float = Field(default=7.0, gt=0)
+    activity_manual_max_steps: int = Field(default=5_000, ge=0)
+    activity_device_max_users: int = Field(default=3, ge=1)
+    activity_tz_jump_hours: int = Field(default=4, ge=1, le=26)
+    activity_early_bird_steps: int = Field(default=1_000, ge=1)
 
     @field_validator("trusted_proxies", "cors_origins", "metrics_networks", mode="before")
     @classmethod

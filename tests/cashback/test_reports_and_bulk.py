@@ -97,7 +97,7 @@ async def test_bulk_confirmation_claims_then_settles(
 
 async def test_bulk_confirmation_through_the_group_committing_poster(fresh_db: Database) -> None:
     network_id = await service.prepare(fresh_db, 400, users=40)
-    async with Poster(fresh_db.url, connections=2) as poster:
+    async with Poster(fresh_db.url, connections=2, pgbouncer=fresh_db.pgbouncer) as poster:
         assert await service.confirm_many(fresh_db, poster, network_id=network_id) == 400
         # Run again: nothing left to claim or settle, nothing paid twice.
         assert await service.confirm_many(fresh_db, poster, network_id=network_id) == 0

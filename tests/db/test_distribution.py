@@ -63,6 +63,16 @@ DISTRIBUTED: dict[str, tuple[str, str]] = {  # table: (distribution column, grou
     "referral_risk_events": ("user_id", USER),
     "user_colleges": ("user_id", USER),
     "student_ambassadors": ("user_id", USER),
+    "step_records": ("user_id", USER),
+    "daily_step_summary": ("user_id", USER),
+    "step_validations": ("user_id", USER),
+    "step_devices": ("user_id", USER),
+    "challenge_participants": ("user_id", USER),
+    # Boards fan out under Citus: each shard answers its top N and its count above a score.
+    "leaderboard_entries": ("user_id", USER),
+    "leaderboard_snapshots": ("user_id", USER),
+    "engagement_members": ("user_id", USER),
+    "follows": ("follower_id", USER),  # one's follows live with one; followers fan out
     # Logs of visitors who may not be signed in (user_id NULL): spread by their own id.
     "search_queries": ("id", "search"),
     "search_clicks": ("query_id", "search"),
@@ -83,6 +93,8 @@ REFERENCE = {
     "loyalty_tiers", "prive_plans", "prive_merchants", "achievements", "reward_rules",
     "reward_rule_versions", "reward_campaigns", "cashback_networks", "referral_programs",
     "referral_tiers", "colleges",
+    "challenges",  # a handful open at a time, read by every participant's standings
+    "leaderboards",  # the register of boards, a few per period and scope
 }
 
 LOCAL = {
@@ -101,6 +113,8 @@ LOCAL = {
     "gateway_events", "gateway_event_keys", "payment_sandbox_orders",
     # A network's conversion arrives before anyone knows whose it is (unmatched clicks).
     "cashbacks", "cashback_events",
+    # Counts of a board's scores per bucket, summed for a rank: a few hundred rows a board.
+    "leaderboard_score_buckets",
 }
 
 # Foreign keys that cross users today, with what distribution would do about them. Pinned

@@ -493,6 +493,68 @@ async def cancel_prive(w: World) -> None:
     assert_problem(r, 404, "prive_subscription_not_found", "subscription_id")
 
 
+async def my_standing(w: World) -> None:
+    r = await w.client.get("/v1/me/leaderboards/steps/weekly", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert r.status_code == 200, r.text
+    assert r.json()["me"] is None and w.bob_id not in r.text
+
+
+async def my_follows(w: World) -> None:
+    r = await w.client.get("/v1/me/follows", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert r.status_code == 200 and r.json()["following_count"] == 0
+    assert w.bob_id not in r.text
+
+
+async def follow_a_user(w: World) -> None:
+    # Following Bob is Alice's own row; it never makes Bob follow anyone.
+    r = await w.client.put(f"/v1/me/follows/{w.bob_id}", headers=w.alice.headers)
+    assert r.status_code == 204, r.text
+    r = await w.client.get("/v1/me/follows", headers=w.bob.headers)
+    assert (r.json()["following_count"], r.json()["followers_count"]) == (0, 1)
+    r = await w.client.delete(f"/v1/me/follows/{w.bob_id}", headers=w.alice.headers)
+    assert r.status_code == 204
+
+
+async def unfollow_a_user(w: World) -> None:
+    r = await w.client.put(f"/v1/me/follows/{w.alice_id}", headers=w.bob.headers)
+    assert r.status_code == 204
+    # Alice cannot undo Bob's follow of her: only her own follows are hers to remove.
+    r = await w.client.delete(f"/v1/me/follows/{w.alice_id}", headers=w.alice.headers)
+    assert r.status_code == 204
+    r = await w.client.get("/v1/me/follows", headers=w.bob.headers)
+    assert r.json()["following_count"] == 1
+    r = await w.client.delete(f"/v1/me/follows/{w.alice_id}", headers=w.bob.headers)
+    assert r.status_code == 204
+
+
+async def sync_my_steps(w: World) -> None:
+    r = await w.client.post("/v1/me/steps", headers=w.alice.headers, json={
+        "user_id": w.bob_id, "samples": [{"day": dt.date.today().isoformat(), "count": 10,
+                                          "source": "manual", "device_id": "d"}]})
+    assert_problem(r, 422, "validation_error")
+
+
+async def my_steps(w: World) -> None:
+    today = dt.date.today().isoformat()
+    r = await w.client.get("/v1/me/steps", headers=w.alice.headers,
+                           params={"from": today, "to": today, "user_id": w.bob_id})
+    assert (r.status_code, r.json()["items"]) == (200, [])
+
+
+async def my_activity_summary(w: World) -> None:
+    r = await w.client.get("/v1/me/activity/summary", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert r.status_code == 200 and r.json()["steps"] == 0 and w.bob_id not in r.text
+
+
+async def my_challenges(w: World) -> None:
+    r = await w.client.get("/v1/me/challenges", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert (r.status_code, r.json()["items"]) == (200, [])
+
+
 async def my_cashback(w: World) -> None:
     r = await w.client.get("/v1/me/cashback", headers=w.alice.headers,
                            params={"user_id": w.bob_id})
@@ -645,6 +707,14 @@ CASES: dict[tuple[str, str], tuple[Case, frozenset[str]]] = {
     ("GET", "/v1/me/prive"): (my_prive, frozenset()),
     ("POST", "/v1/me/prive/subscriptions"): (subscribe_to_prive, frozenset()),
     ("POST", "/v1/me/prive/subscriptions/{subscription_id}/cancel"): (cancel_prive, frozenset()),
+    ("GET", "/v1/me/leaderboards/{metric}/{period}"): (my_standing, frozenset()),
+    ("GET", "/v1/me/follows"): (my_follows, frozenset()),
+    ("PUT", "/v1/me/follows/{user_id}"): (follow_a_user, frozenset()),
+    ("DELETE", "/v1/me/follows/{user_id}"): (unfollow_a_user, frozenset()),
+    ("POST", "/v1/me/steps"): (sync_my_steps, frozenset()),
+    ("GET", "/v1/me/steps"): (my_steps, frozenset()),
+    ("GET", "/v1/me/activity/summary"): (my_activity_summary, frozenset()),
+    ("GET", "/v1/me/challenges"): (my_challenges, frozenset()),
     ("GET", "/v1/me/cashback"): (my_cashback, frozenset()),
     ("GET", "/v1/me/cashback/summary"): (my_cashback_summary, frozenset()),
     ("GET", "/v1/me/referrals"): (my_referrals, frozenset()),

@@ -18,6 +18,7 @@ async def settle_confirmed(timestamp: int) -> int:
     """Deferred by a bulk confirmation, and every five minutes: through the ledger's
     group-committing poster, so 100,000 confirmations post as a few hundred commits."""
     db = worker_db()
-    async with ledger.Poster(db.url, connections=CONNECTIONS) as poster:
+    async with ledger.Poster(db.url, connections=CONNECTIONS,
+                             pgbouncer=db.pgbouncer) as poster:
         settled: int = await service.settle_with(db, poster)
     return settled

@@ -1,0 +1,231 @@
+"""`gullak bench activity`: step ingestion, the daily conversion and leaderboard reads.
+
+Ingestion and conversion run in a scratch database (gullak_bench_<random>) on the given URL's
+server, migrated and dropped at the end; the leaderboards in one of their own
+(bench/leaderboards.py, which builds a board of `board_users` users).
+
+- `ingestion(url, seconds, clients)`: `clients` concurrent clients, each with users of its
+  own, sync batches of 100 one-minute interval samples through the service
+  (`activity.service.ingest`, one unit of work per batch, as `POST /v1/me/steps` runs it) for
+  a day still running, so nothing is settled: samples ingested per second and the p99 of a
+  batch. A user's batches walk through the day's minutes, then start over (resyncs).
+- `conversion(url, users)`: `users` users with a day that is over and not yet settled
+  (records and summaries loaded in bulk, not timed), then `activity.service.convert_day`
+  through the ledger's group-committing poster, as the `activity.convert` job runs it: users
+  converted per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import importlib.util
+import json
+import secrets
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import text
+
+from gullak import domains
+from gullak.activity import service
+from gullak.activity.schemas import SampleIn, Source
+from gullak.db import embedded, migrate
+from gullak.db.engine import Database
+from gullak.db.uow import unit_of_work
+from gullak.kit import clock
+from gullak.kit.errors import NotFound
+from gullak.kit.ids import uuid7
+from gullak.ledger import service as ledger
+from gullak.ledger.schemas import AssetIn, AssetKind
+from gullak.settings import get_settings
+
+BATCH = 100
+USERS_PER_CLIENT = 32
+CONNECTIONS = 4  # the poster's, as the activity.convert job opens it
+LOAD_CHUNK = 5_000
+
+
+def _days() -> tuple[dt.date, dt.datetime, dt.datetime]:
+    """(the day measured, a time it is still running, a time it is over)."""
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    return (day, dt.datetime.combine(day, dt.time(23, 30), dt.UTC),
+            dt.datetime.combine(day + dt.timedelta(days=1), dt.time(13), dt.UTC))
+
+
+async def _asset(db: Database) -> None:
+    asset = get_settings().activity_asset
+    async with unit_of_work(db) as session:
+        try:
+            await ledger.get_asset(session, asset)
+        except NotFound:
+            await ledger.create_asset(session, AssetIn(code=asset, name="FitKart coins",
+                                                       kind=AssetKind.coin, scale=0))
+
+
+def _batch(day: dt.date, first_minute: int, device: str) -> list[SampleIn]:
+    start = dt.datetime.combine(day, dt.time(), dt.UTC)
+    return [SampleIn(start=start + dt.timedelta(minutes=m),
+                     end=start + dt.timedelta(minutes=m + 1), count=80 + m % 7,
+                     source=Source.google_fit, device_id=device, distance_m=60)
+            for m in range(first_minute, first_minute + BATCH)]
+
+
+async def _ingest(url: str, seconds: float, clients: int) -> dict[str, Any]:
+    domains.install()
+    db = Database(url, pool_size=clients, max_overflow=4)
+    day, running, _ = _days()
+    clock.freeze(running)  # every task made below sees the day still running
+    try:
+        await _asset(db)
+        latencies: list[float] = []
+        done = 0
+        stop = time.perf_counter() + seconds
+
+        async def client(k: int) -> None:
+            nonlocal done
+            users = [uuid7() for _ in range(USERS_PER_CLIENT)]
+            i = 0
+            while time.perf_counter() < stop:
+                user = users[i % len(users)]
+                first = (i // len(users)) * BATCH % (1440 - BATCH)
+                samples = _batch(day, first, f"bench-{user}")
+                t0 = time.perf_counter()
+                async with unit_of_work(db) as session:
+                    await service.ingest(session, user, samples)
+                latencies.append((time.perf_counter() - t0) * 1000)
+                done += len(samples)
+                i += 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client(k) for k in range(clients)))
+        span = time.perf_counter() - t0
+        latencies.sort()
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        return {"samples_s": round(done / span, 1), "batch_p99_ms": round(p99, 2),
+                "batch_p50_ms": round(latencies[len(latencies) // 2], 2), "samples": done,
+                "batches": len(latencies), "clients": clients, "seconds": round(span, 1)}
+    finally:
+        clock.reset()
+        await db.dispose()
+
+
+def ingestion(url: str, seconds: float = 20.0, clients: int = 16) -> dict[str, Any]:
+    return asyncio.run(_ingest(url, seconds, clients))
+
+
+async def _load(db: Database, users: int, day: dt.date) -> None:
+    """Each user: five hourly walks of the day (different counts: no identical days) on a
+    phone of their own, and the day's open summary. Loaded in bulk, as the syncs left them."""
+    base = dt.datetime.combine(day, dt.time(8), dt.UTC)
+    for start in range(0, users, LOAD_CHUNK):
+        n = min(LOAD_CHUNK, users - start)
+        async with unit_of_work(db) as session:
+            await session.execute(text("""
+                WITH u AS (SELECT gen_random_uuid() AS id, g FROM generate_series(1, :n) g),
+                r AS (
+                  INSERT INTO step_records (user_id, day, source, kind, start_at, end_at,
+                    utc_offset_minutes, count, device_id, distance_m)
+                  SELECT u.id, :day, 'google_fit', 'interval', :base + h * interval '1 hour',
+                         :base + h * interval '1 hour' + interval '50 minutes', 0,
+                         1000 + (u.g % 500) + h, 'bench-' || u.id, 750
+                  FROM u, generate_series(0, 4) h RETURNING user_id)
+                INSERT INTO daily_step_summary (id, user_id, day, steps)
+                SELECT gen_random_uuid(), u.id, :day, 5 * (1000 + (u.g % 500)) + 10 FROM u
+            """), {"n": n, "day": day, "base": base})
+
+
+async def _convert(url: str, users: int) -> dict[str, Any]:
+    domains.install()
+    db = Database(url, pool_size=4, max_overflow=4)
+    day, _, over = _days()
+    clock.freeze(over)
+    try:
+        await _asset(db)
+        t0 = time.perf_counter()
+        await _load(db, users, day)
+        load_s = time.perf_counter() - t0
+        async with ledger.Poster(db.url, connections=CONNECTIONS) as poster:
+            t0 = time.perf_counter()
+            converted = await service.convert_day(db, day, poster)
+            span = time.perf_counter() - t0
+        async with unit_of_work(db) as session:
+            credited = int(await session.scalar(text(
+                "SELECT count(*) FROM daily_step_summary WHERE day = :d AND credited > 0"
+                " AND posted_version = version"), {"d": day}) or 0)
+        return {"users_s": round(converted / span, 1), "users": converted,
+                "credited": credited, "seconds": round(span, 1), "load_s": round(load_s, 1)}
+    finally:
+        clock.reset()
+        await db.dispose()
+
+
+def conversion(url: str, users: int = 10_000) -> dict[str, Any]:
+    return asyncio.run(_convert(url, users))
+
+
+
+# -- gullak bench activity ---------------------------------------------------------------------
+
+TARGETS = {"samples_s": (">=", 20_000.0), "pg_top100_p99_ms": ("<=", 5.0),
+           "pg_rank_p99_ms": ("<=", 10.0), "million_users_convert_s": ("<=", 300.0)}
+err = Console(stderr=True)
+
+
+def _module(name: str) -> ModuleType:
+    """A sibling benchmark, loaded from its path as the CLI loads every benchmark."""
+    path = Path(__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"gullak_bench_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def main(url: str, *, seconds: float, clients: int, users: int, board_users: int,
+         samples: int, json_out: bool) -> None:
+    if seconds <= 0 or clients < 1 or users < 1 or board_users < 1 or samples < 1:
+        raise SystemExit("every size must be positive")
+    started = time.perf_counter()
+    admin = embedded.libpq_url(url)
+    name = f"gullak_bench_{secrets.token_hex(4)}"
+    err.print(f"[dim]scratch database {name} (dropped at the end)[/dim]")
+    embedded.ensure_database(admin, name)
+    try:
+        bench_url = embedded.with_database(admin, name)
+        with err.status("migrating the scratch database"):
+            migrate.upgrade(bench_url)
+        with err.status(f"ingestion ({clients} clients, {seconds:g} s)"):
+            ingest = ingestion(bench_url, seconds, clients)
+        with err.status(f"conversion of {users:,} users"):
+            convert = conversion(bench_url, users)
+    finally:
+        with err.status(f"dropping {name}"):
+            embedded.drop_database(admin, name)
+    boards = _module("leaderboards").run(url, users=board_users, samples=samples)
+    results: dict[str, Any] = {
+        "samples_s": ingest["samples_s"], "batch_p50_ms": ingest["batch_p50_ms"],
+        "batch_p99_ms": ingest["batch_p99_ms"], "users_converted_s": convert["users_s"],
+        "million_users_convert_s": round(1_000_000 / max(convert["users_s"], 1e-9), 1),
+        "conversion_load_s": convert["load_s"],
+        **{f"board_{k}" if k in ("users", "samples", "elapsed_s") else k: v
+           for k, v in boards.items() if not isinstance(v, dict)},
+    }
+    results["targets_met"] = {k: (v <= limit if op == "<=" else v >= limit)
+                              for k, (op, limit) in TARGETS.items()
+                              if isinstance(v := results.get(k), (int, float))}
+    results["elapsed_s"] = round(time.perf_counter() - started, 1)
+    if json_out:
+        print(json.dumps(results, separators=(",", ":")))
+        return
+    table = Table(title="gullak bench activity")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in results.items():
+        table.add_row(key, f"{value:,}" if isinstance(value, (int, float))
+                      and not isinstance(value, bool) else str(value))
+    Console().print(table)

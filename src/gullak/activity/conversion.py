@@ -1,0 +1,190 @@
+"""Settling a day: the anti-cheat's verdict, the verified steps it allows, and their coins.
+
+A day's coins are one figure, `credited`. Each change of it is a version of the day whose
+difference moves as one ledger transfer with reference ('step_day', summary id) and key
+`step_day:<id>:v<version>`, so a replay never pays twice and a re-verification moves only
+the difference: issuance -> the user's main account when it went up, back when it went down.
+Taking back never makes the account negative: what the user no longer has is recorded on the
+day as `unrecovered` (not chased); a later correction upwards pays it off first, since it is
+measured against what was actually credited.
+
+Positive differences may wait for the daily job's group-committing poster (`inline=False`):
+the row says `posted_version < version` until they are posted. Anything done to a day later
+posts what is waiting first, with the same transfer and key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.activity import rules
+from gullak.activity.models import DaySummary, Device, Validation
+from gullak.kit import clock, events
+from gullak.ledger import service as ledger
+from gullak.ledger.schemas import TransferIn
+from gullak.loyalty import service as loyalty
+from gullak.referrals import service as referrals
+from gullak.settings import Settings, get_settings
+
+REFERENCE = "step_day"
+ISSUANCE = "issuance"
+# Loyalty counts days in India's time: a day's reports are dated at its noon there.
+LOYALTY_ZONE = ZoneInfo("Asia/Kolkata")
+PATTERN_DAYS = 30  # identical days looked for this far back
+DEVICE_DAYS = 30  # accounts on a device counted over this long
+
+
+def limits(s: Settings) -> rules.Limits:
+    return rules.Limits(daily_step_cap=s.activity_daily_step_cap,
+                        max_cadence=s.activity_max_cadence,
+                        max_speed_mps=s.activity_max_speed_mps,
+                        manual_max_steps=s.activity_manual_max_steps,
+                        device_max_users=s.activity_device_max_users,
+                        tz_jump_hours=s.activity_tz_jump_hours)
+
+
+def transfer_of(summary_id: uuid.UUID, version: int, amount: int, user_account: uuid.UUID,
+                issuance: uuid.UUID, asset: str) -> TransferIn:
+    up = amount > 0
+    return TransferIn(
+        debit_account_id=issuance if up else user_account,
+        credit_account_id=user_account if up else issuance,
+        asset_code=asset, amount=abs(amount), kind="step_coins" if up else "step_correction",
+        reference_type=REFERENCE, reference_id=str(summary_id),
+        metadata={"version": version})
+
+
+def key_of(summary_id: uuid.UUID, version: int) -> str:
+    return f"{REFERENCE}:{summary_id}:v{version}"
+
+
+async def accounts(session: AsyncSession, user_id: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
+    asset = get_settings().activity_asset
+    main = await ledger.user_account(session, user_id, asset)
+    issuance = await ledger.platform_account(session, asset, ISSUANCE)
+    return main.id, issuance.id
+
+
+async def _around(session: AsyncSession, s: DaySummary, m: rules.Merged) -> rules.Around:
+    around = rules.Around()
+    if m.pattern is not None:
+        around.same_pattern_day = await session.scalar(select(DaySummary.day).where(
+            DaySummary.user_id == s.user_id, DaySummary.pattern == m.pattern,
+            DaySummary.day != s.day,
+            DaySummary.day >= s.day - dt.timedelta(days=PATTERN_DAYS)).limit(1))
+    if m.devices:
+        since = clock.now() - dt.timedelta(days=DEVICE_DAYS)
+        counts = select(func.count().label("n")).where(
+            Device.device_id.in_(sorted(m.devices)), Device.last_seen_at >= since,
+        ).group_by(Device.device_id).subquery()
+        around.device_users = int(await session.scalar(select(func.max(counts.c.n))) or 0)
+    around.previous_offset = await session.scalar(select(DaySummary.utc_offset_minutes).where(
+        DaySummary.user_id == s.user_id, DaySummary.day == s.day - dt.timedelta(days=1)))
+    return around
+
+
+async def _last_validation(session: AsyncSession, summary_id: uuid.UUID) -> Validation | None:
+    return await session.scalar(select(Validation).where(Validation.summary_id == summary_id)
+                                .order_by(Validation.id.desc()).limit(1))
+
+
+async def settle(session: AsyncSession, s: DaySummary, m: rules.Merged, *,
+                 inline: bool = True) -> Validation | None:
+    """Validate the day (the caller holds its lock) unless its count is the one validated
+    last; credit what the verdict allows. Returns the new validation, if any."""
+    last = await _last_validation(session, s.id)
+    if last is not None and last.steps == s.steps and s.status != "open":
+        await post_waiting(session, s)
+        return None
+    cfg = get_settings()
+    reasons = rules.check(m, await _around(session, s, m), limits(cfg))
+    score = sum(int(r["points"]) for r in reasons)
+    verdict = rules.outcome(score, cfg.activity_partial_score, cfg.activity_review_score)
+    validation = Validation(summary_id=s.id, user_id=s.user_id, day=s.day, steps=s.steps,
+                            score=score, reasons=reasons, outcome=verdict)
+    session.add(validation)
+    await session.flush()
+    s.score = score
+    if verdict == "review":  # what was credited before stays until someone decides
+        s.status = "review"
+        await post_waiting(session, s)
+        return validation
+    share = 10_000 if verdict == "verified" else cfg.activity_partial_share_bp
+    await apply(session, s, verdict, s.steps * share // 10_000, validation.id, inline=inline)
+    return validation
+
+
+async def apply(session: AsyncSession, s: DaySummary, status: str, verified: int,
+                validation_id: uuid.UUID, *, inline: bool = True) -> None:
+    """Make `verified` the day's verified steps: credit or take back the coins' difference,
+    tell loyalty, referrals and whoever listens."""
+    cfg = get_settings()
+    await post_waiting(session, s)
+    if s.version == 0 and s.credited == 0:  # the tier of the day's first credit holds after
+        s.multiplier_bp = (await loyalty.tier_of(session, s.user_id)).multiplier_bp
+    previous = s.verified_steps
+    s.status, s.verified_steps = status, verified
+    target = rules.coins(verified, cfg.activity_coins_per_1000_steps,
+                         cfg.activity_daily_coin_cap, s.multiplier_bp)
+    diff = target - s.credited
+    if diff < 0:
+        main, issuance = await accounts(session, s.user_id)
+        available = (await ledger.balance(session, main)).available
+        diff = -min(-diff, max(available, 0))
+    s.unrecovered = max(s.credited + diff - target, 0)
+    if diff != 0:
+        s.version += 1
+        s.post_amount = diff
+        s.credited += diff
+        if inline or diff < 0:
+            await post_waiting(session, s)
+    if verified != previous:
+        await _tell(session, s, verified - previous, validation_id)
+
+
+async def post_waiting(session: AsyncSession, s: DaySummary) -> None:
+    """Post the day's last change if it is still waiting (same transfer, same key)."""
+    if s.posted_version >= s.version:
+        return
+    if s.post_amount != 0:
+        main, issuance = await accounts(session, s.user_id)
+        await ledger.transfer(session, transfer_of(
+            s.id, s.version, s.post_amount, main, issuance, get_settings().activity_asset),
+            idempotency_key=key_of(s.id, s.version))
+    s.posted_version = s.version
+
+
+def _noon(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(12), LOYALTY_ZONE)
+
+
+async def _tell(session: AsyncSession, s: DaySummary, delta: int,
+                validation_id: uuid.UUID) -> None:
+    cfg = get_settings()
+    at = _noon(s.day)
+    if delta > 0:  # a correction downwards takes back no achievement progress
+        await loyalty.report(session, s.user_id, "steps", delta, at=at,
+                             reference=f"steps:{validation_id}")
+    if s.verified_steps >= cfg.activity_goal_steps:
+        await loyalty.report(session, s.user_id, "daily_steps_goal", 1, at=at,
+                             reference=f"goal:{s.user_id}:{s.day}")
+    if s.early_bird and s.status == "verified":
+        await loyalty.report(session, s.user_id, "early_bird_walk", 1, at=at,
+                             reference=f"early_bird:{s.user_id}:{s.day}")
+    await events.publish(session, "activity.steps_verified", {
+        "user_id": str(s.user_id), "day": s.day.isoformat(), "steps": s.verified_steps,
+        "delta": delta, "city": None})
+    total = int(await session.scalar(select(func.coalesce(func.sum(
+        DaySummary.verified_steps), 0)).where(DaySummary.user_id == s.user_id)) or 0)
+    await referrals.steps_reported(session, s.user_id, total)
+
+
+async def record_decision(session: AsyncSession, v: Validation, outcome: str,
+                          by: uuid.UUID, reason: str) -> None:
+    v.outcome, v.decided_by, v.decision, v.decided_at = outcome, by, reason, clock.now()
+

@@ -1,0 +1,27 @@
+"""Activity commands and queries, the domain's public face: syncing steps (steps.py), the
+verdict and coins of a day (conversion.py), the daily conversion (daily.py), the review queue
+and a user's summary (reviews.py)."""
+
+from __future__ import annotations
+
+from gullak.activity.challenges import cancel, create, finish, finish_due, get, join, listed, mine
+from gullak.activity.conversion import REFERENCE, settle
+from gullak.activity.daily import convert_closed, convert_day, open_days, post_with, settle_open
+from gullak.activity.reviews import decide, reviews, summary
+from gullak.activity.steps import (
+    closes_at,
+    days,
+    drop_old_partitions,
+    ensure_partitions,
+    ingest,
+    is_over,
+    verified_days,
+    verified_total,
+)
+
+__all__ = [
+    "REFERENCE", "cancel", "closes_at", "create", "finish", "finish_due", "get", "join",
+    "listed", "mine", "convert_closed", "convert_day", "days", "decide",
+    "drop_old_partitions", "ensure_partitions", "ingest", "is_over", "open_days", "post_with",
+    "reviews", "settle", "settle_open", "summary", "verified_days", "verified_total",
+]
