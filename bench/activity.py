@@ -19,12 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import importlib.util
 import json
-import secrets
 import time
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from rich.console import Console
@@ -34,7 +30,7 @@ from sqlalchemy import text
 from gullak import domains
 from gullak.activity import service
 from gullak.activity.schemas import SampleIn, Source
-from gullak.db import embedded, migrate
+from gullak.cli import bench_module
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 from gullak.kit import clock
@@ -176,37 +172,17 @@ TARGETS = {"samples_s": (">=", 20_000.0), "pg_top100_p99_ms": ("<=", 5.0),
 err = Console(stderr=True)
 
 
-def _module(name: str) -> ModuleType:
-    """A sibling benchmark, loaded from its path as the CLI loads every benchmark."""
-    path = Path(__file__).with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"gullak_bench_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main(url: str, *, seconds: float, clients: int, users: int, board_users: int,
          samples: int, json_out: bool) -> None:
     if seconds <= 0 or clients < 1 or users < 1 or board_users < 1 or samples < 1:
         raise SystemExit("every size must be positive")
     started = time.perf_counter()
-    admin = embedded.libpq_url(url)
-    name = f"gullak_bench_{secrets.token_hex(4)}"
-    err.print(f"[dim]scratch database {name} (dropped at the end)[/dim]")
-    embedded.ensure_database(admin, name)
-    try:
-        bench_url = embedded.with_database(admin, name)
-        with err.status("migrating the scratch database"):
-            migrate.upgrade(bench_url)
+    with bench_module("scratch").scratch_database(url) as bench_url:
         with err.status(f"ingestion ({clients} clients, {seconds:g} s)"):
             ingest = ingestion(bench_url, seconds, clients)
         with err.status(f"conversion of {users:,} users"):
             convert = conversion(bench_url, users)
-    finally:
-        with err.status(f"dropping {name}"):
-            embedded.drop_database(admin, name)
-    boards = _module("leaderboards").run(url, users=board_users, samples=samples)
+    boards = bench_module("leaderboards").run(url, users=board_users, samples=samples)
     results: dict[str, Any] = {
         "samples_s": ingest["samples_s"], "batch_p50_ms": ingest["batch_p50_ms"],
         "batch_p99_ms": ingest["batch_p99_ms"], "users_converted_s": convert["users_s"],

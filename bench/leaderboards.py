@@ -36,10 +36,8 @@ GET /v1/leaderboards/steps/alltime?limit=100 and GET /v1/me/leaderboards/steps/a
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
-import signal
 import statistics
 import time
 import uuid
@@ -48,9 +46,9 @@ from typing import Any
 
 from fastapi import Request
 from rich.console import Console
-from rich.table import Table
 
-from gullak.db import embedded, migrate
+from gullak.cli import bench_module
+from gullak.db import embedded
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 from gullak.engagement.boards import (
@@ -108,6 +106,7 @@ INSERT INTO leaderboard_score_buckets (board, bucket, n)
 SELECT board, gullak_board_bucket(score), count(*) FROM leaderboard_entries WHERE score > 0
 GROUP BY 1, 2
 """
+scratch = bench_module("scratch")
 _REGISTER = """
 INSERT INTO leaderboards (board, metric, period, starts, scope)
 VALUES (%(alltime)s, 'steps', 'alltime', NULL, 'global'),
@@ -117,48 +116,8 @@ VALUES (%(alltime)s, 'steps', 'alltime', NULL, 'global'),
 
 def run(url: str, **kw: Any) -> dict[str, Any]:
     """`leaderboards` in a scratch database on `url`'s server, dropped at the end."""
-    admin = embedded.libpq_url(url)
-    name = f"gullak_bench_{secrets.token_hex(4)}"
-    err.print(f"[dim]scratch database {name} (dropped at the end)[/dim]")
-    embedded.ensure_database(admin, name)
-    try:
-        bench_url = embedded.with_database(admin, name)
-        with err.status("migrating the scratch database"):
-            migrate.upgrade(bench_url)
-        return _run_async(leaderboards(bench_url, **kw))
-    finally:
-        with err.status(f"dropping {name}"):
-            embedded.drop_database(admin, name)
-
-
-def main(url: str, *, users: int = 1_000_000, samples: int = 2_000,
-         redis_url: str | None = None, json_out: bool = False) -> None:
-    started = time.perf_counter()
-    # A terminal closed or a `kill` must drop the scratch database too: turn them into the
-    # KeyboardInterrupt that Ctrl-C raises, which run's finally handles.
-    previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        results = run(url, users=users, samples=samples, redis_url=redis_url)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    results["elapsed_s"] = round(time.perf_counter() - started, 1)
-    if json_out:
-        print(json.dumps(results, separators=(",", ":")))
-    else:
-        print_table(results)
-
-
-def interrupted(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
-def _run_async(coro: Awaitable[Any]) -> Any:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    return uvloop.run(coro)  # type: ignore[arg-type]
+    with scratch.scratch_database(url) as bench_url:
+        return bench_module("ledger").run_async(leaderboards(bench_url, **kw))
 
 
 async def leaderboards(url: str, *, users: int = 1_000_000, samples: int = 2_000,
@@ -372,13 +331,3 @@ def p99(values: list[float]) -> float:
 
 def report(name: str, value: float, unit: str) -> None:
     err.print(f"  {name}: {value:,.2f} {unit}")
-
-
-def print_table(results: dict[str, Any]) -> None:
-    table = Table(title="gullak bench leaderboards")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in results.items():
-        table.add_row(key, f"{value:,}" if isinstance(value, (int, float))
-                      and not isinstance(value, bool) else str(value))
-    Console().print(table)

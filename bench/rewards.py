@@ -28,17 +28,10 @@ work, as a request makes one) for the ratio `evaluation_ratio`.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import multiprocessing
-import queue
-import secrets
-import signal
 import statistics
-import threading
 import time
 import uuid
-from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
 
@@ -47,7 +40,7 @@ from rich.table import Table
 from sqlalchemy import text
 
 from gullak import domains
-from gullak.db import embedded, migrate
+from gullak.cli import bench_module
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 from gullak.kit import clock
@@ -71,30 +64,18 @@ class Setup(NamedTuple):
     users: list[list[uuid.UUID]]  # one list per client
 
 
-def ledger_module() -> ModuleType:
-    """bench/ledger.py, loaded from its path as the CLI loads every benchmark."""
-    path = Path(__file__).with_name("ledger.py")
-    spec = importlib.util.spec_from_file_location("gullak_bench_ledger", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+scratch = bench_module("scratch")
 
 
 def main(url: str, *, seconds: float, clients: int, confirmations: int = 100_000,
          json_out: bool) -> None:
     if seconds <= 0 or clients < 1 or confirmations < 1:
         raise SystemExit("seconds, clients and confirmations must be positive")
-    ledger = ledger_module()
+    ledger = bench_module("ledger")
     started = time.perf_counter()
-    previous = {sig: signal.signal(sig, ledger.interrupted)
-                for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        results = in_scratch_database(url, ledger, seconds=seconds, clients=clients,
-                                      confirmations=confirmations)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with scratch.scratch_database(url) as bench_url:
+        results = run_all(bench_url, ledger, seconds=seconds, clients=clients,
+                          confirmations=confirmations)
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     if json_out:
         print(json.dumps(results, separators=(",", ":")))
@@ -102,23 +83,6 @@ def main(url: str, *, seconds: float, clients: int, confirmations: int = 100_000
         print_table(results)
     if not results["verified"]:
         raise SystemExit(1)
-
-
-def in_scratch_database(url: str, ledger: ModuleType, *, seconds: float,
-                        clients: int, confirmations: int) -> dict[str, Any]:
-    admin = embedded.libpq_url(url)
-    name = f"gullak_bench_{secrets.token_hex(4)}"
-    err.print(f"[dim]scratch database {name} (dropped at the end)[/dim]")
-    embedded.ensure_database(admin, name)
-    try:
-        bench_url = embedded.with_database(admin, name)
-        with err.status("migrating the scratch database"):
-            migrate.upgrade(bench_url)
-        return run_all(bench_url, ledger, seconds=seconds, clients=clients,
-                       confirmations=confirmations)
-    finally:
-        with err.status(f"dropping {name}"):
-            embedded.drop_database(admin, name)
 
 
 def run_all(url: str, ledger: ModuleType, *, seconds: float, clients: int,
@@ -133,8 +97,9 @@ def run_all(url: str, ledger: ModuleType, *, seconds: float, clients: int,
     with err.status(f"{ACTIVE_RULES} active rules and the clients' users"):
         setup = ledger.run_async(prepare(url, clients))
     ledger.checkpoint(url)
-    with err.status(f"rewards ({clients} clients in {processes} processes, {seconds:g} s)"):
-        shares = forked(url, setup, seconds=seconds, processes=processes)
+    shares = [Share(*found) for found in scratch.forked(
+        lambda group, ready: ledger.run_async(drive(url, setup, group, seconds, ready)),
+        clients, processes, f"rewards for {seconds:g} s")]
     count = sum(s.count for s in shares)
     evaluations_s = count / max(max(s.span for s in shares), 1e-9)
     latencies = sorted(v for s in shares for v in s.latencies)
@@ -210,54 +175,6 @@ class Share(NamedTuple):
     count: int
     latencies: list[float]
     span: float
-
-
-def forked(url: str, setup: Setup, *, seconds: float, processes: int) -> list[Share]:
-    """The clients split over `processes` forked processes, as `gullak bench checkout` runs
-    them: one Python process is one core's worth of CPU, and evaluation is CPU-bound."""
-    ctx = multiprocessing.get_context("fork")
-    results = ctx.Queue()
-    groups = [g for g in (list(range(len(setup.users)))[p::processes]
-                          for p in range(processes)) if g]
-    barrier = ctx.Barrier(len(groups) + 1)
-    children = [ctx.Process(target=child, args=(url, setup, g, seconds, barrier, results),
-                            daemon=True) for g in groups]
-    for c in children:
-        c.start()
-    try:
-        try:
-            barrier.wait(timeout=300)
-        except threading.BrokenBarrierError:
-            raise RuntimeError(f"rewards failed: {results.get(timeout=10)[1]}") from None
-        shares: list[Share] = []
-        while len(shares) < len(children):
-            try:
-                status, value = results.get(timeout=1.0)
-            except queue.Empty:
-                if any(c.exitcode not in (None, 0) for c in children):
-                    raise RuntimeError("a rewards process died") from None
-                continue
-            if status != "ok":
-                raise RuntimeError(f"rewards failed: {value}")
-            shares.append(Share(*value))
-        return shares
-    finally:
-        for c in children:
-            c.join(timeout=10)
-            if c.is_alive():
-                c.kill()
-
-
-def child(url: str, setup: Setup, clients: list[int], seconds: float, barrier: Any,
-          results: Any) -> None:
-    try:
-        share = ledger_module().run_async(drive(url, setup, clients, seconds,
-                                                lambda: barrier.wait(timeout=300)))
-        results.put(("ok", tuple(share)))
-    except BaseException as exc:
-        results.put(("error", f"{type(exc).__name__}: {exc}"))
-        barrier.abort()  # a parent still waiting at the start learns it now
-        raise
 
 
 async def drive(url: str, setup: Setup, clients: list[int], seconds: float,

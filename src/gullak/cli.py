@@ -399,7 +399,7 @@ def bench_ledger(
     """Ledger throughput and read latency, against pgbench's bare transfer on the same
     server as the reference."""
     settings = _settings()
-    _bench_module("ledger").main(_url(settings), seconds=seconds, clients=clients,
+    bench_module("ledger").main(_url(settings), seconds=seconds, clients=clients,
                                  entries=entries, json_out=json_out)
 
 
@@ -412,7 +412,7 @@ def bench_discovery(
     """Search, autocomplete and nearby latency over a catalog of 10,000 merchants, 50,000
     outlets, 100,000 products and 50,000 offers, built in a scratch database."""
     settings = _settings()
-    _bench_module("discovery").main(_url(settings), queries=queries, scale=scale,
+    bench_module("discovery").main(_url(settings), queries=queries, scale=scale,
                                     json_out=json_out)
 
 
@@ -430,7 +430,7 @@ def bench_http(
     a user's wallet, search), against pgbench and the direct ledger transfer of the same run.
     Needs wrk (apt-get install wrk)."""
     settings = _settings()
-    _bench_module("http").main(_url(settings), seconds=seconds, workers=workers,
+    bench_module("http").main(_url(settings), seconds=seconds, workers=workers,
                                connections=connections, json_out=json_out)
 
 
@@ -444,7 +444,7 @@ def bench_checkout(
     services as requests and the worker run them, against the ledger's per-request transfer
     rate of the same run."""
     settings = _settings()
-    _bench_module("checkout").main(_url(settings), seconds=seconds, clients=clients,
+    bench_module("checkout").main(_url(settings), seconds=seconds, clients=clients,
                                    json_out=json_out)
 
 
@@ -460,7 +460,7 @@ def bench_rewards(
     bulk confirmation of pending cashbacks through the group-committing poster, against the
     ledger's per-request transfer rate of the same run."""
     settings = _settings()
-    _bench_module("rewards").main(_url(settings), seconds=seconds, clients=clients,
+    bench_module("rewards").main(_url(settings), seconds=seconds, clients=clients,
                                   confirmations=confirmations, json_out=json_out)
 
 
@@ -477,13 +477,14 @@ def bench_activity(
     group-committing poster, and leaderboard reads (top 100, own rank) on PostgreSQL and Redis
     at a million users, each in a scratch database."""
     settings = _settings()
-    _bench_module("activity").main(_url(settings), seconds=seconds, clients=clients,
+    bench_module("activity").main(_url(settings), seconds=seconds, clients=clients,
                                    users=users, board_users=board_users, samples=samples,
                                    json_out=json_out)
 
 
-def _bench_module(name: str):  # type: ignore[no-untyped-def]
-    """Benchmarks live in bench/ of the source tree, next to src/."""
+def bench_module(name: str):  # type: ignore[no-untyped-def]
+    """Benchmarks live in bench/ of the source tree, next to src/; they load each other (and
+    bench/scratch.py, what they share) through this too."""
     import importlib.util
 
     path = Path(__file__).resolve().parents[2] / "bench" / f"{name}.py"

@@ -4,24 +4,13 @@ business, not the suite's)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.helpers.bench import run_bench
 
 
 def test_the_checkout_bench_runs_briefly(admin_url: str, tmp_path: Path) -> None:
-    # The server itself, never a pooler: a benchmark makes its own scratch database there and
-    # measures the server, as `gullak bench` does everywhere.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GULLAK_")}
-    env.update(GULLAK_DATABASE_URL=admin_url, GULLAK_DATA_DIR=str(tmp_path / "data"),
-               GULLAK_LOG_LEVEL="warning")
-    out = subprocess.run([sys.executable, "-m", "gullak.cli", "bench", "checkout",
-                          "--seconds", "1", "--clients", "2", "--json"],
-                         env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert out.returncode == 0, out.stderr[-3000:]
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    figures = run_bench(admin_url, tmp_path, "checkout", "--seconds", "1", "--clients", "2")
     assert figures["verified"] is True and figures["unpaid_orders"] == 0
     assert figures["checkouts"] > 0 and figures["events"] == figures["checkouts"]
     assert 0 < figures["placement_p50_ms"] <= figures["placement_p99_ms"]
