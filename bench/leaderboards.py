@@ -194,6 +194,10 @@ async def sample_users(url: str, samples: int) -> list[uuid.UUID]:
         rows = await (await conn.execute(
             "SELECT user_id FROM leaderboard_entries TABLESAMPLE SYSTEM (2)"
             " WHERE board = %s ORDER BY random() LIMIT %s", (ALLTIME, samples))).fetchall()
+        if not rows:  # a small board: 2% of its few pages may be none of them
+            rows = await (await conn.execute(
+                "SELECT user_id FROM leaderboard_entries WHERE board = %s"
+                " ORDER BY random() LIMIT %s", (ALLTIME, samples))).fetchall()
     found = [r[0] for r in rows]
     return [found[i % len(found)] for i in range(samples)]
 
