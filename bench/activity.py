@@ -4,8 +4,8 @@ Ingestion and conversion run in a scratch database (gullak_bench_<random>) on th
 server, migrated and dropped at the end; the leaderboards in one of their own
 (bench/leaderboards.py, which builds a board of `board_users` users).
 
-- `ingestion(url, seconds, clients)`: `clients` concurrent clients, each with users of its
-  own, sync batches of 100 one-minute interval samples through the service
+- `ingestion(url, seconds, clients)`: `clients` concurrent clients over PROCESSES forked
+  processes, each client with users of its own, sync batches of 100 one-minute interval samples through the service
   (`activity.service.ingest`, one unit of work per batch, as `POST /v1/me/steps` runs it) for
   a day still running, so nothing is settled: samples ingested per second and the p99 of a
   batch. A user's batches walk through the day's minutes, then start over (resyncs).
@@ -21,6 +21,8 @@ import asyncio
 import datetime as dt
 import json
 import time
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -42,6 +44,7 @@ from gullak.settings import get_settings
 
 BATCH = 100
 USERS_PER_CLIENT = 32
+PROCESSES = 2  # forked, as the other benchmarks split their clients
 CONNECTIONS = 4  # the poster's, as the activity.convert job opens it
 LOAD_CHUNK = 5_000
 
@@ -71,47 +74,69 @@ def _batch(day: dt.date, first_minute: int, device: str) -> list[SampleIn]:
             for m in range(first_minute, first_minute + BATCH)]
 
 
-async def _ingest(url: str, seconds: float, clients: int) -> dict[str, Any]:
+async def _prepare(url: str) -> None:
     domains.install()
-    db = Database(url, pool_size=clients, max_overflow=4)
-    day, running, _ = _days()
-    clock.freeze(running)  # every task made below sees the day still running
+    db = Database(url, pool_size=1, max_overflow=0)
     try:
         await _asset(db)
-        latencies: list[float] = []
-        done = 0
-        stop = time.perf_counter() + seconds
+    finally:
+        await db.dispose()
 
-        async def client(k: int) -> None:
-            nonlocal done
-            users = [uuid7() for _ in range(USERS_PER_CLIENT)]
-            i = 0
-            while time.perf_counter() < stop:
-                user = users[i % len(users)]
-                first = (i // len(users)) * BATCH % (1440 - BATCH)
-                samples = _batch(day, first, f"bench-{user}")
-                t0 = time.perf_counter()
-                async with unit_of_work(db) as session:
-                    await service.ingest(session, user, samples)
-                latencies.append((time.perf_counter() - t0) * 1000)
-                done += len(samples)
-                i += 1
 
+async def _drive(url: str, group: list[int], seconds: float,
+                 ready: Callable[[], object]) -> tuple[int, list[float], float]:
+    """One process's clients: a warm-up batch each (not timed), then batches for `seconds`.
+    Returns (samples, batch latencies in ms, the span in seconds)."""
+    domains.install()
+    db = Database(url, pool_size=len(group), max_overflow=4)
+    day, running, _ = _days()
+    clock.freeze(running)  # every task made below sees the day still running
+    latencies: list[float] = []
+    done = 0
+
+    async def batch(user: uuid.UUID, i: int, timed: bool) -> None:
+        nonlocal done
+        first = (i // USERS_PER_CLIENT) * BATCH % (1440 - BATCH)
+        samples = _batch(day, first, f"bench-{user}")
         t0 = time.perf_counter()
-        await asyncio.gather(*(client(k) for k in range(clients)))
-        span = time.perf_counter() - t0
-        latencies.sort()
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        return {"samples_s": round(done / span, 1), "batch_p99_ms": round(p99, 2),
-                "batch_p50_ms": round(latencies[len(latencies) // 2], 2), "samples": done,
-                "batches": len(latencies), "clients": clients, "seconds": round(span, 1)}
+        async with unit_of_work(db) as session:
+            await service.ingest(session, user, samples)
+        if timed:
+            latencies.append((time.perf_counter() - t0) * 1000)
+            done += len(samples)
+
+    async def client(users: list[uuid.UUID], stop: float) -> None:
+        i = USERS_PER_CLIENT  # the warm-up did the first round's first batch
+        while time.perf_counter() < stop:
+            await batch(users[i % len(users)], i, True)
+            i += 1
+
+    try:
+        users = {k: [uuid7() for _ in range(USERS_PER_CLIENT)] for k in group}
+        await asyncio.gather(*(batch(users[k][0], 0, False) for k in group))
+        await asyncio.to_thread(ready)
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client(users[k], t0 + seconds) for k in group))
+        return done, latencies, time.perf_counter() - t0
     finally:
         clock.reset()
         await db.dispose()
 
 
 def ingestion(url: str, seconds: float = 20.0, clients: int = 16) -> dict[str, Any]:
-    return asyncio.run(_ingest(url, seconds, clients))
+    """The clients split over PROCESSES forked processes (one Python process is one core's
+    worth of CPU), as `gullak serve --workers 2` would serve them."""
+    asyncio.run(_prepare(url))
+    shares = bench_module("scratch").forked(
+        lambda group, ready: asyncio.run(_drive(url, group, seconds, ready)),
+        clients, max(1, min(PROCESSES, clients)), f"ingestion for {seconds:g} s")
+    done = sum(s[0] for s in shares)
+    span = max(s[2] for s in shares)
+    latencies = sorted(v for s in shares for v in s[1])
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return {"samples_s": round(done / span, 1), "batch_p99_ms": round(p99, 2),
+            "batch_p50_ms": round(latencies[len(latencies) // 2], 2), "samples": done,
+            "batches": len(latencies), "clients": clients, "seconds": round(span, 1)}
 
 
 async def _load(db: Database, users: int, day: dt.date) -> None:

@@ -3,6 +3,11 @@ merged again, and a day already over settled at once (validated, credited); read
 
 A day is over for every time zone at 12:00 UTC the day after (UTC-12 ends it then); days
 still running are settled by the conversion job once over.
+
+A running day's summary is merged and stored in PostgreSQL (`_STORE`: one row back, not the day's
+1,440 samples), by the rule of `rules.merge`; a day that is over is merged in Python from its
+samples, since the anti-cheat needs them, and only then gets its `pattern` (a running day
+has none: the pattern check runs, and compares, when days are settled).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from gullak.activity import conversion, errors, rules
 from gullak.activity.models import DaySummary, Device, StepRecord
 from gullak.activity.schemas import DayOut, DayStatus, SampleIn, SyncOut
 from gullak.kit import clock
+from gullak.kit.ids import uuid7
 from gullak.kit.sql import xact_lock
 from gullak.settings import get_settings
 
@@ -67,13 +73,79 @@ def _row(user_id: uuid.UUID, s: SampleIn, i: int, now: dt.datetime) -> dict[str,
             "active_minutes": s.active_minutes, "synced_at": now}
 
 
-_NEW = insert(StepRecord)
-# One statement whatever the batch (compiled once, sent as a multi-row insert by the driver).
-_UPSERT = _NEW.on_conflict_do_update(
-    index_elements=["user_id", "day", "source", "kind", "start_at"],
-    set_={c: _NEW.excluded[c] for c in (
-        "end_at", "utc_offset_minutes", "count", "device_id", "distance_m", "calories",
-        "active_minutes", "synced_at")})
+_COLUMNS = {"day": "date", "source": "text", "kind": "text", "start_at": "timestamptz",
+            "end_at": "timestamptz", "utc_offset_minutes": "smallint", "count": "integer",
+            "device_id": "text", "distance_m": "integer", "calories": "integer",
+            "active_minutes": "integer"}
+_KEY = ("day", "source", "kind", "start_at")
+# One statement and one parameter per column whatever the batch (arrays unnested): a hundred
+# rows cost PostgreSQL one insert, not a hundred pipelined ones.
+_UPSERT = text(f"""
+INSERT INTO step_records (user_id, synced_at, {", ".join(_COLUMNS)})
+SELECT :user_id, :synced_at, * FROM unnest({", ".join(
+    f"CAST(:{c} AS {t}[])" for c, t in _COLUMNS.items())})
+ON CONFLICT (user_id, {", ".join(_KEY)}) DO UPDATE SET {", ".join(
+    f"{c} = excluded.{c}" for c in (*(c for c in _COLUMNS if c not in _KEY), "synced_at"))}
+""")
+
+
+def _arrays(user_id: uuid.UUID, rows: Sequence[dict[str, object]],
+            now: dt.datetime) -> dict[str, object]:
+    return {"user_id": user_id, "synced_at": now, **{c: [r[c] for r in rows] for c in _COLUMNS}}
+
+
+_TRUST = " ".join(f"WHEN '{s}' THEN {t}" for s, t in rules.TRUST.items())
+# rules.merge as CTEs ending in `m` (one row): per UTC hour the most trusted source (then the
+# larger count, then the larger name, as `rules._best`), the hours summed; the best day total
+# if larger; per source the larger of its day total and its intervals' sum; the smallest
+# offset of the intervals; the counted steps starting before 07:00 local.
+_MERGE = f"""
+WITH r AS (
+  SELECT source, kind, start_at, count, coalesce(distance_m, 0) AS dist,
+         utc_offset_minutes AS off, CASE source {_TRUST} ELSE 0 END AS trust
+  FROM step_records WHERE user_id = :user_id AND day = :day),
+per_hour AS (
+  SELECT date_trunc('hour', start_at AT TIME ZONE 'UTC') AS h, source, max(trust) AS trust,
+         sum(count) AS n, sum(dist) AS dist,
+         coalesce(sum(count) FILTER (WHERE extract(hour FROM start_at AT TIME ZONE 'UTC'
+           + make_interval(mins => coalesce(off, 0))) < 7), 0) AS early
+  FROM r WHERE kind = 'interval' GROUP BY 1, 2),
+hours AS (
+  SELECT DISTINCT ON (h) n, dist, early FROM per_hour
+  ORDER BY h, trust DESC, n DESC, source COLLATE "C" DESC),
+best_day AS (
+  SELECT count, dist FROM r WHERE kind = 'day'
+  ORDER BY trust DESC, count DESC, source COLLATE "C" DESC LIMIT 1),
+per_source AS (
+  SELECT source, greatest(max(count) FILTER (WHERE kind = 'day'),
+                          sum(count) FILTER (WHERE kind = 'interval')) AS n
+  FROM r GROUP BY source),
+totals AS (
+  SELECT (SELECT coalesce(sum(n), 0) FROM hours)::integer AS hourly,
+         (SELECT coalesce(sum(dist), 0) FROM hours)::integer AS hourly_dist,
+         (SELECT count FROM best_day) AS day_count, (SELECT dist FROM best_day) AS day_dist),
+m AS (
+  SELECT CASE WHEN day_count > hourly THEN day_count ELSE hourly END AS steps,
+         CASE WHEN day_count > hourly THEN day_dist ELSE hourly_dist END AS distance_m,
+         (SELECT coalesce(jsonb_object_agg(source, n), '{{}}'::jsonb) FROM per_source)
+           AS by_source,
+         (SELECT min(off) FROM r WHERE kind = 'interval') AS min_offset,
+         (SELECT coalesce(sum(early), 0) FROM hours)::integer AS early
+  FROM totals)
+"""
+_MERGED = text(_MERGE + "SELECT * FROM m")
+# A running day's summary merged and stored in one statement; what a sync answers back.
+_STORE = text(_MERGE + """
+INSERT INTO daily_step_summary AS s (id, user_id, day, steps, distance_m, by_source,
+                                     utc_offset_minutes, early_bird)
+SELECT :id, :user_id, :day, steps, distance_m, by_source, min_offset, early >= :early_bird
+FROM m
+ON CONFLICT (user_id, day) DO UPDATE SET steps = excluded.steps,
+  distance_m = excluded.distance_m, by_source = excluded.by_source,
+  utc_offset_minutes = excluded.utc_offset_minutes, early_bird = excluded.early_bird,
+  updated_at = now()
+RETURNING s.day, s.steps, s.verified_steps, s.status, s.score, s.credited, s.by_source
+""")
 _RECORDS = select(StepRecord.source, StepRecord.kind, StepRecord.start_at, StepRecord.end_at,
                   StepRecord.utc_offset_minutes, StepRecord.count, StepRecord.device_id,
                   StepRecord.distance_m)
@@ -91,7 +163,7 @@ async def ingest(session: AsyncSession, user_id: uuid.UUID, samples: Sequence[Sa
     days = sorted({r["day"] for r in rows.values()})  # type: ignore[type-var]
     for day in days:  # in order: two syncs of the same days never deadlock
         await lock(session, user_id, day)  # type: ignore[arg-type]
-    await session.execute(_UPSERT, list(rows.values()))
+    await session.execute(_UPSERT, _arrays(user_id, list(rows.values()), now))
     devices = sorted({str(r["device_id"]) for r in rows.values()})
     dev = insert(Device).values([{"device_id": d, "user_id": user_id, "last_seen_at": now}
                                  for d in devices])
@@ -99,6 +171,9 @@ async def ingest(session: AsyncSession, user_id: uuid.UUID, samples: Sequence[Sa
         index_elements=["device_id", "user_id"], set_={"last_seen_at": dev.excluded.last_seen_at}))
     out = []
     for day in days:
+        if not is_over(day, now):  # type: ignore[arg-type]
+            out.append(await store_running(session, user_id, day))  # type: ignore[arg-type]
+            continue
         summary = await refresh(session, user_id, day, now=now, settle=settle)  # type: ignore[arg-type]
         out.append(day_out(summary))
     return SyncOut(accepted=len(rows), days=out)
@@ -125,17 +200,48 @@ async def refresh(session: AsyncSession, user_id: uuid.UUID, day: dt.date, *,
                   now: dt.datetime, settle: bool = True, inline: bool = True) -> DaySummary:
     """Merge the day's records into its summary (the caller holds the day's lock); a day
     that is over is settled: validated and credited."""
+    if not is_over(day, now):  # nothing settles it: the day's samples stay in PostgreSQL
+        summary = _store(await summary_for_update(session, user_id, day),
+                         await merged_in_sql(session, user_id, day))
+        await session.flush()
+        return summary
     merged = rules.merge(await records(session, user_id, day))
-    summary = await summary_for_update(session, user_id, day)
-    summary.steps, summary.distance_m = merged.steps, merged.distance_m
-    summary.by_source = merged.by_source
-    summary.utc_offset_minutes = min(merged.offsets) if merged.offsets else None
+    summary = _store(await summary_for_update(session, user_id, day), merged)
     summary.pattern = merged.pattern
-    summary.early_bird = merged.early_steps >= get_settings().activity_early_bird_steps
-    if settle and is_over(day, now):
+    if settle:
         await conversion.settle(session, summary, merged, inline=inline)
     await session.flush()
     return summary
+
+
+def _store(summary: DaySummary, merged: rules.Merged) -> DaySummary:
+    summary.steps, summary.distance_m = merged.steps, merged.distance_m
+    summary.by_source = merged.by_source
+    summary.utc_offset_minutes = min(merged.offsets) if merged.offsets else None
+    summary.early_bird = merged.early_steps >= get_settings().activity_early_bird_steps
+    return summary
+
+
+async def merged_in_sql(session: AsyncSession, user_id: uuid.UUID,
+                        day: dt.date) -> rules.Merged:
+    """The day's merge as `rules.merge` makes it, less what only settling needs (intervals,
+    devices, manual steps, pattern; `offsets` holds the smallest only)."""
+    row = (await session.execute(_MERGED, {"user_id": user_id, "day": day})).one()
+    return rules.Merged(steps=row.steps, distance_m=row.distance_m or 0,
+                        by_source={k: int(v) for k, v in row.by_source.items()},
+                        offsets=set() if row.min_offset is None else {row.min_offset},
+                        early_steps=row.early)
+
+
+async def store_running(session: AsyncSession, user_id: uuid.UUID, day: dt.date) -> DayOut:
+    """Merge a running day into its summary in one statement (the caller holds the day's
+    lock): nothing settles it, so its samples never leave PostgreSQL."""
+    row = (await session.execute(_STORE, {
+        "id": uuid7(), "user_id": user_id, "day": day,
+        "early_bird": get_settings().activity_early_bird_steps})).one()
+    return DayOut(day=row.day, steps=row.steps, verified_steps=row.verified_steps,
+                  status=DayStatus(row.status), score=row.score, coins=row.credited,
+                  by_source={k: int(v) for k, v in row.by_source.items()})
 
 
 def day_out(s: DaySummary) -> DayOut:
