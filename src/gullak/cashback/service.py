@@ -44,8 +44,8 @@ from gullak.cashback.schemas import (
 from gullak.identity import service as identity
 from gullak.kit import audit, clock
 from gullak.kit.errors import NotFound
-from gullak.kit.ids import parse_cursor
 from gullak.kit.security import Subject
+from gullak.kit.sql import keyset_page
 from gullak.merchants import service as merchants
 
 __all__ = [
@@ -127,13 +127,8 @@ async def confirm(session: AsyncSession, data: ConfirmIn, actor: Subject | None)
 
 async def _page(session: AsyncSession, filters: list[ColumnElement[bool]], cursor: str | None,
                 limit: int) -> tuple[list[Cashback], str | None]:
-    query = select(Cashback).where(*filters).order_by(Cashback.id.desc()).limit(limit + 1)
-    after = parse_cursor(cursor)
-    if after is not None:
-        query = query.where(Cashback.id < after)
-    rows = list(await session.scalars(query))
-    more = len(rows) > limit
-    return rows[:limit], str(rows[limit - 1].id) if more else None
+    return await keyset_page(session, select(Cashback).where(*filters), Cashback.id, cursor,
+                             limit)
 
 
 async def list_cashbacks(session: AsyncSession, *, status: str | None = None,
@@ -162,20 +157,15 @@ async def get_cashback(session: AsyncSession, cashback_id: uuid.UUID) -> Cashbac
 async def list_events(session: AsyncSession, *, network: str | None = None,
                       outcome: str | None = None, cashback_id: uuid.UUID | None = None,
                       cursor: str | None = None, limit: int = 20) -> EventPage:
-    query = select(Event).order_by(Event.id.desc()).limit(limit + 1)
+    query = select(Event)
     if network is not None:
         query = query.where(Event.network_id == (await by_code(session, network)).id)
     if outcome is not None:
         query = query.where(Event.outcome == outcome)
     if cashback_id is not None:
         query = query.where(Event.cashback_id == cashback_id)
-    after = parse_cursor(cursor)
-    if after is not None:
-        query = query.where(Event.id < after)
-    rows = list(await session.scalars(query))
-    more = len(rows) > limit
-    return EventPage(items=[EventOut.model_validate(e) for e in rows[:limit]],
-                     next_cursor=str(rows[limit - 1].id) if more else None)
+    rows, next_cursor = await keyset_page(session, query, Event.id, cursor, limit)
+    return EventPage(items=[EventOut.model_validate(e) for e in rows], next_cursor=next_cursor)
 
 
 async def my_cashback(session: AsyncSession, user_id: uuid.UUID, *, status: str | None = None,

@@ -38,8 +38,8 @@ from gullak.giftcards.schemas import (
 from gullak.giftcards.vouchers import create_voucher, list_vouchers, redeem_voucher
 from gullak.kit import audit, clock
 from gullak.kit.errors import NotFound
-from gullak.kit.ids import parse_cursor
 from gullak.kit.security import Subject
+from gullak.kit.sql import keyset_page
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import TransferIn
 from gullak.system import service as system
@@ -267,13 +267,8 @@ async def void_for_order(session: AsyncSession, order_id: uuid.UUID, reason: str
 
 async def _page(session: AsyncSession, filters: list[ColumnElement[bool]], cursor: str | None,
                 limit: int) -> tuple[list[GiftCard], str | None]:
-    query = select(GiftCard).where(*filters).order_by(GiftCard.id.desc()).limit(limit + 1)
-    after = parse_cursor(cursor)
-    if after is not None:
-        query = query.where(GiftCard.id < after)
-    rows = list(await session.scalars(query))
-    more = len(rows) > limit
-    return rows[:limit], str(rows[limit - 1].id) if more else None
+    return await keyset_page(session, select(GiftCard).where(*filters), GiftCard.id, cursor,
+                             limit)
 
 
 async def my_cards(session: AsyncSession, user_id: uuid.UUID, cursor: str | None = None,

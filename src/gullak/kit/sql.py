@@ -4,17 +4,20 @@ Some hot queries are written as text, because their exact shape is what makes th
 still need a condition that another domain builds with Core (so that its tables and rules stay
 its own). `inline` renders such a condition for a `text()` query. `xact_lock` queues the
 transactions that name one key (an idempotency key's first use, say) behind each other.
+`keyset_page` reads one page of a list, newest first, after a cursor.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import Select, text
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ClauseElement
+
+from gullak.kit.ids import parse_cursor
 
 # Named parameters (":name"), as text() reads them, and no "::type" casts after them, which
 # text() would take for part of the name.
@@ -40,3 +43,18 @@ _XACT_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
 async def xact_lock(session: AsyncSession, key: str) -> None:
     """Wait for, then hold until the transaction ends, the advisory lock named `key`."""
     await session.execute(_XACT_LOCK, {"k": key})
+
+
+Row = TypeVar("Row")
+
+
+async def keyset_page(session: AsyncSession, query: Select[Row], id_column: Any,
+                      cursor: str | None, limit: int) -> tuple[list[Row], str | None]:
+    """One page of `query`'s rows, newest first by their time-ordered id, after `cursor` (the
+    last id of the page before), and the cursor of the next page (None on the last)."""
+    after = parse_cursor(cursor)
+    if after is not None:
+        query = query.where(id_column < after)
+    rows = list(await session.scalars(query.order_by(id_column.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    return rows[:limit], str(rows[limit - 1].id) if more else None  # type: ignore[attr-defined]

@@ -4,13 +4,11 @@ name, tiers by count, keyset pages, and the shapes rows are shown in."""
 from __future__ import annotations
 
 import hmac
-import uuid
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gullak.kit.ids import parse_cursor
 from gullak.referrals.models import ReferralTier
 from gullak.referrals.schemas import TierOut, TierProgress
 from gullak.settings import get_settings
@@ -62,15 +60,3 @@ def progress(rows: list[ReferralTier], count: int) -> TierProgress:
         multiplier_bp=current.multiplier_bp if current else ONE_X,
         next=TierOut.model_validate(upcoming) if upcoming else None,
         referrals_to_next=upcoming.min_referrals - count if upcoming else None)
-
-
-async def page(session: AsyncSession, query: Select[Row], id_column: Any,
-               cursor: str | None, limit: int) -> tuple[list[Row], str | None]:
-    """Newest first by time-ordered id; the cursor is the last id of the page before."""
-    after = parse_cursor(cursor)
-    if after is not None:
-        query = query.where(id_column < after)
-    rows = list(await session.scalars(query.order_by(id_column.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    last: uuid.UUID | None = getattr(rows[limit - 1], "id", None) if more else None
-    return rows[:limit], str(last) if last else None

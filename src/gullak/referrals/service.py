@@ -25,9 +25,9 @@ from gullak.identity import service as identity
 from gullak.kit import audit, clock
 from gullak.kit.events import Event
 from gullak.kit.security import Subject
-from gullak.kit.sql import xact_lock
+from gullak.kit.sql import keyset_page, xact_lock
 from gullak.referrals import errors, fraud
-from gullak.referrals.common import REFERENCE, masked_name, page, phone_hash, progress, tier_for
+from gullak.referrals.common import REFERENCE, masked_name, phone_hash, progress, tier_for
 from gullak.referrals.common import tiers as load_tiers
 from gullak.referrals.models import Referral, ReferralProgram, ReferralRiskEvent, ReferralTier
 from gullak.referrals.schemas import (
@@ -177,7 +177,7 @@ async def my_referrals(session: AsyncSession, user_id: uuid.UUID, cursor: str | 
                        limit: int = 20) -> MyReferralsOut:
     me = await identity.get_user(session, user_id)
     counts = await _counts(session, Referral.referrer_id == user_id)
-    rows, next_cursor = await page(session, select(Referral).where(
+    rows, next_cursor = await keyset_page(session, select(Referral).where(
         Referral.referrer_id == user_id), Referral.id, cursor, limit)
     items = []
     for r in rows:
@@ -208,7 +208,7 @@ async def list_referrals(session: AsyncSession, *, status: str | None = None,
                           (Referral.ambassador_id, ambassador_id)):
         if value is not None:
             query = query.where(column == value)
-    rows, next_cursor = await page(session, query, Referral.id, cursor, limit)
+    rows, next_cursor = await keyset_page(session, query, Referral.id, cursor, limit)
     return ReferralPage(items=[ReferralOut.model_validate(r) for r in rows],
                         next_cursor=next_cursor)
 
@@ -228,7 +228,7 @@ async def list_risk_events(session: AsyncSession, *, kind: str | None = None,
         query = query.where(ReferralRiskEvent.kind == kind)
     if user_id is not None:
         query = query.where(ReferralRiskEvent.user_id == user_id)
-    rows, next_cursor = await page(session, query, ReferralRiskEvent.id, cursor, limit)
+    rows, next_cursor = await keyset_page(session, query, ReferralRiskEvent.id, cursor, limit)
     return RiskEventPage(items=[RiskEventOut.model_validate(r) for r in rows],
                          next_cursor=next_cursor)
 

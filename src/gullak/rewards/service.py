@@ -8,14 +8,15 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import clock
 from gullak.kit.errors import NotFound
 from gullak.kit.events import Event
-from gullak.kit.ids import parse_cursor, uuid7
+from gullak.kit.ids import uuid7
 from gullak.kit.security import Subject
+from gullak.kit.sql import keyset_page
 from gullak.orders import service as orders
 from gullak.rewards import context as contexts
 from gullak.rewards.grants import confirm_due, decisions_for, evaluate, take_back_for_refund
@@ -185,19 +186,13 @@ async def dry_run(session: AsyncSession, data: DryRunIn) -> EvaluationOut:
 async def list_rewards(session: AsyncSession, *, user_id: uuid.UUID | None = None,
                        status: str | None = None, cursor: str | None = None,
                        limit: int = 20) -> RewardPage:
-    query = select(Reward).order_by(Reward.id.desc()).limit(limit + 1)
-    filters: list[ColumnElement[bool]] = []
+    query = select(Reward)
     if user_id is not None:
-        filters.append(Reward.user_id == user_id)
+        query = query.where(Reward.user_id == user_id)
     if status is not None:
-        filters.append(Reward.status == status)
-    after = parse_cursor(cursor)
-    if after is not None:
-        filters.append(Reward.id < after)
-    rows = list(await session.scalars(query.where(*filters)))
-    more = len(rows) > limit
-    return RewardPage(items=[RewardOut.model_validate(r) for r in rows[:limit]],
-                      next_cursor=str(rows[limit - 1].id) if more else None)
+        query = query.where(Reward.status == status)
+    rows, next_cursor = await keyset_page(session, query, Reward.id, cursor, limit)
+    return RewardPage(items=[RewardOut.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
 async def my_rewards(session: AsyncSession, user_id: uuid.UUID, cursor: str | None = None,
@@ -208,15 +203,10 @@ async def my_rewards(session: AsyncSession, user_id: uuid.UUID, cursor: str | No
 async def list_debts(session: AsyncSession, *, user_id: uuid.UUID | None = None,
                      status: str | None = None, cursor: str | None = None,
                      limit: int = 20) -> DebtPage:
-    query = select(Debt).order_by(Debt.id.desc()).limit(limit + 1)
+    query = select(Debt)
     if user_id is not None:
         query = query.where(Debt.user_id == user_id)
     if status is not None:
         query = query.where(Debt.status == status)
-    after = parse_cursor(cursor)
-    if after is not None:
-        query = query.where(Debt.id < after)
-    rows = list(await session.scalars(query))
-    more = len(rows) > limit
-    return DebtPage(items=[DebtOut.model_validate(r) for r in rows[:limit]],
-                    next_cursor=str(rows[limit - 1].id) if more else None)
+    rows, next_cursor = await keyset_page(session, query, Debt.id, cursor, limit)
+    return DebtPage(items=[DebtOut.model_validate(r) for r in rows], next_cursor=next_cursor)
