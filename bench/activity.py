@@ -139,25 +139,45 @@ def ingestion(url: str, seconds: float = 20.0, clients: int = 16) -> dict[str, A
             "batches": len(latencies), "clients": clients, "seconds": round(span, 1)}
 
 
+CITIES = ("pune", "mumbai", "delhi", "bengaluru", "chennai", "kolkata", "jaipur", "indore")
+
+
 async def _load(db: Database, users: int, day: dt.date) -> None:
-    """Each user: five hourly walks of the day (different counts: no identical days) on a
-    phone of their own, and the day's open summary. Loaded in bulk, as the syncs left them."""
+    """Each user: an account (a name, a default address in one of eight cities, as the
+    leaderboards show them), five hourly walks of the day (different counts: no identical
+    days) on a phone of their own, and the day's open summary. Loaded in bulk, as the syncs
+    left them."""
     base = dt.datetime.combine(day, dt.time(8), dt.UTC)
     for start in range(0, users, LOAD_CHUNK):
         n = min(LOAD_CHUNK, users - start)
         async with unit_of_work(db) as session:
             await session.execute(text("""
                 WITH u AS (SELECT gen_random_uuid() AS id, g FROM generate_series(1, :n) g),
+                p AS (
+                  INSERT INTO users (id, phone, name, referral_code)
+                  SELECT u.id, '+9197' || lpad((:first + u.g)::text, 8, '0'),
+                         'Walker ' || (:first + u.g), upper(substr(md5(u.id::text), 1, 12))
+                  FROM u RETURNING id),
+                a AS (
+                  INSERT INTO addresses (id, user_id, line1, city, is_default)
+                  SELECT gen_random_uuid(), u.id, '1 Bench Road',
+                         (CAST(:cities AS text[]))[1 + u.g % :ncities], true
+                  FROM u JOIN p ON p.id = u.id RETURNING user_id),
                 r AS (
                   INSERT INTO step_records (user_id, day, source, kind, start_at, end_at,
                     utc_offset_minutes, count, device_id, distance_m)
                   SELECT u.id, :day, 'google_fit', 'interval', :base + h * interval '1 hour',
                          :base + h * interval '1 hour' + interval '50 minutes', 0,
                          1000 + (u.g % 500) + h, 'bench-' || u.id, 750
-                  FROM u, generate_series(0, 4) h RETURNING user_id)
+                  FROM u, generate_series(0, 4) h RETURNING user_id),
+                d AS (
+                  INSERT INTO step_devices (device_id, user_id, last_seen_at)
+                  SELECT 'bench-' || u.id, u.id, :base + interval '5 hours' FROM u
+                  RETURNING user_id)
                 INSERT INTO daily_step_summary (id, user_id, day, steps)
                 SELECT gen_random_uuid(), u.id, :day, 5 * (1000 + (u.g % 500)) + 10 FROM u
-            """), {"n": n, "day": day, "base": base})
+            """), {"n": n, "first": start, "day": day, "base": base, "cities": list(CITIES),
+                   "ncities": len(CITIES)})
 
 
 async def _convert(url: str, users: int) -> dict[str, Any]:

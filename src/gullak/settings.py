@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     partners_webhook_allow_private: bool = False
     # A rotated signing secret keeps signing (a second v1 in the signature) for this long.
     partners_secret_grace_hours: int = Field(default=24, ge=0, le=720)
+    # Missed days a month that do not break a streak (an achievement's consecutive days).
+    streak_freezes_per_month: int = Field(default=1, ge=0, le=31)
     # Activity (steps). Coins (of the asset below) per 1,000 verified steps, at most this many
     # coins a day before the tier multiplier; the daily goal; months of step records kept; how
     # many days back a resync may change; anti-cheat: a day scoring at least `partial_score`

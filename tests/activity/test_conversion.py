@@ -79,14 +79,14 @@ async def test_the_tier_multiplier_and_what_others_are_told(
         session: AsyncSession, monkeypatch: pytest.MonkeyPatch) -> None:
     user = new_user()
     told: list[dict[str, Any]] = []
-    publish = events.publish
+    publish = events.publish_many
 
-    async def capture(s: AsyncSession, name: str, data: Any = None) -> int:
+    async def capture(s: AsyncSession, name: str, datas: list[Any]) -> int:
         if name == "activity.steps_verified":
-            told.append(dict(data))
-        return await publish(s, name, data)
+            told.extend(dict(d) for d in datas)
+        return await publish(s, name, datas)
 
-    monkeypatch.setattr(events, "publish", capture)
+    monkeypatch.setattr(events, "publish_many", capture)
     for code, target in (("t_steps_5k", 5_000), ("t_early", 1)):
         await loyalty.create_achievement(session, AchievementIn(
             code=code, name=code, metric="steps" if target > 1 else "early_bird_walk",

@@ -1,5 +1,6 @@
-"""A running day is merged in PostgreSQL: the figures it stores are those `rules.merge`
-makes of the same samples (trust per hour, ties, day totals, offsets, early steps)."""
+"""Days are merged in PostgreSQL: the figures stored and the facts the anti-cheat reads are
+those `rules.merge` makes of the same samples in Python (trust per hour, ties, day totals,
+offsets, early steps, manual steps, the intervals' shape, cadence and speed)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gullak.activity import rules, steps
+from gullak.activity import facts, rules, steps
 from tests.activity.support import TODAY, day_sample, interval, new_user, sync
 
 UTC_MINUS_5 = dt.timezone(dt.timedelta(hours=-5))
@@ -36,6 +37,14 @@ CASES: dict[str, list[dict[str, Any]]] = {
     "offsets and early": [interval(700, 1, day=TODAY, tz=UTC, distance_m=500),
                           interval(700, 4, day=TODAY, tz=UTC_MINUS_5, distance_m=500),
                           interval(1_200, 2, day=TODAY, tz=UTC, source="device")],
+    "a shape of four": [interval(1_000 + i, 8 + i, day=TODAY, minutes=40 + i, distance_m=700)
+                        for i in range(4)],
+    "manual hours, fast and far": [interval(900, 6, day=TODAY, source="manual"),
+                                   interval(1_500, 7, day=TODAY, minutes=5, distance_m=3_000),
+                                   interval(800, 8, day=TODAY, minutes=7, minute=13,
+                                            distance_m=5_000)],
+    "a manual day wins": [day_sample(20_000, TODAY, source="manual"),
+                          interval(300, 9, day=TODAY, distance_m=200)],
 }
 
 
@@ -45,10 +54,7 @@ async def test_the_sql_merge_is_the_rule(session: AsyncSession, case: str) -> No
     synced = await sync(session, user, CASES[case])
     day = await session.scalar(text("SELECT DISTINCT day FROM step_records WHERE user_id = :u"),
                                {"u": user})
-    want = rules.merge(await steps.records(session, user, day))
-    got = await steps.merged_in_sql(session, user, day)
-    assert (got.steps, got.distance_m, got.by_source, got.early_steps) == (
-        want.steps, want.distance_m, want.by_source, want.early_steps)
+    want = rules.facts_of(rules.merge(await steps.records(session, user, day)))
+    got, _ = (await facts.day_facts(session, day, [user]))[user]
+    assert got == want
     assert [d["steps"] for d in synced["days"]] == [want.steps]  # as stored
-    assert min(got.offsets, default=None) == min(want.offsets, default=None)
-

@@ -10,6 +10,7 @@ import uuid
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.db.engine import Database
@@ -18,6 +19,7 @@ from gullak.kit import clock
 from gullak.ledger.verify import verify, verify_database
 from gullak.loyalty import errors, service
 from gullak.loyalty.schemas import AchievementIn
+from gullak.settings import get_settings
 from tests.helpers.offers import Actors
 from tests.helpers.problems import assert_problem
 from tests.loyalty.support import count, holding
@@ -63,7 +65,9 @@ async def test_unlocked_once_and_paid_once(session: AsyncSession) -> None:
 
 
 @pytest.mark.usefixtures("assets")
-async def test_a_streak_breaks_on_a_missed_day(session: AsyncSession) -> None:
+async def test_a_streak_breaks_on_a_missed_day(session: AsyncSession,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(get_settings(), "streak_freezes_per_month", 0)
     await service.create_achievement(session, STREAK, None)
     user = uuid.uuid4()
 
@@ -99,6 +103,37 @@ async def test_a_streak_breaks_on_a_missed_day(session: AsyncSession) -> None:
     assert await holding(session, user, "REZ") == 30
     assert await goal(T0 + 9 * DAY) == []
     assert await holding(session, user, "REZ") == 30
+
+
+@pytest.mark.usefixtures("assets")
+async def test_a_months_freezes_cover_missed_days(session: AsyncSession,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two freezes a month: one missed day and then another keep the streak; a third missed
+    day that month breaks it; a new month gives the allowance back."""
+    monkeypatch.setattr(get_settings(), "streak_freezes_per_month", 2)
+    await service.create_achievement(session, STREAK.model_copy(update={"target": 30}), None)
+    user = uuid.uuid4()
+
+    async def goal(day: int, month: int = 3) -> int:
+        at = dt.datetime(2026, month, day, 6, tzinfo=dt.UTC)  # midday in Kolkata
+        clock.freeze(at)
+        await service.report(session, user, "daily_goal", reference=at.isoformat())
+        return next(a.progress for a in await service.my_achievements(session, user)
+                    if a.code == "streak_3")
+
+    assert [await goal(d) for d in (1, 2)] == [1, 2]
+    assert await goal(4) == 3  # 3 March missed: the first freeze
+    clock.freeze(dt.datetime(2026, 3, 6, 6, tzinfo=dt.UTC))  # 5 March missed: one freeze left
+    assert next(a.progress for a in await service.my_achievements(session, user)
+                if a.code == "streak_3") == 3
+    assert await goal(6) == 4  # the second freeze
+    assert await goal(9) == 1  # 7 and 8 March missed: more than is left
+    assert [await goal(d) for d in (10, 30, 31)] == [2, 1, 2]  # 11 to 29: far too many
+    assert await goal(2, 4) == 3  # April: 1 April missed, a new month's freeze covers it
+    streak = (await session.execute(text(
+        "SELECT freezes_used, freeze_month, longest FROM user_streaks WHERE user_id = :u"),
+        {"u": user})).one()
+    assert tuple(streak) == (1, dt.date(2026, 4, 1), 4)
 
 
 @pytest.mark.usefixtures("assets")

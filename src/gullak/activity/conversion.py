@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.activity import rules
-from gullak.activity.models import DaySummary, Device, Validation
+from gullak.activity.models import DaySummary, Validation
 from gullak.kit import clock, events
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import TransferIn
@@ -35,8 +37,6 @@ REFERENCE = "step_day"
 ISSUANCE = "issuance"
 # Loyalty counts days in India's time: a day's reports are dated at its noon there.
 LOYALTY_ZONE = ZoneInfo("Asia/Kolkata")
-PATTERN_DAYS = 30  # identical days looked for this far back
-DEVICE_DAYS = 30  # accounts on a device counted over this long
 
 
 def limits(s: Settings) -> rules.Limits:
@@ -70,31 +70,13 @@ async def accounts(session: AsyncSession, user_id: uuid.UUID) -> tuple[uuid.UUID
     return main.id, issuance.id
 
 
-async def _around(session: AsyncSession, s: DaySummary, m: rules.Merged) -> rules.Around:
-    around = rules.Around()
-    if m.pattern is not None:
-        around.same_pattern_day = await session.scalar(select(DaySummary.day).where(
-            DaySummary.user_id == s.user_id, DaySummary.pattern == m.pattern,
-            DaySummary.day != s.day,
-            DaySummary.day >= s.day - dt.timedelta(days=PATTERN_DAYS)).limit(1))
-    if m.devices:
-        since = clock.now() - dt.timedelta(days=DEVICE_DAYS)
-        counts = select(func.count().label("n")).where(
-            Device.device_id.in_(sorted(m.devices)), Device.last_seen_at >= since,
-        ).group_by(Device.device_id).subquery()
-        around.device_users = int(await session.scalar(select(func.max(counts.c.n))) or 0)
-    around.previous_offset = await session.scalar(select(DaySummary.utc_offset_minutes).where(
-        DaySummary.user_id == s.user_id, DaySummary.day == s.day - dt.timedelta(days=1)))
-    return around
-
-
 async def _last_validation(session: AsyncSession, summary_id: uuid.UUID) -> Validation | None:
     return await session.scalar(select(Validation).where(Validation.summary_id == summary_id)
                                 .order_by(Validation.id.desc()).limit(1))
 
 
-async def settle(session: AsyncSession, s: DaySummary, m: rules.Merged, *,
-                 inline: bool = True) -> Validation | None:
+async def settle(session: AsyncSession, s: DaySummary, found: rules.Facts,
+                 around: rules.Around, *, inline: bool = True) -> Validation | None:
     """Validate the day (the caller holds its lock) unless its count is the one validated
     last; credit what the verdict allows. Returns the new validation, if any."""
     last = await _last_validation(session, s.id)
@@ -102,7 +84,7 @@ async def settle(session: AsyncSession, s: DaySummary, m: rules.Merged, *,
         await post_waiting(session, s)
         return None
     cfg = get_settings()
-    reasons = rules.check(m, await _around(session, s, m), limits(cfg))
+    reasons = rules.check(found, around, limits(cfg))
     score = sum(int(r["points"]) for r in reasons)
     verdict = rules.outcome(score, cfg.activity_partial_score, cfg.activity_review_score)
     validation = Validation(summary_id=s.id, user_id=s.user_id, day=s.day, steps=s.steps,
@@ -143,8 +125,9 @@ async def apply(session: AsyncSession, s: DaySummary, status: str, verified: int
         s.credited += diff
         if inline or diff < 0:
             await post_waiting(session, s)
-    if verified != previous:
-        await _tell(session, s, verified - previous, validation_id)
+    if verified != previous or diff != 0:
+        await tell(session, [Told(s.user_id, s.day, s.verified_steps, verified - previous, diff,
+                                  s.early_bird, s.status, validation_id)])
 
 
 async def post_waiting(session: AsyncSession, s: DaySummary) -> None:
@@ -163,25 +146,41 @@ def _noon(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(12), LOYALTY_ZONE)
 
 
-async def _tell(session: AsyncSession, s: DaySummary, delta: int,
-                validation_id: uuid.UUID) -> None:
+@dataclass(frozen=True)
+class Told:
+    """A day's change, as the others hear of it."""
+
+    user_id: uuid.UUID
+    day: dt.date
+    verified_steps: int
+    delta: int  # the change of verified steps
+    coins: int  # the change of coins credited
+    early_bird: bool
+    status: str
+    validation_id: uuid.UUID
+
+
+async def tell(session: AsyncSession, days: Sequence[Told]) -> None:
+    """Tell loyalty (steps, the daily goal, an early walk), the listeners of
+    `activity.steps_verified` and referrals about days that changed, many at once: a few
+    statements for the batch, whatever its size."""
     cfg = get_settings()
-    at = _noon(s.day)
-    if delta > 0:  # a correction downwards takes back no achievement progress
-        await loyalty.report(session, s.user_id, "steps", delta, at=at,
-                             reference=f"steps:{validation_id}")
-    if s.verified_steps >= cfg.activity_goal_steps:
-        await loyalty.report(session, s.user_id, "daily_steps_goal", 1, at=at,
-                             reference=f"goal:{s.user_id}:{s.day}")
-    if s.early_bird and s.status == "verified":
-        await loyalty.report(session, s.user_id, "early_bird_walk", 1, at=at,
-                             reference=f"early_bird:{s.user_id}:{s.day}")
-    await events.publish(session, "activity.steps_verified", {
-        "user_id": str(s.user_id), "day": s.day.isoformat(), "steps": s.verified_steps,
-        "delta": delta, "city": None})
-    total = int(await session.scalar(select(func.coalesce(func.sum(
-        DaySummary.verified_steps), 0)).where(DaySummary.user_id == s.user_id)) or 0)
-    await referrals.steps_reported(session, s.user_id, total)
+    await loyalty.report_many(session, "steps", [
+        loyalty.Report(d.user_id, d.delta, _noon(d.day), f"steps:{d.validation_id}")
+        for d in days if d.delta > 0])  # a correction downwards takes back no progress
+    await loyalty.report_many(session, "daily_steps_goal", [
+        loyalty.Report(d.user_id, 1, _noon(d.day), f"goal:{d.user_id}:{d.day}")
+        for d in days if d.verified_steps >= cfg.activity_goal_steps])
+    await loyalty.report_many(session, "early_bird_walk", [
+        loyalty.Report(d.user_id, 1, _noon(d.day), f"early_bird:{d.user_id}:{d.day}")
+        for d in days if d.early_bird and d.status == "verified"])
+    await events.publish_many(session, "activity.steps_verified", [{
+        "user_id": str(d.user_id), "day": d.day.isoformat(), "steps": d.verified_steps,
+        "delta": d.delta, "coins": d.coins, "city": None} for d in days])
+    for user_id in sorted(await referrals.awaiting_steps(session, [d.user_id for d in days])):
+        total = int(await session.scalar(select(func.coalesce(func.sum(
+            DaySummary.verified_steps), 0)).where(DaySummary.user_id == user_id)) or 0)
+        await referrals.steps_reported(session, user_id, total)
 
 
 async def record_decision(session: AsyncSession, v: Validation, outcome: str,

@@ -1,11 +1,13 @@
 """The daily conversion: every day that is over and not yet settled is validated and its
-coins posted through the ledger's group-committing poster.
+coins credited.
 
-Two steps, so value never moves ahead of the row that says why:
-1. settle, a chunk of users per unit of work: each day validated under its lock, its coins
-   decided (`credited`, a new version) but positive differences left waiting;
-2. post the waiting differences through the poster (the same transfer and key a sync would
-   post), then mark them posted. A run cut short is run again: what was posted replays.
+1. settle, a chunk of users per unit of work (`batch.settle_many`): the chunk's days validated,
+   their coins decided and posted as one ledger transaction in the same unit of work, the
+   others told, all in a few statements for the chunk;
+2. post whatever is still waiting (a chunk whose post the ledger refused, a sync's credit
+   left for later) through the ledger's group-committing poster, with the same transfer and
+   key a sync would post, then mark it posted. A run cut short is run again: what was posted
+   replays.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gullak.activity import conversion, steps
+from gullak.activity import batch, conversion, steps
 from gullak.activity.models import DaySummary
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
@@ -27,28 +30,13 @@ from gullak.ledger import service as ledger
 from gullak.ledger.schemas import TransferIn, TransferOut
 from gullak.settings import get_settings
 
-CHUNK = 200
-WORKERS = 4  # units settling at once, each on its own rows (the round trips overlap)
+CHUNK = 1_000
+WORKERS = 2  # units settling at once, each on its own rows (the round trips overlap)
 
 
 class Poster(Protocol):
     async def transfer(self, data: TransferIn, *,
                        idempotency_key: str | None = None) -> TransferOut: ...
-
-
-async def settle_open(session: AsyncSession, day: dt.date, *, limit: int = CHUNK,
-                      inline: bool = True) -> int:
-    """Settle up to `limit` open summaries of a day that is over; returns how many."""
-    now = clock.now()
-    if not steps.is_over(day, now):
-        return 0
-    users = list((await session.scalars(select(DaySummary.user_id).where(
-        DaySummary.day == day, DaySummary.status == "open")
-        .order_by(DaySummary.user_id).limit(limit).with_for_update(skip_locked=True))).all())
-    for user_id in users:
-        await steps.lock(session, user_id, day)
-        await steps.refresh(session, user_id, day, now=now, inline=inline)
-    return len(users)
 
 
 async def post_with(db: Database, poster: Poster, day: dt.date, *, chunk: int = CHUNK) -> int:
@@ -64,8 +52,7 @@ async def post_with(db: Database, poster: Poster, day: dt.date, *, chunk: int = 
                 .where(DaySummary.day == day, DaySummary.posted_version < DaySummary.version,
                        DaySummary.post_amount > 0, DaySummary.id > after)
                 .order_by(DaySummary.id).limit(chunk))).all()
-            mains = {r.user_id: (await ledger.user_account(session, r.user_id, asset)).id
-                     for r in rows}
+            mains = await ledger.user_accounts(session, [r.user_id for r in rows], asset)
         if not rows:
             return total
         after = rows[-1].id
@@ -85,19 +72,24 @@ async def post_with(db: Database, poster: Poster, day: dt.date, *, chunk: int = 
 async def convert_day(db: Database, day: dt.date, poster: Poster, *,
                       chunk: int = CHUNK, workers: int = WORKERS) -> int:
     """Settle and credit every user's `day` (once it is over); returns the users settled.
-    `workers` units settle at once, each claiming rows the others skip."""
+    `workers` units settle at once, each claiming the next chunk in user order after the
+    last one claimed (rows held by a sync are skipped, and picked up by a last pass)."""
+    cursor: list[uuid.UUID | None] = [None]
 
-    async def work() -> int:
+    async def work(after: Callable[[], uuid.UUID | None]) -> int:
         settled = 0
         while True:
             async with unit_of_work(db) as session:
-                n = await settle_open(session, day, limit=chunk, inline=False)
+                n, last = await batch.settle_many(session, day, limit=chunk, after=after())
+                if last is not None and (cursor[0] is None or last > cursor[0]):
+                    cursor[0] = last
             settled += n
             if n < chunk:
                 return settled
 
-    settled = sum(await asyncio.gather(*(work() for _ in range(workers))))
-    await post_with(db, poster, day, chunk=chunk * 5)
+    settled = sum(await asyncio.gather(*(work(lambda: cursor[0]) for _ in range(workers))))
+    settled += await work(lambda: None)  # what was skipped: nothing else claims it now
+    await post_with(db, poster, day, chunk=chunk)
     return settled
 
 

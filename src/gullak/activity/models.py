@@ -80,7 +80,9 @@ class DaySummary(Timestamped, Base):
                         " AND version >= 0 AND posted_version >= 0"
                         " AND posted_version <= version AND multiplier_bp > 0", name="numbers"),
         UniqueConstraint("user_id", "day"),
-        Index("ix_daily_step_summary_day", "day", "status"),
+        # The conversion claims a day's open summaries in user order (batch.settle_many).
+        Index("ix_daily_step_summary_open", "day", "user_id",
+              postgresql_where=text("status = 'open'::text")),
         Index("ix_daily_step_summary_unposted", "day", postgresql_where=text(
             "posted_version < version")),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -58,6 +58,25 @@ class Merged:
     devices: set[str] = field(default_factory=set)
     pattern: str | None = None
     early_steps: int = 0  # counted steps of intervals starting before 07:00 local
+
+
+@dataclass
+class Facts:
+    """What the checks look at in a day: its merged figures, the smallest and largest UTC
+    offset of its intervals, the shape of the counted intervals, their fastest cadence (steps
+    a minute) and top speed (m/s). `facts.day_facts` reads them in SQL; `facts_of` makes them
+    from a `Merged`."""
+
+    steps: int = 0
+    distance_m: int = 0
+    manual_steps: int = 0
+    by_source: dict[str, int] = field(default_factory=dict)
+    min_offset: int | None = None
+    max_offset: int | None = None
+    early_steps: int = 0
+    pattern: str | None = None
+    fastest: float = 0.0
+    top_speed: float = 0.0
 
 
 @dataclass
@@ -123,10 +142,28 @@ def merge(records: Sequence[Record]) -> Merged:
     chosen.sort(key=lambda r: r.start_at)
     out.intervals = chosen
     out.early_steps = sum(r.count for r in chosen if _local(r).hour < 7)
-    if len(chosen) >= PATTERN_MIN_INTERVALS:
-        shape = [[_local(r).strftime("%H:%M"), _minutes(r), r.count] for r in chosen]
-        out.pattern = hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:32]
+    out.pattern = pattern_of(chosen)
     return out
+
+
+def pattern_of(chosen: Sequence[Record]) -> str | None:
+    """The shape of the counted intervals, in order: local start, whole seconds, count."""
+    if len(chosen) < PATTERN_MIN_INTERVALS:
+        return None
+    assert all(r.end_at is not None for r in chosen)
+    shape = ",".join(f"{_local(r):%H:%M}/{math.floor((r.end_at - r.start_at).total_seconds())}"  # type: ignore[operator]
+                     f"/{r.count}" for r in chosen)
+    return hashlib.sha256(shape.encode()).hexdigest()[:32]
+
+
+def facts_of(m: Merged) -> Facts:
+    return Facts(steps=m.steps, distance_m=m.distance_m, manual_steps=m.manual_steps,
+                 by_source=dict(m.by_source), min_offset=min(m.offsets, default=None),
+                 max_offset=max(m.offsets, default=None), early_steps=m.early_steps,
+                 pattern=m.pattern,
+                 fastest=max((r.count / _minutes(r) for r in m.intervals), default=0.0),
+                 top_speed=max(((r.distance_m or 0) / (_minutes(r) * 60) for r in m.intervals),
+                               default=0.0))
 
 
 def _local(r: Record) -> dt.datetime:
@@ -138,33 +175,29 @@ def _minutes(r: Record) -> float:
     return max((r.end_at - r.start_at).total_seconds() / 60, 1.0)
 
 
-def check(m: Merged, around: Around, limits: Limits) -> list[dict[str, Any]]:
+def check(f: Facts, around: Around, limits: Limits) -> list[dict[str, Any]]:
     """The reasons this day looks wrong, each with its points."""
     reasons: list[dict[str, Any]] = []
 
     def add(name: str, detail: str) -> None:
         reasons.append({"check": name, "points": POINTS[name], "detail": detail})
 
-    fastest = max((r.count / _minutes(r) for r in m.intervals), default=0.0)
-    if fastest > limits.max_cadence:
-        add("cadence", f"{fastest:.0f} steps a minute in one interval")
-    if m.steps > limits.daily_step_cap:
-        add("daily_cap", f"{m.steps} steps in the day")
-    sensed = m.steps - m.manual_steps
-    if sensed >= NO_DISTANCE_FROM and m.distance_m == 0:
+    if f.fastest > limits.max_cadence:
+        add("cadence", f"{f.fastest:.0f} steps a minute in one interval")
+    if f.steps > limits.daily_step_cap:
+        add("daily_cap", f"{f.steps} steps in the day")
+    sensed = f.steps - f.manual_steps
+    if sensed >= NO_DISTANCE_FROM and f.distance_m == 0:
         add("no_distance", f"{sensed} steps with no distance")
-    speed = max(((r.distance_m or 0) / (_minutes(r) * 60) for r in m.intervals), default=0.0)
-    if speed > limits.max_speed_mps:
-        add("speed", f"{speed:.1f} m/s in one interval")
-    if m.pattern is not None and around.same_pattern_day is not None:
+    if f.top_speed > limits.max_speed_mps:
+        add("speed", f"{f.top_speed:.1f} m/s in one interval")
+    if f.pattern is not None and around.same_pattern_day is not None:
         add("identical_pattern", f"the same intervals as {around.same_pattern_day}")
-    if m.manual_steps > limits.manual_max_steps:
-        add("manual_limit", f"{m.manual_steps} steps entered by hand")
+    if f.manual_steps > limits.manual_max_steps:
+        add("manual_limit", f"{f.manual_steps} steps entered by hand")
     if around.device_users > limits.device_max_users:
         add("shared_device", f"{around.device_users} accounts on one device")
-    offsets = set(m.offsets)
-    if around.previous_offset is not None:
-        offsets.add(around.previous_offset)
+    offsets = {o for o in (f.min_offset, f.max_offset, around.previous_offset) if o is not None}
     if offsets and max(offsets) - min(offsets) > limits.tz_jump_hours * 60:
         add("tz_jump", f"UTC offsets from {min(offsets)} to {max(offsets)} minutes")
     return reasons

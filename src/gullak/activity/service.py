@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from gullak.activity.challenges import cancel, create, finish, finish_due, get, join, listed, mine
 from gullak.activity.conversion import REFERENCE, settle
-from gullak.activity.daily import convert_closed, convert_day, open_days, post_with, settle_open
+from gullak.activity.batch import settle_many
+from gullak.activity.daily import convert_closed, convert_day, open_days, post_with
 from gullak.activity.reviews import decide, reviews, summary
 from gullak.activity.steps import (
     closes_at,
@@ -23,5 +24,5 @@ __all__ = [
     "REFERENCE", "cancel", "closes_at", "create", "finish", "finish_due", "get", "join",
     "listed", "mine", "convert_closed", "convert_day", "days", "decide",
     "drop_old_partitions", "ensure_partitions", "ingest", "is_over", "open_days", "post_with",
-    "reviews", "settle", "settle_open", "summary", "verified_days", "verified_total",
+    "reviews", "settle", "settle_many", "summary", "verified_days", "verified_total",
 ]

@@ -4,10 +4,10 @@ merged again, and a day already over settled at once (validated, credited); read
 A day is over for every time zone at 12:00 UTC the day after (UTC-12 ends it then); days
 still running are settled by the conversion job once over.
 
-A running day's summary is merged and stored in PostgreSQL (`_STORE`: one row back, not the day's
-1,440 samples), by the rule of `rules.merge`; a day that is over is merged in Python from its
-samples, since the anti-cheat needs them, and only then gets its `pattern` (a running day
-has none: the pattern check runs, and compares, when days are settled).
+Days are merged in PostgreSQL by the rule of `rules.merge` (`facts.py`): a running day's
+summary in one statement (`_STORE`: one row back, not the day's 1,440 samples); a day that is
+over with what its anti-cheat checks need, and only then its `pattern` (a running day has
+none: the pattern check runs, and compares, when days are settled).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gullak.activity import conversion, errors, rules
+from gullak.activity import conversion, errors, facts, rules
 from gullak.activity.models import DaySummary, Device, StepRecord
 from gullak.activity.schemas import DayOut, DayStatus, SampleIn, SyncOut
 from gullak.kit import clock
@@ -94,51 +94,11 @@ def _arrays(user_id: uuid.UUID, rows: Sequence[dict[str, object]],
     return {"user_id": user_id, "synced_at": now, **{c: [r[c] for r in rows] for c in _COLUMNS}}
 
 
-_TRUST = " ".join(f"WHEN '{s}' THEN {t}" for s, t in rules.TRUST.items())
-# rules.merge as CTEs ending in `m` (one row): per UTC hour the most trusted source (then the
-# larger count, then the larger name, as `rules._best`), the hours summed; the best day total
-# if larger; per source the larger of its day total and its intervals' sum; the smallest
-# offset of the intervals; the counted steps starting before 07:00 local.
-_MERGE = f"""
-WITH r AS (
-  SELECT source, kind, start_at, count, coalesce(distance_m, 0) AS dist,
-         utc_offset_minutes AS off, CASE source {_TRUST} ELSE 0 END AS trust
-  FROM step_records WHERE user_id = :user_id AND day = :day),
-per_hour AS (
-  SELECT date_trunc('hour', start_at AT TIME ZONE 'UTC') AS h, source, max(trust) AS trust,
-         sum(count) AS n, sum(dist) AS dist,
-         coalesce(sum(count) FILTER (WHERE extract(hour FROM start_at AT TIME ZONE 'UTC'
-           + make_interval(mins => coalesce(off, 0))) < 7), 0) AS early
-  FROM r WHERE kind = 'interval' GROUP BY 1, 2),
-hours AS (
-  SELECT DISTINCT ON (h) n, dist, early FROM per_hour
-  ORDER BY h, trust DESC, n DESC, source COLLATE "C" DESC),
-best_day AS (
-  SELECT count, dist FROM r WHERE kind = 'day'
-  ORDER BY trust DESC, count DESC, source COLLATE "C" DESC LIMIT 1),
-per_source AS (
-  SELECT source, greatest(max(count) FILTER (WHERE kind = 'day'),
-                          sum(count) FILTER (WHERE kind = 'interval')) AS n
-  FROM r GROUP BY source),
-totals AS (
-  SELECT (SELECT coalesce(sum(n), 0) FROM hours)::integer AS hourly,
-         (SELECT coalesce(sum(dist), 0) FROM hours)::integer AS hourly_dist,
-         (SELECT count FROM best_day) AS day_count, (SELECT dist FROM best_day) AS day_dist),
-m AS (
-  SELECT CASE WHEN day_count > hourly THEN day_count ELSE hourly END AS steps,
-         CASE WHEN day_count > hourly THEN day_dist ELSE hourly_dist END AS distance_m,
-         (SELECT coalesce(jsonb_object_agg(source, n), '{{}}'::jsonb) FROM per_source)
-           AS by_source,
-         (SELECT min(off) FROM r WHERE kind = 'interval') AS min_offset,
-         (SELECT coalesce(sum(early), 0) FROM hours)::integer AS early
-  FROM totals)
-"""
-_MERGED = text(_MERGE + "SELECT * FROM m")
 # A running day's summary merged and stored in one statement; what a sync answers back.
-_STORE = text(_MERGE + """
+_STORE = text(facts.MERGE + """
 INSERT INTO daily_step_summary AS s (id, user_id, day, steps, distance_m, by_source,
                                      utc_offset_minutes, early_bird)
-SELECT :id, :user_id, :day, steps, distance_m, by_source, min_offset, early >= :early_bird
+SELECT :id, user_id, :day, steps, distance_m, by_source, min_offset, early >= :early_bird
 FROM m
 ON CONFLICT (user_id, day) DO UPDATE SET steps = excluded.steps,
   distance_m = excluded.distance_m, by_source = excluded.by_source,
@@ -146,9 +106,10 @@ ON CONFLICT (user_id, day) DO UPDATE SET steps = excluded.steps,
   updated_at = now()
 RETURNING s.day, s.steps, s.verified_steps, s.status, s.score, s.credited, s.by_source
 """)
-_RECORDS = select(StepRecord.source, StepRecord.kind, StepRecord.start_at, StepRecord.end_at,
-                  StepRecord.utc_offset_minutes, StepRecord.count, StepRecord.device_id,
-                  StepRecord.distance_m)
+# What the merge and the anti-cheat read of a record.
+RECORDS = (StepRecord.source, StepRecord.kind, StepRecord.start_at, StepRecord.end_at,
+           StepRecord.utc_offset_minutes, StepRecord.count, StepRecord.device_id,
+           StepRecord.distance_m)
 
 
 async def ingest(session: AsyncSession, user_id: uuid.UUID, samples: Sequence[SampleIn], *,
@@ -181,7 +142,7 @@ async def ingest(session: AsyncSession, user_id: uuid.UUID, samples: Sequence[Sa
 
 async def records(session: AsyncSession, user_id: uuid.UUID, day: dt.date) -> list[Any]:
     """The day's samples as plain rows (no ORM objects: a day may have a thousand)."""
-    return list((await session.execute(_RECORDS.where(
+    return list((await session.execute(select(*RECORDS).where(
         StepRecord.user_id == user_id, StepRecord.day == day))).all())
 
 
@@ -200,44 +161,29 @@ async def refresh(session: AsyncSession, user_id: uuid.UUID, day: dt.date, *,
                   now: dt.datetime, settle: bool = True, inline: bool = True) -> DaySummary:
     """Merge the day's records into its summary (the caller holds the day's lock); a day
     that is over is settled: validated and credited."""
-    if not is_over(day, now):  # nothing settles it: the day's samples stay in PostgreSQL
-        summary = _store(await summary_for_update(session, user_id, day),
-                         await merged_in_sql(session, user_id, day))
-        await session.flush()
-        return summary
-    merged = rules.merge(await records(session, user_id, day))
-    summary = _store(await summary_for_update(session, user_id, day), merged)
-    summary.pattern = merged.pattern
-    if settle:
-        await conversion.settle(session, summary, merged, inline=inline)
+    found, around = (await facts.day_facts(session, day, [user_id]))[user_id]
+    summary = _store(await summary_for_update(session, user_id, day), found)
+    if is_over(day, now):  # a running day has no pattern: it is compared once settled
+        summary.pattern = found.pattern
+        if settle:
+            await conversion.settle(session, summary, found, around, inline=inline)
     await session.flush()
     return summary
 
 
-def _store(summary: DaySummary, merged: rules.Merged) -> DaySummary:
-    summary.steps, summary.distance_m = merged.steps, merged.distance_m
-    summary.by_source = merged.by_source
-    summary.utc_offset_minutes = min(merged.offsets) if merged.offsets else None
-    summary.early_bird = merged.early_steps >= get_settings().activity_early_bird_steps
+def _store(summary: DaySummary, found: rules.Facts) -> DaySummary:
+    summary.steps, summary.distance_m = found.steps, found.distance_m
+    summary.by_source = found.by_source
+    summary.utc_offset_minutes = found.min_offset
+    summary.early_bird = found.early_steps >= get_settings().activity_early_bird_steps
     return summary
-
-
-async def merged_in_sql(session: AsyncSession, user_id: uuid.UUID,
-                        day: dt.date) -> rules.Merged:
-    """The day's merge as `rules.merge` makes it, less what only settling needs (intervals,
-    devices, manual steps, pattern; `offsets` holds the smallest only)."""
-    row = (await session.execute(_MERGED, {"user_id": user_id, "day": day})).one()
-    return rules.Merged(steps=row.steps, distance_m=row.distance_m or 0,
-                        by_source={k: int(v) for k, v in row.by_source.items()},
-                        offsets=set() if row.min_offset is None else {row.min_offset},
-                        early_steps=row.early)
 
 
 async def store_running(session: AsyncSession, user_id: uuid.UUID, day: dt.date) -> DayOut:
     """Merge a running day into its summary in one statement (the caller holds the day's
     lock): nothing settles it, so its samples never leave PostgreSQL."""
     row = (await session.execute(_STORE, {
-        "id": uuid7(), "user_id": user_id, "day": day,
+        "id": uuid7(), "users": [user_id], "day": day,
         "early_bird": get_settings().activity_early_bird_steps})).one()
     return DayOut(day=row.day, steps=row.steps, verified_steps=row.verified_steps,
                   status=DayStatus(row.status), score=row.score, coins=row.credited,

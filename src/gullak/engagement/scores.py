@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.engagement.boards import Boards, PgBoards, RedisBoards, board_key, period_start
@@ -40,7 +41,25 @@ def normal_city(city: str | None) -> str | None:
     return found or None
 
 
-def scopes(member: Member | None) -> list[str]:
+class Placed(Protocol):
+    """Where a user ranks: a member row, or what `refresh_members` returns."""
+
+    @property
+    def city(self) -> str | None: ...
+
+    @property
+    def college_id(self) -> uuid.UUID | None: ...
+
+
+@dataclass(frozen=True)
+class Shown:
+    user_id: uuid.UUID
+    name: str | None
+    city: str | None
+    college_id: uuid.UUID | None
+
+
+def scopes(member: Placed | None) -> list[str]:
     found = ["global"]
     if member is not None and member.city:
         found.append(f"city:{member.city}")
@@ -49,22 +68,40 @@ def scopes(member: Member | None) -> list[str]:
     return found
 
 
+_MEMBERS = text("""
+INSERT INTO engagement_members AS m (user_id, name, city, college_id, updated_at)
+SELECT u, n, c, k, :now FROM unnest(CAST(:users AS uuid[]), CAST(:names AS text[]),
+                                    CAST(:cities AS text[]), CAST(:colleges AS uuid[]))
+  AS t(u, n, c, k)
+ORDER BY u
+ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, city = excluded.city,
+  college_id = excluded.college_id, updated_at = excluded.updated_at
+RETURNING user_id, name, city, college_id
+""")
+
+
+async def refresh_members(session: AsyncSession,
+                          cities: Mapping[uuid.UUID, str | None]) -> dict[uuid.UUID, Shown]:
+    """What the boards show of each user, saved: display name, city (the first address's,
+    else the one given) and verified college, for many users in three reads and one write;
+    users that no longer exist are left out."""
+    facts = await identity.names_and_cities(session, list(cities))
+    if not facts:
+        return {}
+    colleges = await referrals.verified_colleges(session, list(facts))
+    users = sorted(facts)
+    rows = await session.execute(_MEMBERS, {
+        "now": clock.now(), "users": users, "names": [facts[u][0] for u in users],
+        "cities": [normal_city(facts[u][1]) or normal_city(cities[u]) for u in users],
+        "colleges": [colleges.get(u) for u in users]})
+    return {r.user_id: Shown(r.user_id, r.name, r.city, r.college_id) for r in rows}
+
+
 async def refresh_member(session: AsyncSession, user_id: uuid.UUID,
                          city: str | None = None) -> Member | None:
-    """The user's display name, city (default address, else the one given) and verified
-    college, saved for the boards; None for a user who no longer exists."""
-    try:
-        user = await identity.get_user(session, user_id)
-    except identity_errors.UserNotFound:
+    """`refresh_members` for one user, as the row the session holds."""
+    if not await refresh_members(session, {user_id: city}):
         return None
-    addresses = await identity.list_addresses(session, user_id)
-    found_city = normal_city(addresses[0].city if addresses else None) or normal_city(city)
-    claims = await referrals.my_college(session, user_id)
-    college = next((c.college_id for c in claims if c.status == "verified"), None)
-    values = {"name": user.name or user.username, "city": found_city, "college_id": college,
-              "updated_at": clock.now()}
-    await session.execute(insert(Member).values(user_id=user_id, **values)
-                          .on_conflict_do_update(index_elements=["user_id"], set_=values))
     return await session.get(Member, user_id, populate_existing=True)
 
 
@@ -101,12 +138,20 @@ async def open_boards(session: AsyncSession, metric: str,
 
 
 async def score(session: AsyncSession, boards: Boards, metric: str, user_id: uuid.UUID,
-                day: dt.date, delta: int, member: Member | None) -> None:
-    if not delta:
+                day: dt.date, delta: int, member: Placed | None) -> None:
+    await score_many(session, boards, metric, [(user_id, day, delta, member)])
+
+
+async def score_many(session: AsyncSession, boards: Boards, metric: str,
+                     items: Sequence[tuple[uuid.UUID, dt.date, int, Placed | None]]) -> None:
+    """Each (user, day, delta, where the user ranks) counts on every open board of its day:
+    the boards registered once for the batch, the entries added in one write."""
+    found = [(b, user_id, delta) for user_id, day, delta, member in items if delta
+             for b in boards_of(metric, day, scopes(member))]
+    if not found:
         return
-    found = boards_of(metric, day, scopes(member))
-    live = await open_boards(session, metric, found)
-    await boards.add([(b[0], user_id, delta) for b in found if b[0] in live])
+    live = await open_boards(session, metric, list({b[0]: b for b, _, _ in found}.values()))
+    await boards.add([(b[0], user_id, delta) for b, user_id, delta in found if b[0] in live])
 
 
 async def names(session: AsyncSession, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str | None]:

@@ -16,28 +16,49 @@ from gullak.engagement.follows import follow, friends, my_follows, unfollow
 from gullak.engagement.models import Leaderboard, LeaderboardSnapshot, Member
 from gullak.engagement.periods import rebuild, roll_over
 from gullak.engagement.schemas import BoardOut, EntryOut, Metric, Period, Scope, StandingOut
-from gullak.engagement.scores import names, refresh_member, score, store, today
+from gullak.engagement.scores import (
+    names,
+    refresh_member,
+    refresh_members,
+    score,
+    score_many,
+    store,
+    today,
+)
+from gullak.kit import events
 from gullak.kit.events import Event
 from gullak.ledger import errors as ledger_errors
 from gullak.ledger import service as ledger
 
 __all__ = ["board", "follow", "friends", "history", "my_follows", "rebuild", "reward_confirmed",
-           "roll_over", "standing", "steps_verified", "unfollow"]
+           "roll_over", "standing", "steps_verified", "steps_verified_many", "unfollow"]
 
 
 # -- events -----------------------------------------------------------------------------------
 
-async def steps_verified(session: AsyncSession, event: Event) -> None:
-    """A day verified or re-verified: its change (`delta`, negative after a correction down)
-    counts on the day's week, month and all time, globally, in the city and the college."""
-    user_id = uuid.UUID(str(event.data["user_id"]))
-    delta = int(event.data.get("delta", 0))
-    if not delta:
+async def steps_verified_many(session: AsyncSession, found: list[Event]) -> None:
+    """Days verified or re-verified: each change of steps (`delta`, negative after a
+    correction down) and of the day's coins (`coins`) counts on the day's week, month and all
+    time, globally, in the city and the college. One batch of a daily job's thousands: the
+    members refreshed together, the boards written once."""
+    changes = [(uuid.UUID(str(e.data["user_id"])), dt.date.fromisoformat(str(e.data["day"])),
+                int(e.data.get("delta", 0)), int(e.data.get("coins", 0)), e.data.get("city"))
+               for e in found]
+    changes = [c for c in changes if c[2] or c[3]]
+    if not changes:
         return
-    day = dt.date.fromisoformat(str(event.data["day"]))
-    member = await refresh_member(session, user_id, event.data.get("city"))
-    if member is not None:
-        await score(session, store(session), "steps", user_id, day, delta, member)
+    members = await refresh_members(session, {c[0]: c[4] for c in changes})
+    boards = store(session)
+    placed = [c for c in changes if c[0] in members]
+    await score_many(session, boards, "steps", [(u, day, steps, members[u])
+                                                for u, day, steps, _, _ in placed])
+    await score_many(session, boards, "coins", [(u, day, coins, members[u])
+                                                for u, day, _, coins, _ in placed])
+
+
+@events.many(steps_verified_many)
+async def steps_verified(session: AsyncSession, event: Event) -> None:
+    await steps_verified_many(session, [event])
 
 
 async def reward_confirmed(session: AsyncSession, event: Event) -> None:

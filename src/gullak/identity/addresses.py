@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.identity import errors
@@ -87,3 +88,20 @@ async def delete_address(session: AsyncSession, user_id: uuid.UUID, address_id: 
     await session.flush()
     if was_default:
         await _promote_default(session, user_id)
+
+
+_NAMES_AND_CITIES = text("""
+SELECT u.id, coalesce(nullif(u.name, ''), u.username) AS shown, a.city
+FROM users u LEFT JOIN LATERAL (
+  SELECT city FROM addresses WHERE user_id = u.id
+  ORDER BY is_default DESC, created_at LIMIT 1) a ON true
+WHERE u.id = ANY(:ids) AND u.deleted_at IS NULL
+""")
+
+
+async def names_and_cities(session: AsyncSession, user_ids: Sequence[uuid.UUID]
+                           ) -> dict[uuid.UUID, tuple[str | None, str | None]]:
+    """For many users at once: the name shown (else the username) and the city of the first
+    address `list_addresses` gives; users that do not exist (or were deleted) are left out."""
+    rows = await session.execute(_NAMES_AND_CITIES, {"ids": list(user_ids)})
+    return {id_: (shown, city) for id_, shown, city in rows}

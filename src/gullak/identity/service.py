@@ -14,7 +14,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.identity import errors
-from gullak.identity.addresses import add_address, delete_address, list_addresses, update_address
+from gullak.identity.addresses import (
+    add_address,
+    delete_address,
+    list_addresses,
+    names_and_cities,
+    update_address,
+)
 from gullak.identity.client import Client
 from gullak.identity.common import (
     ensure_active,
@@ -222,7 +228,7 @@ __all__ = [
     "add_address", "adjust_wallet", "assets", "authenticate_bearer", "check_step_up", "Client",
     "confirm_totp", "delete_address", "delete_device", "delete_user", "disable_totp",
     "ensure_active", "find_users", "get_user", "keyring", "kyc_out", "link_social",
-    "list_addresses", "list_devices", "list_kyc", "list_sessions", "list_social", "my_kyc",
+    "list_addresses", "list_devices", "names_and_cities", "list_kyc", "list_sessions", "list_social", "my_kyc",
     "normalize_email", "normalize_phone", "OTP_COOLDOWN", "OTP_MAX_ATTEMPTS", "OTP_PER_IP",
     "OTP_PER_PHONE", "OTP_TTL", "PER_ADDRESS", "PER_LOGIN", "push_targets", "put_device",
     "refresh", "request_otp", "review_kyc", "revoke_all", "revoke_session", "send_sms",

@@ -43,3 +43,38 @@ async def publish(session: AsyncSession, name: str, data: Mapping[str, Any] | No
     for handle in handlers:
         await handle(session, event)
     return len(handlers)
+
+
+BatchHandler = Callable[[AsyncSession, list[Event]], Awaitable[None]]
+
+
+def many(batch: BatchHandler) -> Callable[[Handler], Handler]:
+    """Give a handler the form that acts on many events of its name at once: `publish_many`
+    calls it once for a batch (a daily job's thousands), where the handler alone would run
+    once per event."""
+
+    def mark(handle: Handler) -> Handler:
+        handle.many = batch  # type: ignore[attr-defined]
+        return handle
+
+    return mark
+
+
+async def publish_many(session: AsyncSession, name: str,
+                       datas: list[Mapping[str, Any]]) -> int:
+    """`publish` for many events of one name: each handler gets the whole batch through its
+    batch form (`many`), else each event in turn. Returns how many handlers ran."""
+    if _handlers is None:
+        raise RuntimeError("no event handlers installed: call gullak.domains.install()")
+    found = [Event(name, dict(d)) for d in datas]
+    handlers = _handlers.get(name, [])
+    if not found:
+        return len(handlers)
+    for handle in handlers:
+        batch: BatchHandler | None = getattr(handle, "many", None)
+        if batch is not None:
+            await batch(session, found)
+            continue
+        for event in found:
+            await handle(session, event)
+    return len(handlers)

@@ -58,3 +58,11 @@ async def keyset_page(session: AsyncSession, query: Select[Row], id_column: Any,
     rows = list(await session.scalars(query.order_by(id_column.desc()).limit(limit + 1)))
     more = len(rows) > limit
     return rows[:limit], str(rows[limit - 1].id) if more else None  # type: ignore[attr-defined]
+
+
+async def custom_plans(session: AsyncSession) -> None:
+    """Plan every statement of this transaction for its own parameters. A statement over a
+    batch (`= ANY(:ids)` joined through CTEs) has estimates that a prepared statement's
+    generic plan gets wrong by orders of magnitude (a nested loop over thousands of rows),
+    and psycopg prepares a statement from its fifth run."""
+    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))

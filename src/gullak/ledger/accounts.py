@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -94,6 +95,40 @@ async def _find(session: AsyncSession, data: AccountIn, platform: bool) -> Accou
 async def user_account(session: AsyncSession, user_id: uuid.UUID, asset_code: str) -> AccountOut:
     return await open_account(session, AccountIn(asset_code=asset_code, owner_type=OwnerType.user,
                                                  owner_id=user_id))
+
+
+_OPEN_USERS = text("""
+WITH made AS (
+  INSERT INTO ledger_accounts (id, asset_code, owner_type, owner_id, purpose, allow_negative,
+                               shards, lots)
+  SELECT id, :asset, 'user', owner, 'main', false, 1, :lots
+  FROM unnest(CAST(:ids AS uuid[]), CAST(:owners AS uuid[])) AS t(id, owner)
+  ON CONFLICT ON CONSTRAINT uq_ledger_accounts_owner DO NOTHING RETURNING id)
+INSERT INTO ledger_balances (account_id, shard, asset_code, shards, allow_negative, lots, limited)
+SELECT id, 0, :asset, 1, false, :lots, false FROM made
+""")
+
+
+async def user_accounts(session: AsyncSession, user_ids: Sequence[uuid.UUID],
+                        asset_code: str) -> dict[uuid.UUID, uuid.UUID]:
+    """Each user's main account in the asset, as `user_account` gives it, for many users at
+    once (a daily job's thousands): one read when all are open, three when some are not."""
+    wanted = sorted(set(user_ids))
+
+    async def read() -> dict[uuid.UUID, uuid.UUID]:
+        rows = await session.execute(select(Account.owner_id, Account.id).where(
+            Account.owner_type == OwnerType.user.value, Account.owner_id.in_(wanted),
+            Account.asset_code == asset_code, Account.purpose == "main"))
+        return {owner: id_ for owner, id_ in rows if owner is not None}
+
+    found = await read() if wanted else {}
+    missing = [u for u in wanted if u not in found]
+    if not missing:
+        return found
+    asset = await get_asset(session, asset_code)
+    await session.execute(_OPEN_USERS, {"asset": asset.code, "lots": asset.expires,
+                                        "ids": [uuid7() for _ in missing], "owners": missing})
+    return await read()
 
 
 async def platform_account(session: AsyncSession, asset_code: str, purpose: str) -> AccountOut:

@@ -21,6 +21,7 @@ from gullak.ledger.accounts import (
     set_limits,
     unfreeze,
     user_account,
+    user_accounts,
 )
 from gullak.ledger.common import RESERVED_KINDS, check_amount, request_hash, validate
 from gullak.ledger.holds import capture, expire_holds, get_hold, place_hold, release
@@ -41,5 +42,5 @@ __all__ = [
     "expire_lots", "find_account", "freeze", "get_account", "get_asset", "get_hold",
     "get_transfer", "history", "holdings", "list_assets", "open_account", "place_hold",
     "platform_account", "post", "release", "request_hash", "reverse", "set_limits", "transfer",
-    "unfreeze", "user_account", "validate",
+    "unfreeze", "user_account", "user_accounts", "validate",
 ]

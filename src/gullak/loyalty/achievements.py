@@ -13,14 +13,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import audit, clock, events
 from gullak.kit.errors import NotFound
+from gullak.kit.ids import uuid7
 from gullak.kit.schemas import BIGINT
 from gullak.kit.security import Subject
 from gullak.ledger import service as ledger
@@ -28,6 +30,7 @@ from gullak.ledger.schemas import TransferIn
 from gullak.loyalty import errors, tiers
 from gullak.loyalty.models import Achievement, UserAchievement, UserStreak
 from gullak.loyalty.schemas import AchievementIn, AchievementOut, MyAchievementOut, UnlockOut
+from gullak.settings import get_settings
 
 DEFAULT_ZONE = ZoneInfo("Asia/Kolkata")
 TIER_METRICS = ("spent", "earned")
@@ -39,105 +42,182 @@ def day_of(at: dt.datetime, zone: ZoneInfo = DEFAULT_ZONE) -> dt.date:
     return at.astimezone(zone).date()
 
 
+@dataclass(frozen=True)
+class Report:
+    """One amount of a metric for a user, at a time, counted once per reference."""
+
+    user_id: uuid.UUID
+    amount: int
+    at: dt.datetime
+    reference: str | None = None
+
+
 async def report(session: AsyncSession, user_id: uuid.UUID, metric: str, amount: int = 1, *,
                  at: dt.datetime | None = None, reference: str | None = None) -> list[UnlockOut]:
     """Count `amount` of `metric` for the user at `at` (now by default). The same reference
     counts once: a second report of it changes nothing. Returns what it unlocked."""
-    if type(amount) is not int or not 0 <= amount <= BIGINT:
-        raise errors.InvalidAchievement("An amount is a whole number, 0 or more.",
-                                        field="amount")
-    if not METRIC.fullmatch(metric) or (reference is not None and not 0 < len(reference) <= 200):
+    return await report_many(session, metric, [Report(user_id, amount, at or clock.now(),
+                                                      reference)])
+
+
+async def report_many(session: AsyncSession, metric: str,
+                      reports: Sequence[Report]) -> list[UnlockOut]:
+    """`report` for many users at once (a daily job's thousands): the same effect in a few
+    statements for the whole batch. Returns what it unlocked."""
+    if not METRIC.fullmatch(metric):
         raise errors.InvalidAchievement("A metric is a snake_case name, a reference 1 to 200"
                                         " characters.", field="metric")
-    at = at or clock.now()
-    if not await tiers.record_activity(session, user_id, metric, amount, at, reference):
-        return []
-    if metric in TIER_METRICS:
-        await tiers.evaluate(session, user_id)
-    found = list(await session.scalars(select(Achievement).where(
-        Achievement.metric == metric, Achievement.status == "active")
-        .order_by(Achievement.position, Achievement.code)))
-    if not found:
-        return []
-    streak = await _streak(session, user_id, metric, day_of(at)) if any(
-        a.kind == "streak" for a in found) else 0
-    unlocked = []
-    for achievement in found:
-        if achievement.kind == "streak":
-            row = await _progress(session, user_id, achievement, streak, replace=True)
-        else:
-            row = await _progress(session, user_id, achievement, amount, replace=False)
-        if row.unlocked_at is None and row.progress >= achievement.target:
-            done = await _unlock(session, row, achievement)
-            if done is not None:
-                unlocked.append(done)
+    for r in reports:
+        if type(r.amount) is not int or not 0 <= r.amount <= BIGINT:
+            raise errors.InvalidAchievement("An amount is a whole number, 0 or more.",
+                                            field="amount")
+        if r.reference is not None and not 0 < len(r.reference) <= 200:
+            raise errors.InvalidAchievement("A metric is a snake_case name, a reference 1 to"
+                                            " 200 characters.", field="metric")
+    unlocked: list[UnlockOut] = []
+    for batch in _one_per_user(reports):  # a statement may change a user's row only once
+        unlocked += await _report_batch(session, metric, batch)
     return unlocked
 
 
-async def _streak(session: AsyncSession, user_id: uuid.UUID, metric: str, day: dt.date) -> int:
-    """The streak after a report on `day`: one more for the day after the last, back to one
-    after a missed day, the same for a day already counted or a late report of an old day."""
-    await session.execute(insert(UserStreak).values(
-        user_id=user_id, metric=metric, current=0, longest=0,
-        last_day=day - dt.timedelta(days=1)).on_conflict_do_nothing())
-    row = await session.scalar(select(UserStreak).where(
-        UserStreak.user_id == user_id, UserStreak.metric == metric).with_for_update()
-        .execution_options(populate_existing=True))
-    assert row is not None
-    if day == row.last_day + dt.timedelta(days=1):
-        row.current += 1
-    elif day > row.last_day:
-        row.current = 1
-    else:
-        return row.current
-    row.last_day, row.longest = day, max(row.longest, row.current)
-    await session.flush()
-    return row.current
+def _one_per_user(reports: Sequence[Report]) -> list[list[Report]]:
+    batches: list[list[Report]] = []
+    seen: list[set[uuid.UUID]] = []
+    for r in reports:
+        i = next((k for k, users in enumerate(seen) if r.user_id not in users), len(seen))
+        if i == len(seen):
+            batches.append([])
+            seen.append(set())
+        batches[i].append(r)
+        seen[i].add(r.user_id)
+    return batches
 
 
-async def _progress(session: AsyncSession, user_id: uuid.UUID, achievement: Achievement,
-                    amount: int, *, replace: bool) -> UserAchievement:
-    table = UserAchievement.__table__
-    query = insert(UserAchievement).values(user_id=user_id, achievement_id=achievement.id,
-                                           progress=amount, updated_at=clock.now())
-    progress = query.excluded.progress if replace else table.c.progress + query.excluded.progress
-    row = await session.scalar(query.on_conflict_do_update(
-        index_elements=["user_id", "achievement_id"],
-        set_={"progress": progress, "updated_at": query.excluded.updated_at},
-        where=table.c.unlocked_at.is_(None)).returning(UserAchievement)
-        .execution_options(populate_existing=True))
-    if row is None:  # unlocked already: progress stays where it was
-        row = await session.scalar(select(UserAchievement).where(
-            UserAchievement.user_id == user_id, UserAchievement.achievement_id == achievement.id))
-    assert row is not None
-    return row
+async def _report_batch(session: AsyncSession, metric: str,
+                        reports: list[Report]) -> list[UnlockOut]:
+    counted = await tiers.record_activities(session, metric, [
+        (r.user_id, r.amount, r.at, r.reference) for r in reports])
+    fresh = [r for r in reports if r.user_id in counted]
+    if metric in TIER_METRICS:
+        for r in fresh:
+            await tiers.evaluate(session, r.user_id)
+    found = list(await session.scalars(select(Achievement).where(
+        Achievement.metric == metric, Achievement.status == "active")
+        .order_by(Achievement.position, Achievement.code)))
+    if not fresh or not found:
+        return []
+    streaks = await _streaks(session, metric, fresh) if any(
+        a.kind == "streak" for a in found) else {}
+    rows: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, int]] = {}
+    for kind in ("total", "streak"):
+        mine = [a for a in found if (a.kind == "streak") == (kind == "streak")]
+        if mine:
+            rows |= await _progress(session, mine, [
+                (r.user_id, streaks[r.user_id] if kind == "streak" else r.amount)
+                for r in fresh], replace=kind == "streak")
+    unlocked = []
+    for r in fresh:
+        for achievement in found:
+            row = rows.get((r.user_id, achievement.id))
+            if row is not None and row[1] >= achievement.target:
+                done = await _unlock(session, row[0], r.user_id, achievement)
+                if done is not None:
+                    unlocked.append(done)
+    return unlocked
 
 
-async def _unlock(session: AsyncSession, row: UserAchievement,
+# The streak after a report on `day` (the user's date), one row per user in one statement:
+# one more for the day after the last, or after missed days that the month's freezes still
+# cover (counted in the month of `day`); back to one otherwise; the same for a day already
+# counted or a late report of an old day.
+_STREAKS = text("""
+INSERT INTO user_streaks AS s (user_id, metric, current, longest, last_day, freezes_used,
+                               freeze_month)
+SELECT u, :metric, 1, 1, d, 0, date_trunc('month', d)::date
+FROM unnest(CAST(:users AS uuid[]), CAST(:days AS date[])) AS t(u, d)
+ON CONFLICT (user_id, metric) DO UPDATE SET
+  current = CASE WHEN excluded.last_day <= s.last_day THEN s.current
+                 WHEN excluded.last_day - s.last_day - 1 <= :allowance - CASE
+                   WHEN s.freeze_month = excluded.freeze_month THEN s.freezes_used ELSE 0 END
+                 THEN s.current + 1 ELSE 1 END,
+  longest = greatest(s.longest, CASE WHEN excluded.last_day <= s.last_day THEN s.current
+                 WHEN excluded.last_day - s.last_day - 1 <= :allowance - CASE
+                   WHEN s.freeze_month = excluded.freeze_month THEN s.freezes_used ELSE 0 END
+                 THEN s.current + 1 ELSE 1 END),
+  freezes_used = CASE WHEN excluded.last_day <= s.last_day THEN s.freezes_used
+                 ELSE CASE WHEN s.freeze_month = excluded.freeze_month
+                           THEN s.freezes_used ELSE 0 END
+                      + CASE WHEN excluded.last_day - s.last_day - 1 <= :allowance - CASE
+                               WHEN s.freeze_month = excluded.freeze_month
+                               THEN s.freezes_used ELSE 0 END
+                             THEN excluded.last_day - s.last_day - 1 ELSE 0 END END,
+  freeze_month = CASE WHEN excluded.last_day <= s.last_day THEN s.freeze_month
+                      ELSE excluded.freeze_month END,
+  last_day = greatest(s.last_day, excluded.last_day)
+RETURNING user_id, current
+""")
+
+
+async def _streaks(session: AsyncSession, metric: str,
+                   reports: list[Report]) -> dict[uuid.UUID, int]:
+    rows = await session.execute(_STREAKS, {
+        "metric": metric, "allowance": get_settings().streak_freezes_per_month,
+        "users": [r.user_id for r in reports], "days": [day_of(r.at) for r in reports]})
+    return {u: int(c) for u, c in rows}
+
+
+# Progress of each (user, achievement) not yet unlocked: added to, or replaced (a streak's
+# length); an unlocked row stays as it was and is not returned.
+_PROGRESS = """
+INSERT INTO user_achievements AS ua (id, user_id, achievement_id, progress, updated_at)
+SELECT id, u, a, p, :now FROM unnest(CAST(:ids AS uuid[]), CAST(:users AS uuid[]),
+                                     CAST(:achievements AS uuid[]), CAST(:amounts AS bigint[]))
+  AS t(id, u, a, p)
+ORDER BY u, a
+ON CONFLICT (user_id, achievement_id) DO UPDATE SET progress = {progress},
+  updated_at = excluded.updated_at
+WHERE ua.unlocked_at IS NULL
+RETURNING ua.id, ua.user_id, ua.achievement_id, ua.progress
+"""
+_ADD_PROGRESS = text(_PROGRESS.format(progress="ua.progress + excluded.progress"))
+_SET_PROGRESS = text(_PROGRESS.format(progress="excluded.progress"))
+
+
+async def _progress(session: AsyncSession, achievements: list[Achievement],
+                    amounts: list[tuple[uuid.UUID, int]], *, replace: bool
+                    ) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, int]]:
+    pairs = [(u, a.id, n) for u, n in amounts for a in achievements]
+    rows = await session.execute(_SET_PROGRESS if replace else _ADD_PROGRESS, {
+        "now": clock.now(), "ids": [uuid7() for _ in pairs], "users": [p[0] for p in pairs],
+        "achievements": [p[1] for p in pairs], "amounts": [p[2] for p in pairs]})
+    return {(u, a): (id_, int(progress)) for id_, u, a, progress in rows}
+
+
+async def _unlock(session: AsyncSession, row_id: uuid.UUID, user_id: uuid.UUID,
                   achievement: Achievement) -> UnlockOut | None:
     now = clock.now()
     won = await session.scalar(update(UserAchievement).where(
-        UserAchievement.id == row.id, UserAchievement.unlocked_at.is_(None))
+        UserAchievement.id == row_id, UserAchievement.unlocked_at.is_(None))
         .values(unlocked_at=now).returning(UserAchievement.id))
     if won is None:
         return None
     transfer_id = None
     if achievement.bonus_asset and achievement.bonus_amount > 0:
         issuance = await ledger.platform_account(session, achievement.bonus_asset, "issuance")
-        wallet = await ledger.user_account(session, row.user_id, achievement.bonus_asset)
+        wallet = await ledger.user_account(session, user_id, achievement.bonus_asset)
         moved = await ledger.transfer(session, TransferIn(
             debit_account_id=issuance.id, credit_account_id=wallet.id,
             asset_code=achievement.bonus_asset, amount=achievement.bonus_amount,
-            kind="achievement_bonus", reference_type=REFERENCE, reference_id=str(row.id),
-            metadata={"user_id": str(row.user_id), "achievement": achievement.code}),
-            idempotency_key=f"achievement:{row.id}:bonus")
+            kind="achievement_bonus", reference_type=REFERENCE, reference_id=str(row_id),
+            metadata={"user_id": str(user_id), "achievement": achievement.code}),
+            idempotency_key=f"achievement:{row_id}:bonus")
         transfer_id = moved.id
-    await session.execute(update(UserAchievement).where(UserAchievement.id == row.id)
+    await session.execute(update(UserAchievement).where(UserAchievement.id == row_id)
                           .values(transfer_id=transfer_id))
     await events.publish(session, "achievement.unlocked", {
-        "user_id": str(row.user_id), "achievement_code": achievement.code,
-        "achievement_id": str(achievement.id), "user_achievement_id": str(row.id)})
-    return UnlockOut(achievement_code=achievement.code, user_achievement_id=row.id)
+        "user_id": str(user_id), "achievement_code": achievement.code,
+        "achievement_id": str(achievement.id), "user_achievement_id": str(row_id)})
+    return UnlockOut(achievement_code=achievement.code, user_achievement_id=row_id)
 
 
 # -- back office and reading ------------------------------------------------------------------
@@ -171,6 +251,14 @@ async def list_achievements(session: AsyncSession) -> list[AchievementOut]:
     return [AchievementOut.model_validate(a) for a in rows]
 
 
+def _broken(streak: UserStreak, today: dt.date) -> bool:
+    """More days missed since the streak's last than this month's freezes still cover (today,
+    not reported yet, is not missed)."""
+    used = streak.freezes_used if streak.freeze_month == today.replace(day=1) else 0
+    missed = (today - streak.last_day).days - 1
+    return missed > max(get_settings().streak_freezes_per_month - used, 0)
+
+
 async def my_achievements(session: AsyncSession, user_id: uuid.UUID) -> list[MyAchievementOut]:
     """Every active achievement with my progress; a streak broken by a missed day shows 0."""
     rows = (await session.execute(
@@ -187,7 +275,7 @@ async def my_achievements(session: AsyncSession, user_id: uuid.UUID) -> list[MyA
         progress = mine.progress if mine else 0
         streak = streaks.get(achievement.metric)
         if (achievement.kind == "streak" and (mine is None or mine.unlocked_at is None)
-                and (streak is None or streak.last_day < today - dt.timedelta(days=1))):
+                and (streak is None or _broken(streak, today))):
             progress = 0
         out.append(MyAchievementOut(
             code=achievement.code, name=achievement.name, description=achievement.description,

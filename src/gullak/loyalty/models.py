@@ -259,7 +259,8 @@ class UserAchievement(Base):
 
 
 class UserStreak(Base):
-    """Consecutive days (in the user's time zone) a metric was reported."""
+    """Consecutive days (in the user's time zone) a metric was reported; a missed day is
+    forgiven while the month's freezes last (`GULLAK_STREAK_FREEZES_PER_MONTH`)."""
 
     __tablename__ = "user_streaks"
 
@@ -268,3 +269,6 @@ class UserStreak(Base):
     current: Mapped[int] = mapped_column(Integer)
     longest: Mapped[int] = mapped_column(Integer)
     last_day: Mapped[dt.date] = mapped_column(Date)
+    # Missed days covered by the month's freeze allowance, counted in `freeze_month`.
+    freezes_used: Mapped[int] = mapped_column(Integer, server_default="0")
+    freeze_month: Mapped[dt.date | None] = mapped_column(Date)

@@ -17,8 +17,10 @@ from gullak.kit.events import Event
 from gullak.loyalty.achievements import (
     create_achievement,
     list_achievements,
+    Report,
     my_achievements,
     report,
+    report_many,
 )
 from gullak.loyalty.prive import (
     add_partner,
@@ -38,6 +40,7 @@ from gullak.loyalty.tiers import (
     create_tier,
     figure,
     list_tiers,
+    multipliers,
     my_tier,
     review,
     set_tier,
@@ -47,10 +50,10 @@ from gullak.loyalty.tiers import (
 )
 
 __all__ = [
-    "add_partner", "cancel", "create_achievement", "create_plan", "create_tier", "expire_due",
-    "figure", "list_achievements", "list_plans", "list_tiers", "my_achievements", "my_prive",
+    "Report", "add_partner", "cancel", "create_achievement", "create_plan", "create_tier", "expire_due",
+    "figure", "list_achievements", "list_plans", "list_tiers", "multipliers", "my_achievements", "my_prive",
     "my_tier", "order_status_changed", "payment_failed", "payment_succeeded", "prive_benefit",
-    "renew_due", "report", "review", "reward_confirmed", "set_tier", "subscribe", "tier_of",
+    "renew_due", "report", "report_many", "review", "reward_confirmed", "set_tier", "subscribe", "tier_of",
     "update_tier", "user_loyalty", "user_subscriptions",
 ]
 SPENT_CURRENCY = "INR"

@@ -14,6 +14,7 @@ Fraud checks are in fraud.py; colleges, students and ambassadors in students.py.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
@@ -59,15 +60,16 @@ from gullak.referrals.students import (
     review_ambassador,
     review_claim,
     update_college,
+    verified_colleges,
 )
 from gullak.rewards import service as rewards
 
-__all__ = ["apply", "claim_college", "create_college", "create_program", "create_tier",
+__all__ = ["apply", "awaiting_steps", "claim_college", "create_college", "create_program", "create_tier",
            "delete_tier", "get_referral", "list_ambassadors", "list_claims", "list_colleges",
            "list_programs", "list_referrals", "list_risk_events", "list_tiers", "my_ambassador",
            "my_college", "my_referrals", "order_status_changed", "payment_succeeded",
            "review_ambassador", "review_claim", "steps_reported", "update_college",
-           "update_program", "user_signed_up"]
+           "update_program", "user_signed_up", "verified_colleges"]
 
 DEFAULT_CONDITION = "first_order"  # when no program is active
 
@@ -127,6 +129,14 @@ async def steps_reported(session: AsyncSession, user_id: uuid.UUID, total_steps:
     """The activity domain tells a user's step count so far; True if it qualified a referral."""
     return await _qualify(session, user_id, "steps", f"steps:{total_steps}", None,
                           steps=total_steps)
+
+
+async def awaiting_steps(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Of these users, the referees whose referral still waits for a step count: the only
+    ones `steps_reported` could qualify (read for many users at once)."""
+    return set(await session.scalars(select(Referral.referee_id).where(
+        Referral.referee_id.in_(list(user_ids)), Referral.status == "pending",
+        Referral.condition == "steps")))
 
 
 async def _qualify(session: AsyncSession, referee_id: uuid.UUID, condition: str, by: str,

@@ -11,8 +11,9 @@ account, once per referral.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -118,6 +119,16 @@ async def my_college(session: AsyncSession, user_id: uuid.UUID) -> list[ClaimOut
     rows = await session.scalars(select(UserCollege).where(UserCollege.user_id == user_id)
                                  .order_by(UserCollege.id.desc()).limit(50))
     return [ClaimOut.model_validate(c) for c in rows]
+
+
+async def verified_colleges(session: AsyncSession, user_ids: Sequence[uuid.UUID]
+                            ) -> dict[uuid.UUID, uuid.UUID]:
+    """Each user's college by their latest verified claim, for many users in one read."""
+    rows = await session.execute(text(
+        "SELECT DISTINCT ON (user_id) user_id, college_id FROM user_colleges"
+        " WHERE user_id = ANY(:users) AND status = 'verified' ORDER BY user_id, id DESC"),
+        {"users": list(user_ids)})
+    return {u: c for u, c in rows}
 
 
 async def list_claims(session: AsyncSession, status: str | None, limit: int) -> list[ClaimOut]:
