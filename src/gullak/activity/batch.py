@@ -22,17 +22,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.activity import conversion, facts, rules, steps
-from gullak.activity.models import DaySummary, Validation
+from gullak.activity.models import DaySummary
 from gullak.kit import clock
 from gullak.kit.errors import GullakError
 from gullak.kit.ids import uuid7
-from gullak.kit.sql import custom_plans
+from gullak.kit.sql import Array, custom_plans
 from gullak.ledger import service as ledger
 from gullak.loyalty import service as loyalty
 from gullak.settings import get_settings
@@ -100,27 +99,42 @@ async def _settle(session: AsyncSession, day: dt.date,
             d.coins = rules.coins(d.verified, cfg.activity_coins_per_1000_steps,
                                   cfg.activity_daily_coin_cap, multipliers[d.user_id])
     await _validations(session, day, days)
-    posted = await _post(session, [d for d in days if d.coins > 0])
-    await _summaries(session, days, multipliers, posted)
+    await _summaries(session, days, multipliers)
     await conversion.tell(session, [
         conversion.Told(d.user_id, day, d.verified, d.verified, d.coins,
                         d.facts.early_steps >= cfg.activity_early_bird_steps,
                         d.outcome, d.validation_id)
         for d in days if d.verified or d.coins])
+    # Last, so that the issuance account's balance rows (every chunk's post locks them) are
+    # held only until the commit that follows, not through the rest of the chunk.
+    await _post(session, [d for d in days if d.coins > 0])
+
+
+_VALIDATIONS = text("""
+INSERT INTO step_validations (id, summary_id, user_id, day, steps, score, reasons, outcome)
+SELECT id, summary_id, user_id, :day, steps, score, reasons, outcome
+FROM unnest(CAST(:ids AS uuid[]), CAST(:summaries AS uuid[]), CAST(:users AS uuid[]),
+            CAST(:steps AS integer[]), CAST(:scores AS integer[]),
+            CAST(:reasons AS jsonb[]), CAST(:outcomes AS text[]))
+  AS t(id, summary_id, user_id, steps, score, reasons, outcome)
+""")
 
 
 async def _validations(session: AsyncSession, day: dt.date, days: list[_Day]) -> None:
-    await session.execute(insert(Validation), [{
-        "id": d.validation_id, "summary_id": d.id, "user_id": d.user_id, "day": day,
-        "steps": d.facts.steps, "score": d.score, "reasons": d.reasons,
-        "outcome": d.outcome} for d in days])
+    await session.execute(_VALIDATIONS, {
+        "day": day, "ids": Array([d.validation_id for d in days]),
+        "summaries": Array([d.id for d in days]), "users": Array([d.user_id for d in days]),
+        "steps": Array([d.facts.steps for d in days]), "scores": Array([d.score for d in days]),
+        "reasons": Array([json.dumps(d.reasons) for d in days]),
+        "outcomes": Array([d.outcome for d in days])})
 
 
-async def _post(session: AsyncSession, paid: list[_Day]) -> bool:
-    """The chunk's coins as one ledger transaction, each transfer referring to its day;
-    False (nothing moved) if the ledger refused it."""
+async def _post(session: AsyncSession, paid: list[_Day]) -> None:
+    """The chunk's coins as one ledger transaction, each transfer referring to its day. If
+    the ledger refuses it, nothing moves and the days' credits are left waiting
+    (`posted_version` back below `version`) for the poster."""
     if not paid:
-        return True
+        return
     asset = get_settings().activity_asset
     mains = await ledger.user_accounts(session, [d.user_id for d in paid], asset)
     issuance = (await ledger.platform_account(session, asset, conversion.ISSUANCE)).id
@@ -129,8 +143,8 @@ async def _post(session: AsyncSession, paid: list[_Day]) -> bool:
             await ledger.post(session, [conversion.transfer_of(
                 d.id, 1, d.coins, mains[d.user_id], issuance, asset) for d in paid])
     except (DBAPIError, GullakError):
-        return False
-    return True
+        await session.execute(update(DaySummary).where(
+            DaySummary.id.in_([d.id for d in paid])).values(posted_version=0))
 
 
 _SUMMARIES = text("""
@@ -139,7 +153,7 @@ UPDATE daily_step_summary AS s SET steps = t.steps, distance_m = t.distance_m,
   pattern = t.pattern, score = t.score, status = t.status, verified_steps = t.verified,
   multiplier_bp = t.multiplier_bp, credited = t.credited, post_amount = t.credited,
   version = CASE WHEN t.credited > 0 THEN 1 ELSE 0 END,
-  posted_version = CASE WHEN t.credited > 0 AND :posted THEN 1 ELSE 0 END,
+  posted_version = CASE WHEN t.credited > 0 THEN 1 ELSE 0 END,
   updated_at = :now
 FROM unnest(CAST(:ids AS uuid[]), CAST(:steps AS integer[]), CAST(:distance_m AS integer[]),
             CAST(:by_source AS jsonb[]), CAST(:utc_offset AS smallint[]),
@@ -152,20 +166,21 @@ WHERE s.id = t.id
 """)
 
 
-async def _summaries(session: AsyncSession, days: list[_Day], multipliers: dict[uuid.UUID, int],
-                     posted: bool) -> None:
+async def _summaries(session: AsyncSession, days: list[_Day],
+                     multipliers: dict[uuid.UUID, int]) -> None:
     early = get_settings().activity_early_bird_steps
     await session.execute(_SUMMARIES, {
-        "now": clock.now(), "posted": posted, "ids": [d.id for d in days],
-        "steps": [d.facts.steps for d in days],
-        "distance_m": [d.facts.distance_m for d in days],
-        "by_source": [_json(d.facts.by_source) for d in days],
-        "utc_offset": [d.facts.min_offset for d in days],
-        "early_bird": [d.facts.early_steps >= early for d in days],
-        "pattern": [d.facts.pattern for d in days], "score": [d.score for d in days],
-        "status": [d.outcome for d in days], "verified": [d.verified for d in days],
-        "multiplier_bp": [multipliers[d.user_id] for d in days],
-        "credited": [d.coins for d in days]})
+        "now": clock.now(), "ids": Array([d.id for d in days]),
+        "steps": Array([d.facts.steps for d in days]),
+        "distance_m": Array([d.facts.distance_m for d in days]),
+        "by_source": Array([_json(d.facts.by_source) for d in days]),
+        "utc_offset": Array([d.facts.min_offset for d in days]),
+        "early_bird": Array([d.facts.early_steps >= early for d in days]),
+        "pattern": Array([d.facts.pattern for d in days]),
+        "score": Array([d.score for d in days]), "status": Array([d.outcome for d in days]),
+        "verified": Array([d.verified for d in days]),
+        "multiplier_bp": Array([multipliers[d.user_id] for d in days]),
+        "credited": Array([d.coins for d in days])})
 
 
 def _json(value: dict[str, int]) -> str:

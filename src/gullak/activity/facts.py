@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.activity import rules
 from gullak.kit import clock
+from gullak.kit.sql import Array
 
 PATTERN_DAYS = 30  # identical days looked for this far back
 DEVICE_DAYS = 30  # accounts on a device counted over this long
@@ -114,7 +115,7 @@ async def day_facts(session: AsyncSession, day: dt.date, users: Sequence[uuid.UU
     """Each user's merged day and what its checks need; a user without records gets an
     empty day."""
     since = clock.now() - dt.timedelta(days=DEVICE_DAYS)
-    rows = await session.execute(FACTS, {"users": list(users), "day": day, "since": since})
+    rows = await session.execute(FACTS, {"users": Array(users), "day": day, "since": since})
     found = {r.user_id: (rules.Facts(
         steps=r.steps, distance_m=r.distance_m or 0, manual_steps=r.manual_steps,
         by_source={k: int(v) for k, v in r.by_source.items()}, min_offset=r.min_offset,

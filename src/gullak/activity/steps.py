@@ -26,6 +26,7 @@ from gullak.activity.models import DaySummary, Device, StepRecord
 from gullak.activity.schemas import DayOut, DayStatus, SampleIn, SyncOut
 from gullak.kit import clock
 from gullak.kit.ids import uuid7
+from gullak.kit.sql import Array
 from gullak.kit.sql import xact_lock
 from gullak.settings import get_settings
 
@@ -91,7 +92,8 @@ ON CONFLICT (user_id, {", ".join(_KEY)}) DO UPDATE SET {", ".join(
 
 def _arrays(user_id: uuid.UUID, rows: Sequence[dict[str, object]],
             now: dt.datetime) -> dict[str, object]:
-    return {"user_id": user_id, "synced_at": now, **{c: [r[c] for r in rows] for c in _COLUMNS}}
+    return {"user_id": user_id, "synced_at": now,
+            **{c: Array([r[c] for r in rows]) for c in _COLUMNS}}
 
 
 # A running day's summary merged and stored in one statement; what a sync answers back.

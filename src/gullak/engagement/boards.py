@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import clock
+from gullak.kit.sql import Array
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -170,8 +171,8 @@ class PgBoards:
         keys = sorted(k for k, d in merged.items() if d)
         if not keys:
             return
-        params = {"boards": [b for b, _ in keys], "users": [u for _, u in keys]}
-        await self.session.execute(_ADD, {**params, "deltas": [merged[k] for k in keys],
+        params = {"boards": Array([b for b, _ in keys]), "users": Array([u for _, u in keys])}
+        await self.session.execute(_ADD, {**params, "deltas": Array([merged[k] for k in keys]),
                                           "now": clock.now()})
         if any(merged[k] < 0 for k in keys):
             await self.session.execute(_DROP, params)

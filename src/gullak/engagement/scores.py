@@ -18,6 +18,7 @@ from gullak.engagement.models import Member
 from gullak.identity import errors as identity_errors
 from gullak.identity import service as identity
 from gullak.kit import clock
+from gullak.kit.sql import Array
 from gullak.referrals import service as referrals
 from gullak.system import service as system
 
@@ -76,7 +77,8 @@ SELECT u, n, c, k, :now FROM unnest(CAST(:users AS uuid[]), CAST(:names AS text[
 ORDER BY u
 ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, city = excluded.city,
   college_id = excluded.college_id, updated_at = excluded.updated_at
-RETURNING user_id, name, city, college_id
+WHERE (m.name, m.city, m.college_id) IS DISTINCT FROM
+      (excluded.name, excluded.city, excluded.college_id)
 """)
 
 
@@ -89,12 +91,15 @@ async def refresh_members(session: AsyncSession,
     if not facts:
         return {}
     colleges = await referrals.verified_colleges(session, list(facts))
-    users = sorted(facts)
-    rows = await session.execute(_MEMBERS, {
-        "now": clock.now(), "users": users, "names": [facts[u][0] for u in users],
-        "cities": [normal_city(facts[u][1]) or normal_city(cities[u]) for u in users],
-        "colleges": [colleges.get(u) for u in users]})
-    return {r.user_id: Shown(r.user_id, r.name, r.city, r.college_id) for r in rows}
+    shown = {u: Shown(u, facts[u][0], normal_city(facts[u][1]) or normal_city(cities[u]),
+                      colleges.get(u)) for u in sorted(facts)}
+    # A row that would not change is not written (most days, for most users).
+    await session.execute(_MEMBERS, {
+        "now": clock.now(), "users": Array(list(shown)),
+        "names": Array([m.name for m in shown.values()]),
+        "cities": Array([m.city for m in shown.values()]),
+        "colleges": Array([m.college_id for m in shown.values()])})
+    return shown
 
 
 async def refresh_member(session: AsyncSession, user_id: uuid.UUID,

@@ -12,6 +12,7 @@ from gullak.identity import errors
 from gullak.identity.models import Address
 from gullak.identity.schemas import AddressIn, AddressOut
 from gullak.kit.errors import InvalidInput
+from gullak.kit.sql import Array
 
 
 async def _own_address(session: AsyncSession, user_id: uuid.UUID,
@@ -103,5 +104,5 @@ async def names_and_cities(session: AsyncSession, user_ids: Sequence[uuid.UUID]
                            ) -> dict[uuid.UUID, tuple[str | None, str | None]]:
     """For many users at once: the name shown (else the username) and the city of the first
     address `list_addresses` gives; users that do not exist (or were deleted) are left out."""
-    rows = await session.execute(_NAMES_AND_CITIES, {"ids": list(user_ids)})
+    rows = await session.execute(_NAMES_AND_CITIES, {"ids": Array(user_ids)})
     return {id_: (shown, city) for id_, shown, city in rows}

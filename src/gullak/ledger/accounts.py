@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gullak.kit import clock
 from gullak.kit.errors import InvalidInput
 from gullak.kit.ids import uuid7
+from gullak.kit.sql import Array
 from gullak.ledger import errors
 from gullak.ledger.common import check_amount
 from gullak.ledger.models import Account, Asset
@@ -97,6 +98,10 @@ async def user_account(session: AsyncSession, user_id: uuid.UUID, asset_code: st
                                                  owner_id=user_id))
 
 
+_USERS = text("""
+SELECT owner_id, id FROM ledger_accounts WHERE owner_type = 'user'
+  AND owner_id = ANY(CAST(:owners AS uuid[])) AND asset_code = :asset AND purpose = 'main'
+""")
 _OPEN_USERS = text("""
 WITH made AS (
   INSERT INTO ledger_accounts (id, asset_code, owner_type, owner_id, purpose, allow_negative,
@@ -116,10 +121,8 @@ async def user_accounts(session: AsyncSession, user_ids: Sequence[uuid.UUID],
     wanted = sorted(set(user_ids))
 
     async def read() -> dict[uuid.UUID, uuid.UUID]:
-        rows = await session.execute(select(Account.owner_id, Account.id).where(
-            Account.owner_type == OwnerType.user.value, Account.owner_id.in_(wanted),
-            Account.asset_code == asset_code, Account.purpose == "main"))
-        return {owner: id_ for owner, id_ in rows if owner is not None}
+        rows = await session.execute(_USERS, {"owners": Array(wanted), "asset": asset_code})
+        return {owner: id_ for owner, id_ in rows}
 
     found = await read() if wanted else {}
     missing = [u for u in wanted if u not in found]
@@ -127,7 +130,8 @@ async def user_accounts(session: AsyncSession, user_ids: Sequence[uuid.UUID],
         return found
     asset = await get_asset(session, asset_code)
     await session.execute(_OPEN_USERS, {"asset": asset.code, "lots": asset.expires,
-                                        "ids": [uuid7() for _ in missing], "owners": missing})
+                                        "ids": Array([uuid7() for _ in missing]),
+                                        "owners": Array(missing)})
     return await read()
 
 

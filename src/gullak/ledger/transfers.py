@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gullak.kit import clock
 from gullak.kit.errors import InvalidInput
 from gullak.kit.ids import uuid7
+from gullak.kit.sql import Array
 from gullak.ledger import errors
 from gullak.ledger.accounts import platform_account
 from gullak.ledger.common import actor_of, call, check_amount, keyed, run, validate
@@ -76,16 +77,16 @@ async def post(session: AsyncSession, transfers: Sequence[TransferIn], *,
     tx = uuid7()
     ids = [uuid7() for _ in transfers]
     replay, seqs, debit_after, credit_after, ats = await call(session, _POST, (
-        key, digest, tx, ids,
-        [t.asset_code for t in transfers],
-        [t.debit_account_id for t in transfers],
-        [t.credit_account_id for t in transfers],
-        [t.amount for t in transfers],
-        [t.kind for t in transfers],
-        [t.reference_type for t in transfers],
-        [t.reference_id for t in transfers],
-        [json.dumps(t.metadata) for t in transfers],
-        [t.lot_expires_at for t in transfers],
+        key, digest, tx, Array(ids),
+        Array([t.asset_code for t in transfers]),
+        Array([t.debit_account_id for t in transfers]),
+        Array([t.credit_account_id for t in transfers]),
+        Array([t.amount for t in transfers]),
+        Array([t.kind for t in transfers]),
+        Array([t.reference_type for t in transfers]),
+        Array([t.reference_id for t in transfers]),
+        Array([json.dumps(t.metadata) for t in transfers]),
+        Array([t.lot_expires_at for t in transfers]),
         clock.now(), *actor_of(actor)))
     if replay is not None:
         return TransactionOut.model_validate(replay)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gullak.kit import audit, clock, events
 from gullak.kit.errors import NotFound
 from gullak.kit.ids import uuid7
+from gullak.kit.sql import Array
 from gullak.kit.schemas import BIGINT
 from gullak.kit.security import Subject
 from gullak.ledger import service as ledger
@@ -162,7 +163,8 @@ async def _streaks(session: AsyncSession, metric: str,
                    reports: list[Report]) -> dict[uuid.UUID, int]:
     rows = await session.execute(_STREAKS, {
         "metric": metric, "allowance": get_settings().streak_freezes_per_month,
-        "users": [r.user_id for r in reports], "days": [day_of(r.at) for r in reports]})
+        "users": Array([r.user_id for r in reports]),
+        "days": Array([day_of(r.at) for r in reports])})
     return {u: int(c) for u, c in rows}
 
 
@@ -188,8 +190,9 @@ async def _progress(session: AsyncSession, achievements: list[Achievement],
                     ) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, int]]:
     pairs = [(u, a.id, n) for u, n in amounts for a in achievements]
     rows = await session.execute(_SET_PROGRESS if replace else _ADD_PROGRESS, {
-        "now": clock.now(), "ids": [uuid7() for _ in pairs], "users": [p[0] for p in pairs],
-        "achievements": [p[1] for p in pairs], "amounts": [p[2] for p in pairs]})
+        "now": clock.now(), "ids": Array([uuid7() for _ in pairs]),
+        "users": Array([p[0] for p in pairs]), "achievements": Array([p[1] for p in pairs]),
+        "amounts": Array([p[2] for p in pairs])})
     return {(u, a): (id_, int(progress)) for id_, u, a, progress in rows}
 
 

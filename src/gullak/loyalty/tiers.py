@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import audit, clock, events
 from gullak.kit.ids import uuid7
+from gullak.kit.sql import Array
 from gullak.kit.security import Subject
 from gullak.kit.sql import xact_lock
 from gullak.loyalty import errors
@@ -111,7 +112,7 @@ async def multipliers(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> d
     ranked: dict[uuid.UUID, int] = dict((await session.execute(text(
         "SELECT l.user_id, t.multiplier_bp FROM user_loyalty l JOIN loyalty_tiers t"
         " ON t.code = l.tier_code WHERE l.user_id = ANY(:users)"),
-        {"users": list(user_ids)})).all())
+        {"users": Array(user_ids)})).all())
     lowest = (await tier_of(session, uuid.UUID(int=0))).multiplier_bp if len(ranked) < len(
         set(user_ids)) else 0
     return {u: int(ranked.get(u, lowest)) for u in user_ids}
@@ -137,9 +138,9 @@ async def record_activities(
     if not items:
         return set()
     rows = await session.scalars(_RECORD, {
-        "metric": metric, "ids": [uuid7() for _ in items], "users": [i[0] for i in items],
-        "amounts": [i[1] for i in items], "ats": [i[2] for i in items],
-        "refs": [i[3] for i in items]})
+        "metric": metric, "ids": Array([uuid7() for _ in items]),
+        "users": Array([i[0] for i in items]), "amounts": Array([i[1] for i in items]),
+        "ats": Array([i[2] for i in items]), "refs": Array([i[3] for i in items])})
     return set(rows)
 
 

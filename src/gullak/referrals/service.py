@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +26,7 @@ from gullak.identity import service as identity
 from gullak.kit import audit, clock
 from gullak.kit.events import Event
 from gullak.kit.security import Subject
-from gullak.kit.sql import keyset_page, xact_lock
+from gullak.kit.sql import Array, keyset_page, xact_lock
 from gullak.referrals import errors, fraud
 from gullak.referrals.common import REFERENCE, masked_name, phone_hash, progress, tier_for
 from gullak.referrals.common import tiers as load_tiers
@@ -134,9 +134,9 @@ async def steps_reported(session: AsyncSession, user_id: uuid.UUID, total_steps:
 async def awaiting_steps(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     """Of these users, the referees whose referral still waits for a step count: the only
     ones `steps_reported` could qualify (read for many users at once)."""
-    return set(await session.scalars(select(Referral.referee_id).where(
-        Referral.referee_id.in_(list(user_ids)), Referral.status == "pending",
-        Referral.condition == "steps")))
+    return set(await session.scalars(text(
+        "SELECT referee_id FROM referrals WHERE referee_id = ANY(:users)"
+        " AND status = 'pending' AND condition = 'steps'"), {"users": Array(user_ids)}))
 
 
 async def _qualify(session: AsyncSession, referee_id: uuid.UUID, condition: str, by: str,

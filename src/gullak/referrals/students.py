@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.identity import service as identity
 from gullak.kit import audit, clock
+from gullak.kit.sql import Array
 from gullak.kit.security import Subject
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import AccountIn, OwnerType, TransferIn
@@ -127,7 +128,7 @@ async def verified_colleges(session: AsyncSession, user_ids: Sequence[uuid.UUID]
     rows = await session.execute(text(
         "SELECT DISTINCT ON (user_id) user_id, college_id FROM user_colleges"
         " WHERE user_id = ANY(:users) AND status = 'verified' ORDER BY user_id, id DESC"),
-        {"users": list(user_ids)})
+        {"users": Array(user_ids)})
     return {u: c for u, c in rows}
 
 
