@@ -9,10 +9,12 @@ server, migrated and dropped at the end; the leaderboards in one of their own
   (`activity.service.ingest`, one unit of work per batch, as `POST /v1/me/steps` runs it) for
   a day still running, so nothing is settled: samples ingested per second and the p99 of a
   batch. A user's batches walk through the day's minutes, then start over (resyncs).
-- `conversion(url, users)`: `users` users with a day that is over and not yet settled
-  (records and summaries loaded in bulk, not timed), then `activity.service.convert_day`
-  through the ledger's group-committing poster, as the `activity.convert` job runs it: users
-  converted per second.
+- `conversion(url, users)`: `users` users (an account with a name and a city, a phone of
+  their own) with a day that is over and not yet settled (records, devices and summaries
+  loaded in bulk, not timed), then `activity.service.convert_day` as the `activity.convert`
+  job runs it: users converted per second, and the client's CPU per user. Twice: with the
+  leaderboards in PostgreSQL, then in Redis (a prefix of its own, deleted after; skipped
+  with a note when Redis does not answer).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from redis import Redis
+from redis.exceptions import RedisError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
@@ -35,6 +39,7 @@ from gullak.activity.schemas import SampleIn, Source
 from gullak.cli import bench_module
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
+from gullak.engagement import scores
 from gullak.kit import clock
 from gullak.kit.errors import NotFound
 from gullak.kit.ids import uuid7
@@ -142,7 +147,7 @@ def ingestion(url: str, seconds: float = 20.0, clients: int = 16) -> dict[str, A
 CITIES = ("pune", "mumbai", "delhi", "bengaluru", "chennai", "kolkata", "jaipur", "indore")
 
 
-async def _load(db: Database, users: int, day: dt.date) -> None:
+async def _load(db: Database, users: int, day: dt.date, first: int = 0) -> None:
     """Each user: an account (a name, a default address in one of eight cities, as the
     leaderboards show them), five hourly walks of the day (different counts: no identical
     days) on a phone of their own, and the day's open summary. Loaded in bulk, as the syncs
@@ -176,11 +181,11 @@ async def _load(db: Database, users: int, day: dt.date) -> None:
                   RETURNING user_id)
                 INSERT INTO daily_step_summary (id, user_id, day, steps)
                 SELECT gen_random_uuid(), u.id, :day, 5 * (1000 + (u.g % 500)) + 10 FROM u
-            """), {"n": n, "first": start, "day": day, "base": base, "cities": list(CITIES),
+            """), {"n": n, "first": first + start, "day": day, "base": base, "cities": list(CITIES),
                    "ncities": len(CITIES)})
 
 
-async def _convert(url: str, users: int) -> dict[str, Any]:
+async def _convert(url: str, users: int, first: int) -> dict[str, Any]:
     domains.install()
     db = Database(url, pool_size=4, max_overflow=4)
     day, _, over = _days()
@@ -188,51 +193,82 @@ async def _convert(url: str, users: int) -> dict[str, Any]:
     try:
         await _asset(db)
         t0 = time.perf_counter()
-        await _load(db, users, day)
+        await _load(db, users, day, first)
         load_s = time.perf_counter() - t0
         async with ledger.Poster(db.url, connections=CONNECTIONS) as poster:
             t0 = time.perf_counter()
+            cpu0 = time.process_time()
             converted = await service.convert_day(db, day, poster)
-            span = time.perf_counter() - t0
+            span, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         async with unit_of_work(db) as session:
             credited = int(await session.scalar(text(
                 "SELECT count(*) FROM daily_step_summary WHERE day = :d AND credited > 0"
                 " AND posted_version = version"), {"d": day}) or 0)
         return {"users_s": round(converted / span, 1), "users": converted,
-                "credited": credited, "seconds": round(span, 1), "load_s": round(load_s, 1)}
+                "credited": credited, "seconds": round(span, 1), "load_s": round(load_s, 1),
+                "python_cpu_us_per_user": round(cpu / max(converted, 1) * 1e6)}
     finally:
         clock.reset()
         await db.dispose()
 
 
-def conversion(url: str, users: int = 10_000) -> dict[str, Any]:
-    return asyncio.run(_convert(url, users))
-
+def conversion(url: str, users: int = 10_000, *, first: int = 0,
+               redis_url: str | None = None) -> dict[str, Any] | str:
+    """The leaderboards in PostgreSQL, or in Redis at `redis_url` under a key prefix of its
+    own (deleted after; a note instead of figures when it does not answer), whatever the
+    settings say. `first` numbers the users made (their phones): runs in one database differ."""
+    client = None if redis_url is None else Redis.from_url(redis_url, socket_connect_timeout=2)
+    try:
+        if client is not None:
+            client.ping()
+    except RedisError as exc:
+        return f"Redis skipped: {redis_url} did not answer ({type(exc).__name__})"
+    settings, prefix, saved = get_settings(), scores.REDIS_PREFIX, get_settings().redis_url
+    settings.redis_url, scores.REDIS_PREFIX = redis_url, f"gullak_bench_{uuid.uuid4().hex[:8]}:"
+    try:
+        return asyncio.run(_convert(url, users, first))
+    finally:
+        if client is not None:
+            keys = list(client.scan_iter(scores.REDIS_PREFIX + "*"))
+            if keys:
+                client.delete(*keys)
+            client.close()
+        settings.redis_url, scores.REDIS_PREFIX = saved, prefix
 
 
 # -- gullak bench activity ---------------------------------------------------------------------
 
 TARGETS = {"samples_s": (">=", 20_000.0), "pg_top100_p99_ms": ("<=", 5.0),
-           "pg_rank_p99_ms": ("<=", 10.0), "million_users_convert_s": ("<=", 300.0)}
+           "pg_rank_p99_ms": ("<=", 10.0), "million_users_convert_s": ("<=", 300.0),
+           "redis_million_users_convert_s": ("<=", 300.0)}
+DEFAULT_REDIS = "redis://127.0.0.1:6379"
 err = Console(stderr=True)
 
 
 def main(url: str, *, seconds: float, clients: int, users: int, board_users: int,
-         samples: int, json_out: bool) -> None:
+         samples: int, json_out: bool, redis_url: str = DEFAULT_REDIS) -> None:
     if seconds <= 0 or clients < 1 or users < 1 or board_users < 1 or samples < 1:
         raise SystemExit("every size must be positive")
     started = time.perf_counter()
     with bench_module("scratch").scratch_database(url) as bench_url:
         with err.status(f"ingestion ({clients} clients, {seconds:g} s)"):
             ingest = ingestion(bench_url, seconds, clients)
-        with err.status(f"conversion of {users:,} users"):
+        with err.status(f"conversion of {users:,} users (leaderboards in PostgreSQL)"):
             convert = conversion(bench_url, users)
+            assert isinstance(convert, dict)
+        with err.status(f"conversion of {users:,} users (leaderboards in Redis)"):
+            on_redis = conversion(bench_url, users, first=users, redis_url=redis_url)
     boards = bench_module("leaderboards").run(url, users=board_users, samples=samples)
     results: dict[str, Any] = {
         "samples_s": ingest["samples_s"], "batch_p50_ms": ingest["batch_p50_ms"],
         "batch_p99_ms": ingest["batch_p99_ms"], "users_converted_s": convert["users_s"],
         "million_users_convert_s": round(1_000_000 / max(convert["users_s"], 1e-9), 1),
         "conversion_load_s": convert["load_s"],
+        "conversion_python_cpu_us_per_user": convert["python_cpu_us_per_user"],
+        **({"redis_users_converted_s": on_redis["users_s"],
+            "redis_million_users_convert_s": round(1_000_000 / max(on_redis["users_s"], 1e-9),
+                                                   1)}
+           if isinstance(on_redis, dict) else {"redis_conversion": on_redis}),
         **{f"board_{k}" if k in ("users", "samples", "elapsed_s") else k: v
            for k, v in boards.items() if not isinstance(v, dict)},
     }

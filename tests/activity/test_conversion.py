@@ -23,6 +23,7 @@ from gullak.ledger import service as ledger
 from gullak.ledger.schemas import TransferIn
 from gullak.loyalty import service as loyalty
 from gullak.loyalty.schemas import AchievementIn
+from gullak.settings import get_settings
 from tests.activity.support import (
     NOW,
     YESTERDAY,
@@ -172,3 +173,21 @@ async def test_32_concurrent_syncs_of_one_day_credit_once(fresh_db: Database) ->
         assert await transfers(session, user) == [("step_coins", 90)]
         assert await session.scalar(text(
             "SELECT count(*) FROM step_validations WHERE user_id = :u"), {"u": user}) == 1
+
+
+async def test_a_missed_day_within_the_freezes_keeps_the_summarys_streak(
+        session: AsyncSession, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = new_user()
+    today = NOW.date()
+    for back in (6, 5, 3, 2):  # 4 days back missed
+        await sync(session, user, walk(12_000 + back, day=today - dt.timedelta(days=back)))
+    clock.freeze(NOW)  # today and yesterday missed so far: yesterday is a second gap
+    monkeypatch.setattr(get_settings(), "streak_freezes_per_month", 0)
+    assert (await service.summary(session, user)).streak == 0
+    # One a month: yesterday is forgiven; 4 days back as well only if 3 days back falls in
+    # the month before (each month has its own allowance).
+    monkeypatch.setattr(get_settings(), "streak_freezes_per_month", 1)
+    other_month = (today - dt.timedelta(days=3)).month != today.month
+    assert (await service.summary(session, user)).streak == (4 if other_month else 2)
+    monkeypatch.setattr(get_settings(), "streak_freezes_per_month", 2)
+    assert (await service.summary(session, user)).streak == 4

@@ -69,7 +69,7 @@ async def decide(session: AsyncSession, validation_id: uuid.UUID, data: Decision
 
 async def summary(session: AsyncSession, user_id: uuid.UUID) -> SummaryOut:
     """Today (the user's last known UTC offset, else India's), the goal, the streak of goal
-    days ending today or yesterday, and coins from steps."""
+    days ending today or yesterday (or before, by the freezes left), and coins from steps."""
     cfg = get_settings()
     offset = await session.scalar(select(DaySummary.utc_offset_minutes).where(
         DaySummary.user_id == user_id, DaySummary.utc_offset_minutes.is_not(None))
@@ -85,9 +85,22 @@ async def summary(session: AsyncSession, user_id: uuid.UUID) -> SummaryOut:
         s = rows.get(day)
         return s is not None and (s.verified_steps if s.status != "open" else s.steps) >= goal
 
-    streak, day = 0, today if met(today) else today - dt.timedelta(days=1)
-    while met(day):
-        streak, day = streak + 1, day - dt.timedelta(days=1)
+    # Goal days back from today (today itself need not be met yet); missed days between them
+    # are forgiven while the month's freezes last, as loyalty counts its streaks.
+    allowance, spent = cfg.streak_freezes_per_month, dict[dt.date, int]()
+
+    def forgiven(after: dt.date, before: dt.date) -> bool:
+        missed, month = (after - before).days - 1, after.replace(day=1)
+        if missed > allowance - spent.get(month, 0):
+            return False
+        spent[month] = spent.get(month, 0) + missed
+        return True
+
+    streak, after = 0, today + dt.timedelta(days=1) if met(today) else today
+    for day in sorted((d for d in rows if d <= today and met(d)), reverse=True):
+        if not forgiven(after, day):
+            break
+        streak, after = streak + 1, day
     total = int(await session.scalar(select(func.coalesce(func.sum(DaySummary.credited), 0))
                                      .where(DaySummary.user_id == user_id)) or 0)
     steps_today = now.steps if now else 0
