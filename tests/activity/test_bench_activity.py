@@ -15,5 +15,10 @@ def test_the_activity_bench_runs_briefly(admin_url: str, tmp_path: Path) -> None
     assert figures["samples_s"] > 0 and 0 < figures["batch_p50_ms"] <= figures["batch_p99_ms"]
     assert figures["users_converted_s"] > 0 and figures["million_users_convert_s"] > 0
     assert 0 < figures["pg_top100_p99_ms"] and 0 < figures["pg_rank_p99_ms"]
+    on_redis = "redis_users_converted_s" in figures  # else a note says Redis did not answer
+    assert on_redis or figures["redis_conversion"].startswith("Redis skipped")
+    assert not on_redis or figures["redis_users_converted_s"] > 0
     assert set(figures["targets_met"]) == {"samples_s", "pg_top100_p99_ms", "pg_rank_p99_ms",
-                                           "million_users_convert_s"}
+                                           "million_users_convert_s"} | (
+        {"redis_million_users_convert_s"} if on_redis else set())
+    assert figures["conversion_python_cpu_us_per_user"] > 0
