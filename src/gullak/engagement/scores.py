@@ -151,8 +151,16 @@ async def score_many(session: AsyncSession, boards: Boards, metric: str,
                      items: Sequence[tuple[uuid.UUID, dt.date, int, Placed | None]]) -> None:
     """Each (user, day, delta, where the user ranks) counts on every open board of its day:
     the boards registered once for the batch, the entries added in one write."""
-    found = [(b, user_id, delta) for user_id, day, delta, member in items if delta
-             for b in boards_of(metric, day, scopes(member))]
+    # Most users of a batch share a day and their scopes: their boards are made once.
+    made: dict[tuple[dt.date, tuple[str, ...]], list[tuple[str, str, dt.date | None, str]]] = {}
+    found = []
+    for user_id, day, delta, member in items:
+        if delta:
+            key = (day, tuple(scopes(member)))
+            on = made.get(key)
+            if on is None:
+                on = made[key] = boards_of(metric, day, key[1])
+            found += [(b, user_id, delta) for b in on]
     if not found:
         return
     live = await open_boards(session, metric, list({b[0]: b for b, _, _ in found}.values()))
