@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 from gullak.engagement import service
-from gullak.engagement.boards import BIGINT_MAX, PgBoards, board_key, bucket, upper
+from gullak.engagement.boards import BIGINT_MAX, PgBoards, RedisBoards, board_key, bucket, upper
 from gullak.kit import clock
 from gullak.system import service as system
 from tests.engagement.support import make_user, steps
@@ -142,3 +142,29 @@ async def test_concurrent_adds_keep_the_bucket_counts_exact(fresh_db: Database) 
     async with unit_of_work(fresh_db) as session:
         for b in boards:
             await assert_exact(session, b)
+
+
+async def test_redis_increments_wait_for_the_units_commit(
+        fresh_db: Database, redis_boards: RedisBoards) -> None:
+    """Redis is not in the transaction: a unit's increments go there once it has committed,
+    and a unit rolled back sends none."""
+    user = uuid.uuid4()
+
+    def in_unit(session: AsyncSession) -> RedisBoards:
+        return RedisBoards(redis_boards.client, redis_boards.prefix, session=session)
+
+    async def score() -> int:
+        return (await redis_boards.scores("b", [user])).get(user, 0)
+
+    with pytest.raises(RuntimeError):
+        async with unit_of_work(fresh_db) as session:
+            await in_unit(session).add([("b", user, 5)])
+            raise RuntimeError("the unit fails after scoring")
+    assert await score() == 0
+    async with unit_of_work(fresh_db) as session:
+        await in_unit(session).add([("b", user, 5)])
+        await in_unit(session).add([("b", user, 2)])
+        assert await score() == 0  # not before the commit
+    assert await score() == 7
+    await redis_boards.add([("b", user, 1)])  # no unit: at once
+    assert await score() == 8

@@ -7,7 +7,8 @@ above the user's, plus the entries of the user's own bucket scoring higher (a sh
 the index (board, score, user_id)), plus the ties with a lower user id. Redis keeps the score
 as is and stores each member as the 128-bit complement of the user id in hex: members of equal
 score come in reverse lexical order under ZREVRANGE, which is ascending user id. Scores that
-reach zero or below leave the board in both.
+reach zero or below leave the board in both. Redis is outside the transaction: a unit of
+work's increments are written there once it commits, none if it rolls back.
 """
 
 from __future__ import annotations
@@ -15,19 +16,25 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import structlog
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gullak.db.engine import UnitSession
+from gullak.db.uow import beside
 from gullak.kit import clock
 from gullak.kit.sql import Array
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+log = structlog.get_logger("gullak.engagement")
 MASK = (1 << 128) - 1
 BIGINT_MAX = (1 << 63) - 1
 PER_DOUBLING = 64  # buckets per doubling of the score: each about 1.1% wide
@@ -250,9 +257,37 @@ return #KEYS
 """
 
 
+class _AfterCommit:
+    """The increments of one unit of work, written to Redis once the unit has committed (a
+    rolled-back unit writes none). A failure then is logged, not raised: the unit's work is
+    committed, and a rebuild (`engagement.periods.rebuild`) puts the boards right."""
+
+    def __init__(self, client: Redis) -> None:
+        self.client, self.keys, self.args = client, list[str](), list[str]()
+
+    async def __aenter__(self) -> _AfterCommit:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is not None or not self.keys:
+            return
+        try:
+            await self.client.eval(_ADD_SCRIPT, len(self.keys), *self.keys, *self.args)  # type: ignore[misc]
+        except (RedisError, OSError) as exc:
+            log.warning("leaderboard_redis_write_failed", increments=len(self.keys),
+                        error=type(exc).__name__)
+
+
+_pending: weakref.WeakKeyDictionary[AsyncSession, _AfterCommit] = weakref.WeakKeyDictionary()
+
+
 class RedisBoards:
-    def __init__(self, client: Redis, prefix: str = "") -> None:
-        self.client, self.prefix = client, prefix
+    """Sorted sets. Given the unit of work's session, its increments wait for the unit's
+    commit (Redis is not in the transaction); without one they are written at once."""
+
+    def __init__(self, client: Redis, prefix: str = "", *,
+                 session: AsyncSession | None = None) -> None:
+        self.client, self.prefix, self.session = client, prefix, session
 
     def key(self, board: str) -> str:
         return f"{self.prefix}leaderboard:{board}"
@@ -263,8 +298,17 @@ class RedisBoards:
             if delta:
                 keys.append(self.key(board))
                 args += [member(user), str(delta)]
-        if keys:
-            await self.client.eval(_ADD_SCRIPT, len(keys), *keys, *args)  # type: ignore[misc]
+        if not keys:
+            return
+        if isinstance(self.session, UnitSession):
+            pending = _pending.get(self.session)
+            if pending is None:
+                pending = _pending[self.session] = await beside(
+                    self.session, _AfterCommit(self.client))
+            pending.keys += keys
+            pending.args += args
+            return
+        await self.client.eval(_ADD_SCRIPT, len(keys), *keys, *args)  # type: ignore[misc]
 
     async def top(self, board: str, n: int, offset: int = 0) -> list[Entry]:
         rows: list[tuple[bytes, float]] = await self.client.zrevrange(  # type: ignore[assignment]

@@ -34,7 +34,8 @@ def today() -> dt.date:
 def store(session: AsyncSession) -> Boards:
     """Redis sorted sets when GULLAK_REDIS_URL is set, else the database."""
     client = system.redis_client()
-    return PgBoards(session) if client is None else RedisBoards(client, REDIS_PREFIX)
+    return (PgBoards(session) if client is None
+            else RedisBoards(client, REDIS_PREFIX, session=session))
 
 
 def normal_city(city: str | None) -> str | None:
