@@ -165,6 +165,15 @@ async def tell(session: AsyncSession, days: Sequence[Told]) -> None:
     `activity.steps_verified` and referrals about days that changed, many at once: a few
     statements for the batch, whatever its size."""
     cfg = get_settings()
+    await events.publish_many(session, "activity.steps_verified", [{
+        "user_id": str(d.user_id), "day": d.day.isoformat(), "steps": d.verified_steps,
+        "delta": d.delta, "coins": d.coins, "city": None} for d in days])
+    for user_id in sorted(await referrals.awaiting_steps(session, [d.user_id for d in days])):
+        total = int(await session.scalar(select(func.coalesce(func.sum(
+            DaySummary.verified_steps), 0)).where(DaySummary.user_id == user_id)) or 0)
+        await referrals.steps_reported(session, user_id, total)
+    # Loyalty last: the bonuses of what unlocks lock their issuance account's balance rows
+    # until the commit, which a concurrent chunk then waits for.
     await loyalty.report_many(session, "steps", [
         loyalty.Report(d.user_id, d.delta, _noon(d.day), f"steps:{d.validation_id}")
         for d in days if d.delta > 0])  # a correction downwards takes back no progress
@@ -174,13 +183,6 @@ async def tell(session: AsyncSession, days: Sequence[Told]) -> None:
     await loyalty.report_many(session, "early_bird_walk", [
         loyalty.Report(d.user_id, 1, _noon(d.day), f"early_bird:{d.user_id}:{d.day}")
         for d in days if d.early_bird and d.status == "verified"])
-    await events.publish_many(session, "activity.steps_verified", [{
-        "user_id": str(d.user_id), "day": d.day.isoformat(), "steps": d.verified_steps,
-        "delta": d.delta, "coins": d.coins, "city": None} for d in days])
-    for user_id in sorted(await referrals.awaiting_steps(session, [d.user_id for d in days])):
-        total = int(await session.scalar(select(func.coalesce(func.sum(
-            DaySummary.verified_steps), 0)).where(DaySummary.user_id == user_id)) or 0)
-        await referrals.steps_reported(session, user_id, total)
 
 
 async def record_decision(session: AsyncSession, v: Validation, outcome: str,

@@ -5,7 +5,8 @@ metric is one they count, and advances every active achievement on that metric: 
 a streak of consecutive days in the user's time zone. An achievement unlocks once per user
 (the row is unique per user and achievement, and only one unit flips `unlocked_at`); its bonus
 is a ledger transfer from the asset's issuance account with reference ('achievement', the
-user's achievement id) and a key of its own, so it is paid once whatever is retried.
+user's achievement id), posted in the transaction that flips `unlocked_at`, so it is paid once
+whatever is retried. `report_many` does the same for a batch of users in a few statements.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import audit, clock, events
@@ -116,15 +117,10 @@ async def _report_batch(session: AsyncSession, metric: str,
             rows |= await _progress(session, mine, [
                 (r.user_id, streaks[r.user_id] if kind == "streak" else r.amount)
                 for r in fresh], replace=kind == "streak")
-    unlocked = []
-    for r in fresh:
-        for achievement in found:
-            row = rows.get((r.user_id, achievement.id))
-            if row is not None and row[1] >= achievement.target:
-                done = await _unlock(session, row[0], r.user_id, achievement)
-                if done is not None:
-                    unlocked.append(done)
-    return unlocked
+    return await _unlock(session, [
+        (r.user_id, achievement, row[0]) for r in fresh for achievement in found
+        if (row := rows.get((r.user_id, achievement.id))) is not None
+        and row[1] >= achievement.target])
 
 
 # The streak after a report on `day` (the user's date), one row per user in one statement:
@@ -196,31 +192,44 @@ async def _progress(session: AsyncSession, achievements: list[Achievement],
     return {(u, a): (id_, int(progress)) for id_, u, a, progress in rows}
 
 
-async def _unlock(session: AsyncSession, row_id: uuid.UUID, user_id: uuid.UUID,
-                  achievement: Achievement) -> UnlockOut | None:
-    now = clock.now()
-    won = await session.scalar(update(UserAchievement).where(
-        UserAchievement.id == row_id, UserAchievement.unlocked_at.is_(None))
-        .values(unlocked_at=now).returning(UserAchievement.id))
-    if won is None:
-        return None
-    transfer_id = None
-    if achievement.bonus_asset and achievement.bonus_amount > 0:
-        issuance = await ledger.platform_account(session, achievement.bonus_asset, "issuance")
-        wallet = await ledger.user_account(session, user_id, achievement.bonus_asset)
-        moved = await ledger.transfer(session, TransferIn(
-            debit_account_id=issuance.id, credit_account_id=wallet.id,
-            asset_code=achievement.bonus_asset, amount=achievement.bonus_amount,
-            kind="achievement_bonus", reference_type=REFERENCE, reference_id=str(row_id),
-            metadata={"user_id": str(user_id), "achievement": achievement.code}),
-            idempotency_key=f"achievement:{row_id}:bonus")
-        transfer_id = moved.id
-    await session.execute(update(UserAchievement).where(UserAchievement.id == row_id)
-                          .values(transfer_id=transfer_id))
-    await events.publish(session, "achievement.unlocked", {
-        "user_id": str(user_id), "achievement_code": achievement.code,
-        "achievement_id": str(achievement.id), "user_achievement_id": str(row_id)})
-    return UnlockOut(achievement_code=achievement.code, user_achievement_id=row_id)
+_UNLOCK = text("""
+UPDATE user_achievements SET unlocked_at = :now
+WHERE id = ANY(CAST(:ids AS uuid[])) AND unlocked_at IS NULL RETURNING id
+""")
+_PAID = text("""
+UPDATE user_achievements AS ua SET transfer_id = t.transfer_id
+FROM unnest(CAST(:ids AS uuid[]), CAST(:transfers AS uuid[])) AS t(id, transfer_id)
+WHERE ua.id = t.id
+""")
+
+
+async def _unlock(session: AsyncSession, due: list[tuple[uuid.UUID, Achievement, uuid.UUID]]
+                  ) -> list[UnlockOut]:
+    """Unlock each (user, achievement, user's achievement id) that no other unit unlocked
+    first, pay the bonuses (one ledger transaction per bonus asset, each transfer referring to
+    its user's achievement: the flip of `unlocked_at` in the same transaction pays it once)
+    and tell whoever listens."""
+    if not due:
+        return []
+    won = set(await session.scalars(_UNLOCK, {"now": clock.now(),
+                                              "ids": Array([row for _, _, row in due])}))
+    due = [d for d in due if d[2] in won]
+    paid = [d for d in due if d[1].bonus_asset and d[1].bonus_amount > 0]
+    for asset in sorted({str(a.bonus_asset) for _, a, _ in paid}):
+        mine = [d for d in paid if d[1].bonus_asset == asset]
+        issuance = (await ledger.platform_account(session, asset, "issuance")).id
+        wallets = await ledger.user_accounts(session, [user for user, _, _ in mine], asset)
+        moved = await ledger.post(session, [TransferIn(
+            debit_account_id=issuance, credit_account_id=wallets[user], asset_code=asset,
+            amount=a.bonus_amount, kind="achievement_bonus", reference_type=REFERENCE,
+            reference_id=str(row), metadata={"user_id": str(user), "achievement": a.code})
+            for user, a, row in mine])
+        await session.execute(_PAID, {"ids": Array([row for _, _, row in mine]),
+                                      "transfers": Array([t.id for t in moved.transfers])})
+    await events.publish_many(session, "achievement.unlocked", [{
+        "user_id": str(user), "achievement_code": a.code, "achievement_id": str(a.id),
+        "user_achievement_id": str(row)} for user, a, row in due])
+    return [UnlockOut(achievement_code=a.code, user_achievement_id=row) for _, a, row in due]
 
 
 # -- back office and reading ------------------------------------------------------------------

@@ -116,7 +116,10 @@ async def evaluate(session: AsyncSession, trigger: str, user_id: uuid.UUID,
                    confirm_at: dt.datetime | None = None) -> list[RewardOut]:
     """Every rule of `trigger` (and its family) for this user and context; what applies is
     granted, and every decision is stored with its reason. A user's evaluations run one at a
-    time (their caps are read, then written)."""
+    time (their caps are read, then written). With no rule of the trigger's family there is
+    nothing to decide: no lock, no context, no evaluation kept."""
+    if not await rules.rules_for(session, family(trigger)):
+        return []
     await xact_lock(session, f"rewards:user:{user_id}")
     ctx = await contexts.build(session, trigger, user_id, context)
     decisions, by_id = await decisions_for(session, ctx)

@@ -11,13 +11,14 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gullak.kit import clock
+from gullak.kit import clock, events
 from gullak.kit.events import Event
 from gullak.kit.ids import uuid7
 from gullak.kit.security import Subject
 from gullak.kit.sql import keyset_page
 from gullak.orders import service as orders
 from gullak.rewards import context as contexts
+from gullak.rewards import rules
 from gullak.rewards.grants import confirm_due, decisions_for, evaluate, take_back_for_refund
 from gullak.rewards.models import Debt, Evaluation, Reward, Rule, RuleVersion
 from gullak.rewards.rules import (
@@ -103,12 +104,22 @@ async def profile_completed(session: AsyncSession, event: Event) -> None:
                    reference_type="profile", reference_id=str(user_id))
 
 
+async def achievements_unlocked(session: AsyncSession, found: list[Event]) -> None:
+    """A batch of unlocks (a day's step conversion unlocks thousands): one look at the rules,
+    and nothing more when there are none."""
+    if not await rules.rules_for(session, ("achievement",)):
+        return
+    for event in found:
+        d = event.data
+        await evaluate(session, "achievement", _id(d["user_id"]), {
+            "achievement_code": d.get("achievement_code")},
+            reference_type="user_achievement",
+            reference_id=str(d.get("user_achievement_id") or d.get("achievement_id")))
+
+
+@events.many(achievements_unlocked)
 async def achievement_unlocked(session: AsyncSession, event: Event) -> None:
-    d = event.data
-    await evaluate(session, "achievement", _id(d["user_id"]), {
-        "achievement_code": d.get("achievement_code")},
-        reference_type="user_achievement",
-        reference_id=str(d.get("user_achievement_id") or d.get("achievement_id")))
+    await achievements_unlocked(session, [event])
 
 
 async def review_written(session: AsyncSession, event: Event) -> None:
