@@ -45,6 +45,8 @@ from gullak.kit.errors import NotFound
 from gullak.kit.ids import uuid7
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import AssetIn, AssetKind
+from gullak.loyalty import seed as loyalty_seed
+from gullak.loyalty import service as loyalty
 from gullak.settings import get_settings
 
 BATCH = 100
@@ -62,13 +64,21 @@ def _days() -> tuple[dt.date, dt.datetime, dt.datetime]:
 
 
 async def _asset(db: Database) -> None:
-    asset = get_settings().activity_asset
+    """The step coin; for the conversion also what FitKart's demo data has: the tiers and the
+    seven achievements (paying REZ coins) that steps and goals report into."""
     async with unit_of_work(db) as session:
-        try:
-            await ledger.get_asset(session, asset)
-        except NotFound:
-            await ledger.create_asset(session, AssetIn(code=asset, name="FitKart coins",
-                                                       kind=AssetKind.coin, scale=0))
+        for code, name in ((get_settings().activity_asset, "FitKart coins"),
+                           ("REZ", "ReZ coins")):
+            try:
+                await ledger.get_asset(session, code)
+            except NotFound:
+                await ledger.create_asset(session, AssetIn(code=code, name=name,
+                                                           kind=AssetKind.coin, scale=0))
+        if not await loyalty.list_achievements(session):
+            for tier in loyalty_seed.TIERS:
+                await loyalty.create_tier(session, tier, None)
+            for achievement in loyalty_seed.ACHIEVEMENTS:
+                await loyalty.create_achievement(session, achievement, None)
 
 
 def _batch(day: dt.date, first_minute: int, device: str) -> list[SampleIn]:
@@ -147,66 +157,87 @@ def ingestion(url: str, seconds: float = 20.0, clients: int = 16) -> dict[str, A
 CITIES = ("pune", "mumbai", "delhi", "bengaluru", "chennai", "kolkata", "jaipur", "indore")
 
 
-async def _load(db: Database, users: int, day: dt.date, first: int = 0) -> None:
-    """Each user: an account (a name, a default address in one of eight cities, as the
-    leaderboards show them), five hourly walks of the day (different counts: no identical
-    days) on a phone of their own, and the day's open summary. Loaded in bulk, as the syncs
-    left them."""
-    base = dt.datetime.combine(day, dt.time(8), dt.UTC)
+async def _users(db: Database, users: int, first: int) -> None:
+    """Accounts with a name and a default address in one of eight cities, as the leaderboards
+    show them; their phones numbered from `first`."""
     for start in range(0, users, LOAD_CHUNK):
-        n = min(LOAD_CHUNK, users - start)
         async with unit_of_work(db) as session:
             await session.execute(text("""
-                WITH u AS (SELECT gen_random_uuid() AS id, g FROM generate_series(1, :n) g),
-                p AS (
+                WITH u AS (
                   INSERT INTO users (id, phone, name, referral_code)
-                  SELECT u.id, '+9197' || lpad((:first + u.g)::text, 8, '0'),
-                         'Walker ' || (:first + u.g), upper(substr(md5(u.id::text), 1, 12))
-                  FROM u RETURNING id),
-                a AS (
-                  INSERT INTO addresses (id, user_id, line1, city, is_default)
-                  SELECT gen_random_uuid(), u.id, '1 Bench Road',
-                         (CAST(:cities AS text[]))[1 + u.g % :ncities], true
-                  FROM u JOIN p ON p.id = u.id RETURNING user_id),
+                  SELECT gen_random_uuid(), '+9197' || lpad((:first + g)::text, 8, '0'),
+                         'Walker ' || (:first + g), upper(substr(md5(random()::text), 1, 12))
+                  FROM generate_series(1, :n) g RETURNING id, phone)
+                INSERT INTO addresses (id, user_id, line1, city, is_default)
+                SELECT gen_random_uuid(), id, '1 Bench Road',
+                       (CAST(:cities AS text[]))[1 + right(phone, 3)::int % :ncities], true
+                FROM u
+            """), {"n": min(LOAD_CHUNK, users - start), "first": first + start,
+                   "cities": list(CITIES), "ncities": len(CITIES)})
+
+
+async def _day(db: Database, users: int, first: int, day: dt.date) -> None:
+    """Each of the users numbered from `first`: five hourly walks of `day` (counts differ by
+    user and day: no identical days) on a phone of their own, and the day's open summary, as
+    the syncs left them."""
+    base = dt.datetime.combine(day, dt.time(8), dt.UTC)
+    for start in range(0, users, LOAD_CHUNK):
+        async with unit_of_work(db) as session:
+            await session.execute(text("""
+                WITH u AS (
+                  SELECT id, right(phone, 8)::int AS g FROM users
+                  WHERE phone BETWEEN '+9197' || lpad((:lo)::text, 8, '0')
+                                  AND '+9197' || lpad((:hi)::text, 8, '0')),
                 r AS (
                   INSERT INTO step_records (user_id, day, source, kind, start_at, end_at,
                     utc_offset_minutes, count, device_id, distance_m)
                   SELECT u.id, :day, 'google_fit', 'interval', :base + h * interval '1 hour',
                          :base + h * interval '1 hour' + interval '50 minutes', 0,
-                         1000 + (u.g % 500) + h, 'bench-' || u.id, 750
+                         1000 + (u.g % 500) + h + :salt, 'bench-' || u.id, 750
                   FROM u, generate_series(0, 4) h RETURNING user_id),
                 d AS (
                   INSERT INTO step_devices (device_id, user_id, last_seen_at)
                   SELECT 'bench-' || u.id, u.id, :base + interval '5 hours' FROM u
+                  ON CONFLICT (device_id, user_id) DO UPDATE SET last_seen_at = excluded.last_seen_at
                   RETURNING user_id)
                 INSERT INTO daily_step_summary (id, user_id, day, steps)
-                SELECT gen_random_uuid(), u.id, :day, 5 * (1000 + (u.g % 500)) + 10 FROM u
-            """), {"n": n, "first": first + start, "day": day, "base": base, "cities": list(CITIES),
-                   "ncities": len(CITIES)})
+                SELECT gen_random_uuid(), u.id, :day, 5 * (1000 + (u.g % 500) + :salt) + 10
+                FROM u
+            """), {"lo": first + start + 1, "hi": first + min(start + LOAD_CHUNK, users),
+                   "day": day, "base": base, "salt": day.toordinal() % 97})
 
 
 async def _convert(url: str, users: int, first: int) -> dict[str, Any]:
+    """Two days of the same users: the first conversion (accounts opened, the first
+    achievements unlocked), then the next day's."""
     domains.install()
     db = Database(url, pool_size=4, max_overflow=4)
     day, _, over = _days()
-    clock.freeze(over)
+    out: dict[str, Any] = {}
     try:
+        clock.freeze(over)
         await _asset(db)
         t0 = time.perf_counter()
-        await _load(db, users, day, first)
-        load_s = time.perf_counter() - t0
-        async with ledger.Poster(db.url, connections=CONNECTIONS) as poster:
-            t0 = time.perf_counter()
-            cpu0 = time.process_time()
-            converted = await service.convert_day(db, day, poster)
-            span, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        async with unit_of_work(db) as session:
-            credited = int(await session.scalar(text(
-                "SELECT count(*) FROM daily_step_summary WHERE day = :d AND credited > 0"
-                " AND posted_version = version"), {"d": day}) or 0)
-        return {"users_s": round(converted / span, 1), "users": converted,
-                "credited": credited, "seconds": round(span, 1), "load_s": round(load_s, 1),
-                "python_cpu_us_per_user": round(cpu / max(converted, 1) * 1e6)}
+        await _users(db, users, first)
+        out["load_s"] = round(time.perf_counter() - t0, 1)
+        for name, at in (("first_day", day - dt.timedelta(days=1)), ("next_day", day)):
+            clock.freeze(dt.datetime.combine(at + dt.timedelta(days=1), dt.time(13), dt.UTC))
+            await _day(db, users, first, at)
+            async with ledger.Poster(db.url, connections=CONNECTIONS) as poster:
+                t0, cpu0 = time.perf_counter(), time.process_time()
+                converted = await service.convert_day(db, at, poster)
+                span, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            async with unit_of_work(db) as session:
+                credited = int(await session.scalar(text(
+                    "SELECT count(*) FROM daily_step_summary WHERE day = :d AND credited > 0"
+                    " AND posted_version = version"), {"d": at}) or 0)
+                unlocked = int(await session.scalar(text(
+                    "SELECT count(*) FROM user_achievements WHERE unlocked_at >= :t"),
+                    {"t": clock.now()}) or 0)
+            out[name] = {"users_s": round(converted / span, 1), "users": converted,
+                         "credited": credited, "unlocked": unlocked, "seconds": round(span, 1),
+                         "python_cpu_us_per_user": round(cpu / max(converted, 1) * 1e6)}
+        return out
     finally:
         clock.reset()
         await db.dispose()
@@ -245,6 +276,18 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379"
 err = Console(stderr=True)
 
 
+def _converted(prefix: str, convert: dict[str, Any]) -> dict[str, Any]:
+    """The next day's conversion is the daily one (the target's); the first day's, with every
+    account opened and the first achievements unlocked, is shown beside it."""
+    first, next_ = convert["first_day"], convert["next_day"]
+    return {f"{prefix}users_converted_s": next_["users_s"],
+            f"{prefix}million_users_convert_s": round(1_000_000 / max(next_["users_s"], 1e-9), 1),
+            f"{prefix}first_day_users_converted_s": first["users_s"],
+            f"{prefix}conversion_python_cpu_us_per_user": next_["python_cpu_us_per_user"],
+            f"{prefix}unlocked_first_day": first["unlocked"],
+            f"{prefix}unlocked_next_day": next_["unlocked"]}
+
+
 def main(url: str, *, seconds: float, clients: int, users: int, board_users: int,
          samples: int, json_out: bool, redis_url: str = DEFAULT_REDIS) -> None:
     if seconds <= 0 or clients < 1 or users < 1 or board_users < 1 or samples < 1:
@@ -261,14 +304,10 @@ def main(url: str, *, seconds: float, clients: int, users: int, board_users: int
     boards = bench_module("leaderboards").run(url, users=board_users, samples=samples)
     results: dict[str, Any] = {
         "samples_s": ingest["samples_s"], "batch_p50_ms": ingest["batch_p50_ms"],
-        "batch_p99_ms": ingest["batch_p99_ms"], "users_converted_s": convert["users_s"],
-        "million_users_convert_s": round(1_000_000 / max(convert["users_s"], 1e-9), 1),
-        "conversion_load_s": convert["load_s"],
-        "conversion_python_cpu_us_per_user": convert["python_cpu_us_per_user"],
-        **({"redis_users_converted_s": on_redis["users_s"],
-            "redis_million_users_convert_s": round(1_000_000 / max(on_redis["users_s"], 1e-9),
-                                                   1)}
-           if isinstance(on_redis, dict) else {"redis_conversion": on_redis}),
+        "batch_p99_ms": ingest["batch_p99_ms"],
+        **_converted("", convert),
+        **(_converted("redis_", on_redis) if isinstance(on_redis, dict)
+           else {"redis_conversion": on_redis}),
         **{f"board_{k}" if k in ("users", "samples", "elapsed_s") else k: v
            for k, v in boards.items() if not isinstance(v, dict)},
     }

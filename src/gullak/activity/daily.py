@@ -31,7 +31,10 @@ from gullak.ledger.schemas import TransferIn, TransferOut
 from gullak.settings import get_settings
 
 CHUNK = 1_000
-WORKERS = 2  # units settling at once, each on its own rows (the round trips overlap)
+# Units settling at once. One: a chunk's postings (its coins, the bonuses of what it
+# unlocks) lock the issuance accounts' balance rows until its commit, so a second unit
+# mostly waits; measured, two convert fewer users a second (bench/README.md).
+WORKERS = 1
 
 
 class Poster(Protocol):
