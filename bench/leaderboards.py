@@ -1,41 +1,56 @@
 """Leaderboard reads at FitKart's scale (issue 13, "Speed (benchmark)"): top-100 and own
-rank, on the PostgreSQL and the Redis implementations of `engagement.boards.Boards`.
+rank at 1,000,000 users with 10,000,000 step records, on the PostgreSQL and the Redis
+implementations of `engagement.boards.Boards`.
 
 `run(url, ...)` makes a scratch database (gullak_bench_<random>) on the given URL's server,
 migrates it, calls `leaderboards` and drops the database at the end, whatever happens.
 
-What is built (timed, `build_s`): the all-time global steps board (`steps:alltime:all:global`)
-with `users` entries and this week's global steps board with about 70% of them, written
-straight into the PostgreSQL store's tables in one `INSERT ... SELECT generate_series` each,
-with the `engagement_members` row (display name) the API's reads join, the boards'
-registry rows and the score buckets own rank reads (one `INSERT ... SELECT ... GROUP BY` after
-the entries), then `VACUUM (ANALYZE)` (a steady-state table is vacuumed by autovacuum; the
-rank reads are index-only scans, which need the visibility map). The 10,000,000 step records
-of the issue are NOT built: the reads only see the board entries, and building them through
-the activity domain's records and `engagement.periods.rebuild` would measure that rebuild,
-not the reads. Step ingestion and the rebuild are measured elsewhere (bench/activity.py).
+What is built, timed:
+- `records_build_s`: `records_per_user` step records a user (`step_records_built`, 10 each by
+  default) in the real `step_records` table (its monthly partitions made first), the days
+  they make as verified `daily_step_summary` rows (`verified_days_built`, one per user and
+  day, verified steps set) and each user's `engagement_members` row (name, one of five
+  cities), in bulk: one `INSERT ... SELECT generate_series` a chunk of users (500,000 records),
+  then `VACUUM (ANALYZE)` of the two tables and a CHECKPOINT (`checkpoint`). User ids are
+  time-ordered, as the platform's are.
+- `rebuild_s`: the boards made from those days by the engagement domain's own rebuild
+  (`engagement.service.rebuild`, what `POST /v1/admin/leaderboards/rebuild` runs) into the
+  PostgreSQL store, in one unit of work: every weekly, monthly and all-time board of every
+  scope (global and city), entries, registry rows and score buckets (`entries_built`). What
+  is read is what the rebuild made; the bench fails if the rebuild counts other days than
+  were built.
+- `vacuum_s`: `VACUUM (ANALYZE)` of the boards' tables (a steady-state table is vacuumed by
+  autovacuum; the rank reads are index-only scans, which need the visibility map), then a
+  CHECKPOINT.
 
-Scores: a user's all-time score is days active × a daily total, the days skewed towards new
-users (1 to 365), the daily total log-normal around 6,000 steps and rounded to 100 steps so
-that there are many ties (the tie-break on user id is a path of its own in both stores); this
-week's score is 1 to 7 days × a daily total, so ties are the rule there.
+Scores: a user walks on k days (1 to `records_per_user`, skewed towards few: new users),
+every 1st to 3rd day back from the last full week's Sunday, the last of them 0 to 9 days
+before it, so that about 70% of the users are on that week's board (`weekly_entries`, the
+weekly board read). A user's usual day is log-normal around 6,000 steps, each day 70% to 130%
+of it rounded to 10 steps, so that there are many ties (the tie-break on user id is a path of
+its own in both stores): on the all-time board a random user shares their score with about
+230 others (up to about 600), as many as the earlier board built without records had. Record
+i of a user falls on day i mod k: interval samples of one phone whose counts add up to the
+day.
 
-The same boards are then loaded into Redis (`redis_url`, else redis://127.0.0.1:6379) under
-a unique key prefix, through a pipeline in chunks of ZADD (`redis_build_s`), and deleted at
-the end; without an answering Redis that part is skipped with a note.
+The rebuilt boards are then loaded into Redis (`redis_url`, else redis://127.0.0.1:6379)
+under a unique key prefix, through a pipeline in chunks of ZADD (`redis_build_s`), and deleted
+at the end; without an answering Redis that part is skipped with a note.
 
 Measured, sequentially after a warm-up, through the domain's own `PgBoards` / `RedisBoards`
 (the code the API runs; on PostgreSQL each call in its own unit of work, as a request runs
 it): `samples` top-100 reads (`Boards.top`) and `samples` own-rank reads with 5 users above
-and below (`Boards.around`, which is `rank_of` and the neighbours) for random users; on
-PostgreSQL `rank_of` alone as well. Then the same two reads through HTTP in-process
-(httpx.ASGITransport on `gullak.app.create_app`, the PostgreSQL store; names joined):
-GET /v1/leaderboards/steps/alltime?limit=100 and GET /v1/me/leaderboards/steps/alltime?around=5.
+and below (`Boards.around`, which is `rank_of` and the neighbours) for random users of the
+all-time global board; on PostgreSQL `rank_of` alone as well. Then the same two reads through
+HTTP in-process (httpx.ASGITransport on `gullak.app.create_app`, the PostgreSQL store; names
+joined): GET /v1/leaderboards/steps/alltime?limit=100 and
+GET /v1/me/leaderboards/steps/alltime?around=5.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import secrets
 import statistics
@@ -51,67 +66,89 @@ from gullak.cli import bench_module
 from gullak.db import embedded
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
+from gullak.engagement import service as engagement
 from gullak.engagement.boards import (
     Boards,
     PgBoards,
     RedisBoards,
     board_key,
     member,
-    period_start,
 )
+from gullak.engagement.schemas import RebuildOut
 from gullak.engagement.scores import today
 
 ALLTIME = board_key("steps", "alltime", None, "global")
-WEEK_START = period_start("weekly", today())
+# The records end on the last full week's Sunday: that week's board (about 70% of the users) is
+# the weekly board read, whatever weekday the bench runs on.
+LAST_DAY = today() - dt.timedelta(days=today().weekday() + 1)
+WEEK_START = LAST_DAY - dt.timedelta(days=6)
 WEEKLY = board_key("steps", "weekly", WEEK_START, "global")
+RECORDS_PER_USER = 10
+CHUNK_RECORDS = 500_000  # step records a build statement writes: one chunk in memory
+SIGNUPS_MS = 2 * 365 * 86_400_000  # the users signed up over two years
+STRIDES, OFFSETS = 3, 10  # a user walks every 1st to 3rd day; the last one 0 to 9 days back
 TOP = 100
 AROUND = 5
 WARMUP = 200  # reads of each kind before timing
 REDIS_CHUNK = 10_000
 DEFAULT_REDIS = "redis://127.0.0.1:6379"
 TARGETS = {"pg_top100_p99_ms": ("<=", 5.0), "pg_rank_p99_ms": ("<=", 10.0)}
+CITIES = ("pune", "mumbai", "bengaluru", "delhi", "hyderabad")
 
 err = Console(stderr=True)
-
-# One statement per board. random() per row: days skewed to new users, the daily total
-# log-normal (Box-Muller; PostgreSQL 15 has no random_normal) rounded to 100 steps.
-_ALLTIME = """
-INSERT INTO leaderboard_entries (board, user_id, score, updated_at)
-SELECT %(board)s, gen_random_uuid(),
-       (1 + floor(365 * power(random(), 2)))::bigint
-       * greatest(100, round(exp(ln(6000) + 0.45 * sqrt(-2 * ln(1 - random()))
-                                 * cos(2 * pi() * random())) / 100) * 100)::bigint,
-       now()
-FROM generate_series(1, %(users)s)
-"""
-_WEEKLY = """
-INSERT INTO leaderboard_entries (board, user_id, score, updated_at)
-SELECT %(board)s, user_id,
-       (1 + floor(7 * random()))::bigint
-       * greatest(100, round(exp(ln(6000) + 0.45 * sqrt(-2 * ln(1 - random()))
-                                 * cos(2 * pi() * random())) / 100) * 100)::bigint,
-       now()
-FROM leaderboard_entries WHERE board = %(alltime)s AND random() < 0.7
-"""
-_MEMBERS = """
-INSERT INTO engagement_members (user_id, name, city, updated_at)
-SELECT user_id, 'Walker ' || substr(user_id::text, 1, 8),
-       (ARRAY['pune', 'mumbai', 'bengaluru', 'delhi', 'hyderabad'])[1 + floor(5 * random())::int],
-       now()
-FROM leaderboard_entries WHERE board = %(alltime)s
-"""
-# The score buckets own rank reads, counted from the entries as `PgBoards.recount` does.
-_BUCKETS = """
-INSERT INTO leaderboard_score_buckets (board, bucket, n)
-SELECT board, gullak_board_bucket(score), count(*) FROM leaderboard_entries WHERE score > 0
-GROUP BY 1, 2
-"""
 scratch = bench_module("scratch")
-_REGISTER = """
-INSERT INTO leaderboards (board, metric, period, starts, scope)
-VALUES (%(alltime)s, 'steps', 'alltime', NULL, 'global'),
-       (%(weekly)s, 'steps', 'weekly', %(week)s, 'global')
+
+# One chunk of users: each user's days (k of them, skewed to few: new users), their step
+# records (`records` a user, record i on day i mod k, interval samples of one phone whose
+# counts add up to the day), the days' verified summaries and the member row (name, city)
+# the boards show. The user's usual day is log-normal around 6,000 steps (Box-Muller;
+# PostgreSQL 15 has no random_normal); each day is 70% to 130% of it, rounded to 10 steps.
+_CHUNK = """
+WITH g AS (
+  SELECT n, replace(gen_random_uuid()::text, '-', '') AS r
+  FROM generate_series(%(first)s, %(first)s + %(users)s - 1) AS n
+), u AS MATERIALIZED (  -- id: a uuid7 (sign-up time in ms, version, random, variant, random)
+  SELECT (lpad(to_hex(%(since_ms)s::bigint + n::bigint * %(spacing_ms)s), 12, '0')
+          || '7' || substr(r, 1, 3) || '8' || substr(r, 18, 15))::uuid AS id,
+         1 + floor(%(records)s * power(random(), 2))::int AS k,
+         1 + floor(%(strides)s * random())::int AS stride,
+         floor(%(offsets)s * random())::int AS back,
+         exp(ln(6000) + 0.45 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())) AS usual,
+         (%(cities)s::text[])[1 + floor(%(ncities)s * random())::int] AS city
+  FROM g
+), d AS MATERIALIZED (
+  SELECT u.id, u.k, j, %(last)s::date - (j * u.stride + u.back) AS day,
+         greatest(10, round(u.usual * (0.7 + 0.6 * random()) / 10) * 10)::int AS steps,
+         (%(records)s - 1 - j) / u.k + 1 AS r  -- the day's records: j, j + k, j + 2k, ...
+  FROM u CROSS JOIN LATERAL generate_series(0, u.k - 1) AS j
+), rec AS (
+  INSERT INTO step_records (user_id, day, source, kind, start_at, end_at,
+                            utc_offset_minutes, count, device_id, distance_m, synced_at)
+  SELECT d.id, d.day, 'google_fit', 'interval', x.at,
+         x.at + least(interval '50 minutes', interval '16 hours' / d.r), 330, x.n,
+         'bench-' || d.id, x.n * 3 / 4, now()
+  FROM d CROSS JOIN LATERAL (
+    SELECT (d.day + interval '1 hour' + interval '16 hours' * ((i - d.j) / d.k) / d.r)
+             AT TIME ZONE 'UTC' AS at,
+           d.steps / d.r + CASE WHEN i = d.j THEN d.steps %% d.r ELSE 0 END AS n
+    FROM generate_series(d.j, %(records)s - 1, d.k) AS i) x
+  ORDER BY d.id, d.day, x.at
+), mem AS (
+  INSERT INTO engagement_members (user_id, name, city, updated_at)
+  SELECT id, 'Walker ' || substr(id::text, 1, 8), city, now() FROM u
+)
+INSERT INTO daily_step_summary (id, user_id, day, steps, distance_m, by_source,
+                                utc_offset_minutes, status, verified_steps)
+SELECT gen_random_uuid(), id, day, steps, steps * 3 / 4,
+       jsonb_build_object('google_fit', steps), 330, 'verified', steps
+FROM d ORDER BY id, day
 """
+_PARTITION = """
+CREATE TABLE IF NOT EXISTS partitions.step_records_p{month:%Y_%m} PARTITION OF step_records
+FOR VALUES FROM ('{month}') TO ('{next}')
+"""
+_VACUUM = ("VACUUM (ANALYZE) leaderboard_entries, engagement_members, leaderboards,"
+           " leaderboard_score_buckets")
 
 
 def run(url: str, **kw: Any) -> dict[str, Any]:
@@ -121,16 +158,13 @@ def run(url: str, **kw: Any) -> dict[str, Any]:
 
 
 async def leaderboards(url: str, *, users: int = 1_000_000, samples: int = 2_000,
+                       records_per_user: int = RECORDS_PER_USER,
                        redis_url: str | None = None) -> dict[str, Any]:
-    if users < 1000 or samples < 1:
-        raise ValueError("users must be at least 1,000 and samples positive")
-    results: dict[str, Any] = {"users": users, "samples": samples, "step_records_built": 0}
-    notes: list[str] = ["board entries built directly; the 10M step records and the rebuild"
-                        " path are not built (measured by bench/activity.py)"]
-    build_s, sizes = await build_pg(url, users)
-    results.update(build_s=round(build_s, 1), alltime_entries=sizes[ALLTIME],
-                   weekly_entries=sizes[WEEKLY])
-    report("build_s", build_s, "s")
+    if users < 1000 or samples < 1 or records_per_user < 1:
+        raise ValueError("users must be at least 1,000, samples and records positive")
+    results: dict[str, Any] = {"users": users, "samples": samples}
+    notes: list[str] = []
+    results.update(await build_pg(url, users, records_per_user))
     picked = await sample_users(url, samples)
 
     db = Database(url, pool_size=2, max_overflow=0)
@@ -161,29 +195,98 @@ async def leaderboards(url: str, *, users: int = 1_000_000, samples: int = 2_000
 
 # -- building ---------------------------------------------------------------------------------
 
-async def build_pg(url: str, users: int) -> tuple[float, dict[str, int]]:
+async def build_pg(url: str, users: int, records: int) -> dict[str, Any]:
+    """The step records and verified days, then the boards rebuilt from them; the figures."""
     import psycopg
 
-    params = {"board": ALLTIME, "alltime": ALLTIME, "weekly": WEEKLY, "week": WEEK_START,
-              "users": users}
     async with await psycopg.AsyncConnection.connect(embedded.libpq_url(url),
                                                      autocommit=True) as conn:
         began = time.perf_counter()
-        with err.status(f"PostgreSQL: the all-time board, {users:,} users"):
-            await conn.execute(_REGISTER, params)
-            await conn.execute(_ALLTIME, params)
-        with err.status("PostgreSQL: this week's board and the members"):
-            await conn.execute(_WEEKLY, {**params, "board": WEEKLY})
-            await conn.execute(_MEMBERS, params)
-        with err.status("PostgreSQL: the score buckets"):
-            await conn.execute(_BUCKETS)
-        with err.status("VACUUM (ANALYZE)"):
-            await conn.execute("VACUUM (ANALYZE) leaderboard_entries, engagement_members,"
-                               " leaderboards, leaderboard_score_buckets")
-        elapsed = time.perf_counter() - began
-        rows = await (await conn.execute(
-            "SELECT board, count(*) FROM leaderboard_entries GROUP BY board")).fetchall()
-    return elapsed, {b: int(n) for b, n in rows}
+        await make_partitions(conn, records)
+        built = await build_records(conn, users, records)
+        records_s = time.perf_counter() - began
+        report("records_build_s", records_s, "s")
+        rebuilt, rebuild_s = await rebuild_boards(url)
+        report("rebuild_s", rebuild_s, "s")
+        if (rebuilt.users, rebuilt.days) != (users, built["days"]):
+            raise RuntimeError(f"the rebuild counted {rebuilt.users:,} users and "
+                               f"{rebuilt.days:,} days of {users:,} and {built['days']:,}")
+        with err.status("VACUUM (ANALYZE), CHECKPOINT"):
+            t0 = time.perf_counter()
+            await conn.execute(_VACUUM)
+            await checkpoint(conn)
+            vacuum_s = time.perf_counter() - t0
+        sizes = await board_sizes(conn)
+    return {"step_records_built": built["records"], "verified_days_built": built["days"],
+            "records_build_s": round(records_s, 1), "rebuild_s": round(rebuild_s, 1),
+            "rebuild_boards": rebuilt.boards, "vacuum_s": round(vacuum_s, 1),
+            "build_s": round(records_s + rebuild_s + vacuum_s, 1), **sizes}
+
+
+async def board_sizes(conn: Any) -> dict[str, int]:
+    rows = await (await conn.execute(
+        "SELECT board, count(*) FROM leaderboard_entries GROUP BY board")).fetchall()
+    sizes = {b: int(n) for b, n in rows}
+    return {"entries_built": sum(sizes.values()), "alltime_entries": sizes.get(ALLTIME, 0),
+            "weekly_entries": sizes.get(WEEKLY, 0)}
+
+
+async def make_partitions(conn: Any, records: int) -> None:
+    """The months of step_records the records fall in (the migration makes them from last
+    month on), named as `activity.steps.ensure_partitions` names them."""
+    first = LAST_DAY - dt.timedelta(days=(records - 1) * STRIDES + OFFSETS - 1)
+    month = first.replace(day=1)
+    while month <= LAST_DAY:
+        after = (month + dt.timedelta(days=32)).replace(day=1)
+        await conn.execute(_PARTITION.format(month=month, next=after))
+        month = after
+
+
+async def build_records(conn: Any, users: int, records: int) -> dict[str, int]:
+    """The users' records, days and members, a chunk of users a statement. User ids are
+    time-ordered (uuid7, as the platform makes them: sign-ups over two years), so each chunk
+    appends to the tables' user-keyed indexes."""
+    per_chunk = max(1, CHUNK_RECORDS // records)
+    spacing = max(1, SIGNUPS_MS // users)
+    days = 0
+    params = {"records": records, "strides": STRIDES, "offsets": OFFSETS, "last": LAST_DAY,
+              "cities": list(CITIES), "ncities": len(CITIES), "spacing_ms": spacing,
+              "since_ms": int(time.time() * 1000) - spacing * users}
+    with err.status(f"PostgreSQL: {users * records:,} step records of {users:,} users") as s:
+        for done in range(0, users, per_chunk):
+            cur = await conn.execute(_CHUNK, {**params, "first": done,
+                                              "users": min(per_chunk, users - done)})
+            days += cur.rowcount
+            s.update(f"PostgreSQL: step records of {done + per_chunk:,} / {users:,} users")
+        await conn.execute("VACUUM (ANALYZE) step_records, daily_step_summary")
+        await checkpoint(conn)
+    return {"records": users * records, "days": days}
+
+
+async def checkpoint(conn: Any) -> None:
+    """What was just written, flushed, as a table written long before would be: neither the
+    rebuild nor the reads measured next pay for the server's writing it out in the background
+    (a checkpoint spreads over minutes). Needs superuser or pg_checkpoint; without, skipped."""
+    import psycopg
+
+    try:
+        await conn.execute("CHECKPOINT")
+    except psycopg.errors.InsufficientPrivilege:
+        err.print("[yellow]CHECKPOINT not allowed: the figures include background writes[/]")
+
+
+async def rebuild_boards(url: str) -> tuple[RebuildOut, float]:
+    """The steps boards made from the verified days by the engagement domain's own rebuild
+    (what `POST /v1/admin/leaderboards/rebuild` runs), into the PostgreSQL store."""
+    db = Database(url, pool_size=1, max_overflow=0)
+    try:
+        with err.status("PostgreSQL: the boards rebuilt from the verified days"):
+            began = time.perf_counter()
+            async with unit_of_work(db) as session:
+                found = await engagement.rebuild(session, boards=PgBoards(session))
+            return found, time.perf_counter() - began
+    finally:
+        await db.dispose()
 
 
 async def sample_users(url: str, samples: int) -> list[uuid.UUID]:

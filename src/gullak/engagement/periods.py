@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.activity import service as activity
@@ -15,7 +16,9 @@ from gullak.engagement.models import Leaderboard
 from gullak.engagement.schemas import RebuildOut
 from gullak.engagement.scores import refresh_member, store, today
 from gullak.kit import clock
+from gullak.kit.sql import Array, custom_plans
 
+Day = tuple[uuid.UUID, dt.date, int]  # a user's verified day and its steps
 CHUNK = 10_000  # a closed board copied to its snapshot from Redis, a page at a time
 PAGE = 50_000  # verified days a rebuild statement takes (whole users)
 _SNAPSHOT = text("""
@@ -68,89 +71,102 @@ async def roll_over(session: AsyncSession, *, limit: int = 100,
 async def rebuild(session: AsyncSession, *, boards: Boards | None = None) -> RebuildOut:
     """Recomputes every open steps board from `activity.verified_days`: the same scores, hence
     the same ranks, as the events gave. Scopes come from what the boards know of each user.
-    Each page of days becomes its (board, user, score) sums in one statement (`_KEYED`, the
-    boards `scores.boards_of` gives). On PostgreSQL the sums are kept aside and written into
-    the entries at the end in one statement, board by board (`_WRITE`): a page's sums spread
-    over every board, and written page by page each would land in a random place of a large
-    index; board by board, one board's part of it is in memory at a time. Other stores take
-    each page's sums through `Boards.add`."""
+    Each page of days (whole users) becomes its (board, user, score) sums in one statement
+    (`_KEYED`: the boards `scores.boards_of` gives), written into the entries on PostgreSQL,
+    handed to `Boards.add` otherwise."""
     boards = boards or store(session)
+    await custom_plans(session)  # the page statements, run once a page, are planned for it
     live = list(await session.scalars(select(Leaderboard.board).where(
         Leaderboard.metric == "steps", Leaderboard.closed_at.is_(None))))
     await boards.clear(live)
-    if isinstance(boards, PgBoards):
-        await session.execute(_STAGE)
     after: uuid.UUID | None = None
     touched: set[str] = set()
     users = days = 0
     while page := await _whole_users(session, after):
-        await _refresh_members(session, page)
+        ids = {u for u, _, _ in page}
+        await _refresh_members(session, ids)
         touched |= await _add_page(session, boards, page)
-        users += len({u for u, _, _ in page})
+        users += len(ids)
         days += len(page)
         after = page[-1][0]  # until an empty page: a page of whole users may run short
-    if isinstance(boards, PgBoards):
-        await session.execute(_WRITE, {"now": clock.now()})
-        await session.execute(_UNSTAGE)
-        # The buckets counted from the rebuilt entries, as written.
+    if isinstance(boards, PgBoards):  # buckets counted from the rebuilt entries, as written
         await boards.recount(sorted(touched | set(live)))
     return RebuildOut(boards=len(touched), users=users, days=days)
 
 
-async def _whole_users(session: AsyncSession,
-                       after: uuid.UUID | None) -> list[tuple[uuid.UUID, dt.date, int]]:
+async def _whole_users(session: AsyncSession, after: uuid.UUID | None) -> list[Day]:
     """A page of `activity.verified_days` without its last user when the page is full: that
     user's days may go on in the next page, and paging resumes after the last user seen, so
-    a user's days are always added together (once each)."""
-    page = await activity.verified_days(  # type: ignore[attr-defined]
+    a user's days are always added together, once each (a user with more verified days than
+    a page holds, 137 years of them, would lose the rest)."""
+    page: list[Day] = await activity.verified_days(  # type: ignore[attr-defined]
         session, after_user=after, limit=PAGE)
     if len(page) < PAGE or page[0][0] == page[-1][0]:
-        return page  # the last page, or one user's days filling a page (never split)
-    last = page[-1][0]
-    return [row for row in page if row[0] != last]
+        return page
+    last, cut = page[-1][0], len(page) - 1
+    while page[cut - 1][0] == last:  # pages are by user then day: the last user's are at the end
+        cut -= 1
+    return page[:cut]
 
 
-async def _refresh_members(session: AsyncSession,
-                           page: list[tuple[uuid.UUID, dt.date, int]]) -> None:
+async def _refresh_members(session: AsyncSession, users: set[uuid.UUID]) -> None:
     """What the boards know of a user (city, college) is read from the members; a user never
     scored yet is looked up first, as a score does."""
-    missing = await session.scalars(_MISSING, {"users": list({u for u, _, _ in page})})
+    missing = await session.scalars(_MISSING, {"users": Array(list(users))})
     for user_id in sorted(missing):
         await refresh_member(session, user_id)
 
 
-async def _add_page(session: AsyncSession, boards: Boards,
-                    page: list[tuple[uuid.UUID, dt.date, int]]) -> set[str]:
-    """The page's sums on their open boards (registered as a score registers them), kept
-    aside on PostgreSQL, added to the store otherwise; the boards it touched."""
-    params = {"users": [u for u, _, _ in page], "days": [d for _, d, _ in page],
-              "steps": [s for _, _, s in page], "now": clock.now()}
-    if isinstance(boards, PgBoards):
-        return set(await session.scalars(_KEEP, params))
-    rows = (await session.execute(_SUMS, params)).all()
-    await boards.add([(b, u, s) for b, u, s in rows])
-    return {b for b, _, _ in rows}
+async def _add_page(session: AsyncSession, boards: Boards, page: list[Day]) -> set[str]:
+    """The page's sums on their open boards (registered as a score registers them); the
+    boards it touched."""
+    params = {"users": Array([u for u, _, _ in page]), "days": Array([d for _, d, _ in page]),
+              "steps": Array([s for _, _, s in page]), "now": clock.now()}
+    if not isinstance(boards, PgBoards):
+        rows = (await session.execute(_SUMS, params)).all()
+        await boards.add([(b, u, s) for b, u, s in rows])
+        return {b for b, _, _ in rows}
+    # New rows, as a rule (the boards were cleared, a page holds whole users): inserted, which
+    # costs a good third less than an upsert. A score written meanwhile by an event makes the
+    # insert fail: the page is then added as `PgBoards.add` adds, to what is there.
+    try:
+        async with session.begin_nested():
+            return set(await session.scalars(_INSERT, params))
+    except IntegrityError:
+        return set(await session.scalars(_UPSERT, params))
 
 
+# The page's users without a member row, each looked up by key (the LIMIT keeps it so: a
+# whole-table scan is what the planner picks otherwise, at a page's size).
 _MISSING = text("""
 SELECT u FROM unnest(CAST(:users AS uuid[])) AS u
-WHERE NOT EXISTS (SELECT 1 FROM engagement_members m WHERE m.user_id = u)
+LEFT JOIN LATERAL (SELECT true AS found FROM engagement_members
+                   WHERE user_id = u LIMIT 1) AS m ON true
+WHERE m.found IS NULL
 """)
 # A page of (user, day, steps) summed per user on every board `scores.boards_of` gives each
-# day: per period first (a board's key is made once per user, not once per day), then on each
-# scope of `scores.scopes` (global, the member's city, their verified college, each member
-# read by its key). The boards are registered as `scores.open_boards` registers them; those
-# already closed take nothing. Verified days only count up: no sum leaves a board.
+# day: per period first (a board's key is made once per user and period, not once per day),
+# then on each scope of `scores.scopes` (global, the member's city, their verified college).
+# The boards are registered as `scores.open_boards` registers them; those already closed take
+# nothing. Verified days only count up: no sum leaves a board.
 _KEYED = """
 WITH d AS (
   SELECT u, d, s FROM unnest(CAST(:users AS uuid[]), CAST(:days AS date[]),
                              CAST(:steps AS bigint[])) AS t(u, d, s)
-), per AS (
-  SELECT d.u, p.period, p.starts, sum(d.s)::bigint AS score
-  FROM d CROSS JOIN LATERAL (VALUES ('weekly', date_trunc('week', d.d)::date),
-                                    ('monthly', date_trunc('month', d.d)::date),
-                                    ('alltime', NULL::date)) AS p(period, starts)
-  GROUP BY d.u, p.period, p.starts HAVING sum(d.s) > 0
+), per AS (  -- each board's key less its scope
+  SELECT u, 'weekly' AS period, date_trunc('week', d::timestamp)::date AS starts,
+         sum(s)::bigint AS score
+  FROM d GROUP BY u, 3
+  UNION ALL
+  SELECT u, 'monthly', date_trunc('month', d::timestamp)::date, sum(s)::bigint
+  FROM d GROUP BY u, 3
+  UNION ALL
+  SELECT u, 'alltime', NULL, sum(s)::bigint FROM d GROUP BY u
+), keyed AS (
+  SELECT u, period, starts, score,
+         'steps:' || period || ':' || coalesce(to_char(starts, 'YYYY-MM-DD'), 'all') || ':'
+           AS prefix
+  FROM per WHERE score > 0
 ), scoped AS (
   SELECT x.u, sc.scope
   FROM (SELECT DISTINCT u FROM d) AS x
@@ -160,36 +176,32 @@ WITH d AS (
                              ('college:' || m.college_id::text)) AS sc(scope)
   WHERE sc.scope IS NOT NULL
 ), k AS MATERIALIZED (
-  SELECT 'steps:' || per.period || ':' || coalesce(to_char(per.starts, 'YYYY-MM-DD'), 'all')
-           || ':' || scoped.scope AS board, per.period, per.starts, scoped.scope, per.u,
-         per.score
-  FROM per JOIN scoped ON scoped.u = per.u
+  SELECT keyed.prefix || scoped.scope AS board, keyed.period, keyed.starts, scoped.scope,
+         keyed.u, keyed.score
+  FROM keyed JOIN scoped ON scoped.u = keyed.u
 ), registered AS (
   INSERT INTO leaderboards (board, metric, period, starts, scope, created_at)
-  SELECT DISTINCT board, 'steps', period, starts, scope, CAST(:now AS timestamptz) FROM k
-  ORDER BY board ON CONFLICT (board) DO NOTHING
+  SELECT board, 'steps', period, starts, scope, CAST(:now AS timestamptz)
+  FROM (SELECT DISTINCT board, period, starts, scope FROM k) AS b
+  ORDER BY board COLLATE "C" ON CONFLICT (board) DO NOTHING
 ), sums AS (
   SELECT k.board, k.u, k.score FROM k
   WHERE NOT EXISTS (SELECT 1 FROM leaderboards l
                     WHERE l.board = k.board AND l.closed_at IS NOT NULL)
 )
 """
-# On PostgreSQL the sums wait in a table of the transaction's own, without an index.
-_STAGE = text("CREATE TEMP TABLE rebuild_sums (board text, user_id uuid, score bigint)"
-              " ON COMMIT DROP")
-_UNSTAGE = text("DROP TABLE rebuild_sums")
-_KEEP = text(_KEYED + """
-, kept AS (INSERT INTO rebuild_sums (board, user_id, score) SELECT board, u, score FROM sums)
+# Rows in (board, user) order, the order `PgBoards.add` writes in: the rebuild and the
+# events' scores never wait on each other in a circle.
+_WRITE = """
+, written AS (
+  INSERT INTO leaderboard_entries AS e (board, user_id, score, updated_at)
+  SELECT board, u, score, CAST(:now AS timestamptz) FROM sums ORDER BY board COLLATE "C", u
+  {conflict}
+)
 SELECT DISTINCT board FROM sums
-""")
-# Then into the entries in (board, user) order, added as `PgBoards.add` adds (a score the
-# board holds already, written since the boards were cleared, is summed). A user's days are
-# summed whatever page they came in.
-_WRITE = text("""
-INSERT INTO leaderboard_entries AS e (board, user_id, score, updated_at)
-SELECT board, user_id, sum(score), CAST(:now AS timestamptz) FROM rebuild_sums
-GROUP BY board, user_id ORDER BY board, user_id
-ON CONFLICT (board, user_id) DO UPDATE SET score = e.score + excluded.score,
-                                           updated_at = excluded.updated_at
-""")
-_SUMS = text(_KEYED + "SELECT board, u, score FROM sums ORDER BY board, u")
+"""
+_INSERT = text(_KEYED + _WRITE.format(conflict=""))
+_UPSERT = text(_KEYED + _WRITE.format(conflict="""
+  ON CONFLICT (board, user_id) DO UPDATE SET score = e.score + excluded.score,
+                                             updated_at = excluded.updated_at"""))
+_SUMS = text(_KEYED + 'SELECT board, u, score FROM sums ORDER BY board COLLATE "C", u')
