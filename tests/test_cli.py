@@ -21,7 +21,7 @@ runner = CliRunner()
 COMMANDS = [["run"], ["serve"], ["worker"], ["seed"], ["version"], ["db"], ["db", "upgrade"],
             ["db", "downgrade"], ["db", "current"], ["db", "url"], ["db", "stop"],
             ["bench", "http"], ["bench", "checkout"], ["bench", "rewards"], ["bench", "activity"],
-            ["payments", "reconcile"], ["reseal"]]
+            ["payments", "reconcile"], ["payouts", "reconcile"], ["reseal"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import signal
 import time
@@ -29,6 +30,9 @@ app.add_typer(sms_app, name="sms")
 payments_app = typer.Typer(help="Payments: reconciliation with the gateways.",
                            no_args_is_help=True)
 app.add_typer(payments_app, name="payments")
+payouts_app = typer.Typer(help="Payouts: reconciliation with the providers.",
+                          no_args_is_help=True)
+app.add_typer(payouts_app, name="payouts")
 bench_app = typer.Typer(help="Benchmarks, measured against a reference in the same run.",
                         no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -293,9 +297,9 @@ def admin_create(
 
 @app.command("reseal")
 def reseal() -> None:
-    """Re-seal encrypted values (KYC numbers, TOTP secrets, gift card codes and PINs) under
-    the first key of GULLAK_ENCRYPTION_KEY. To rotate: put the new key first, the old one
-    after a comma, run this, then drop the old key."""
+    """Re-seal encrypted values (KYC numbers, TOTP secrets, gift card codes and PINs, bank
+    account numbers and UPI ids) under the first key of GULLAK_ENCRYPTION_KEY. To rotate: put
+    the new key first, the old one after a comma, run this, then drop the old key."""
     from gullak.db.engine import Database
     from gullak.db.uow import unit_of_work
     from gullak.identity.service import keyring
@@ -308,7 +312,11 @@ def reseal() -> None:
                Sealed("users", "totp_secret", "users.totp_secret"),
                Sealed("admin_users", "totp_secret", "admin.totp"),
                Sealed("gift_cards", "code_sealed", "gift_cards.code"),
-               Sealed("gift_cards", "pin_sealed", "gift_cards.pin")]
+               Sealed("gift_cards", "pin_sealed", "gift_cards.pin"),
+               Sealed("merchant_bank_accounts", "account_number",
+                      "merchant_bank_accounts.account_number"),
+               Sealed("payout_methods", "account_number", "payouts.destination"),
+               Sealed("payout_methods", "upi_id", "payouts.destination")]
     settings = _settings()
     url = _url(settings, migrated=True)
 
@@ -359,17 +367,10 @@ def payments_reconcile(
 ) -> None:
     """Compare what the gateways say was captured and refunded with our payments and the
     gateway clearing account, for one day; exits 1 on any difference."""
-    import datetime as dt
-
     from gullak.db.engine import Database
     from gullak.payments import flows
 
-    try:
-        when = dt.date.fromisoformat(day) if day else dt.datetime.now(dt.UTC).date() \
-            - dt.timedelta(days=1)
-    except ValueError as exc:
-        console.print(f"[red]--day must be YYYY-MM-DD, not {day!r}[/red]")
-        raise typer.Exit(2) from exc
+    when = _day(day)
     settings = _settings()
     url = _url(settings, migrated=True)
 
@@ -386,6 +387,48 @@ def payments_reconcile(
     for d in report.differences:
         console.print(f"[red]{d.what}[/red] payment {d.payment_id or '-'}: ours {d.ours},"
                       f" gateway {d.theirs}")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _day(day: str | None) -> dt.date:
+    """A --day option: YYYY-MM-DD, default yesterday (UTC); exits 2 on anything else."""
+    try:
+        return dt.date.fromisoformat(day) if day else dt.datetime.now(dt.UTC).date() \
+            - dt.timedelta(days=1)
+    except ValueError as exc:
+        console.print(f"[red]--day must be YYYY-MM-DD, not {day!r}[/red]")
+        raise typer.Exit(2) from exc
+
+
+@payouts_app.command("reconcile")
+def payouts_reconcile(
+    day: Annotated[str | None, typer.Option(
+        help="The UTC day to check, YYYY-MM-DD; default yesterday.")] = None,
+) -> None:
+    """Compare each payouts provider's statement with our disbursements, and the payout
+    clearing account with what they paid and got back, for one day; exits 1 on any
+    difference."""
+    from gullak.db.engine import Database
+    from gullak.payouts import flows
+
+    when = _day(day)
+    settings = _settings()
+    url = _url(settings, migrated=True)
+
+    async def go():  # type: ignore[no-untyped-def]
+        db = Database(url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
+        try:
+            return await flows.reconcile_day(db, settings, when)
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(go())
+    paid = ", ".join(f"{v} {k}" for k, v in sorted(report.paid.items())) or "nothing"
+    typer.echo(f"day {report.day}: paid {paid}, {report.checked} disbursements checked"
+               f" with {', '.join(report.providers)}")
+    for d in report.differences:
+        console.print(f"[red]{d.what}[/red] {d.disbursement_id or d.provider_ref or '-'}:"
+                      f" ours {d.ours}, theirs {d.theirs}")
     raise typer.Exit(0 if report.ok else 1)
 
 

@@ -111,6 +111,9 @@ DOMAINS: tuple[Domain, ...] = (
            seed=True,
            handlers={"activity.steps_verified": "service:steps_verified",
                      "reward.confirmed": "service:reward_confirmed"}),
+    Domain("payouts", needs=("ledger", "identity", "access", "merchants", "orders",
+                             "giftcards"), jobs=True, seed=True,
+           routers=("api:router", "settlement_api:router")),
 )
 
 

@@ -131,6 +131,46 @@ class Settings(BaseSettings):
     topup_max_amount: int = Field(default=10_000_000, ge=1)
     # A payment still waiting on the provider this long is asked about by the reconciliation.
     payment_pending_minutes: int = Field(default=30, ge=1, le=10_080)
+    # Payouts: "sandbox" pays no one (its books are the table payout_sandbox); "razorpayx"
+    # pays Indian bank accounts and UPI ids, "xendit" Indonesian bank channels, with the
+    # credentials below (Xendit's are the payments' own).
+    payout_provider_in: Literal["sandbox", "razorpayx"] = "sandbox"
+    payout_provider_id: Literal["sandbox", "xendit"] = "sandbox"
+    # Mobile recharges: only the sandbox so far (an aggregator's adapter plugs in here).
+    payout_provider_recharge: Literal["sandbox"] = "sandbox"
+    razorpayx_key_id: SecretStr | None = None
+    razorpayx_key_secret: SecretStr | None = None
+    razorpayx_webhook_secret: SecretStr | None = None
+    razorpayx_account_number: SecretStr | None = None  # the business account paid from
+    # Signs the payouts sandbox's own callbacks; unset: derived from secret_key.
+    payout_sandbox_secret: SecretStr | None = None
+    # The assets a user may withdraw (cash only: coins never leave as money).
+    payout_assets: list[str] = Field(default_factory=lambda: ["INR"])
+    # Withdrawal limits in the asset's minor units: ₹100 at least, ₹25,000 a day and
+    # ₹1,00,000 a month by default (what is held or paid counts; rejected and failed do not).
+    payout_min_amount: int = Field(default=10_000, ge=1)
+    payout_daily_max: int = Field(default=2_500_000, ge=1)
+    payout_monthly_max: int = Field(default=10_000_000, ge=1)
+    # The fee: a flat part plus basis points of the amount, kept by the platform.
+    payout_fee_flat: int = Field(default=0, ge=0)
+    payout_fee_bps: int = Field(default=0, ge=0, le=10_000)
+    # Tax withheld (TDS), in basis points of the amount, on withdrawals above a threshold.
+    payout_tax_bps: int = Field(default=0, ge=0, le=10_000)
+    payout_tax_above: int = Field(default=0, ge=0)
+    # Above this a withdrawal needs a verified KYC with a PAN (₹10,000 by default).
+    payout_kyc_above: int = Field(default=1_000_000, ge=0)
+    # Trusted users' withdrawals up to this are approved without a person (₹1,000); trusted:
+    # verified KYC and this many earlier withdrawals paid without a bounce.
+    payout_auto_approve_max: int = Field(default=100_000, ge=0)
+    payout_trusted_after: int = Field(default=1, ge=0, le=1_000)
+    # Above this a withdrawal needs two approvals from two different admins (₹50,000).
+    payout_two_approvals_above: int = Field(default=5_000_000, ge=0)
+    # A payout method added or changed receives nothing for this long (account takeover).
+    payout_cooling_off_hours: int = Field(default=24, ge=0, le=24 * 90)
+    # How alike, 0 to 100, the bank's name for an account and the KYC name must be.
+    payout_name_match: int = Field(default=80, ge=0, le=100)
+    # A disbursement still waiting on its provider this long is asked about.
+    payout_pending_minutes: int = Field(default=30, ge=1, le=10_080)
     # Gift cards: wrong PINs in a row that lock a card, for how long; balance checks one client
     # address may make in an hour, and claims one user may try in an hour.
     giftcards_pin_attempts: int = Field(default=5, ge=1, le=100)
@@ -282,6 +322,7 @@ def check_startup(settings: Settings) -> None:
             names = ", ".join(f"GULLAK_{m.upper()}" for m in missing)
             raise ConfigError(f"GULLAK_SMS_PROVIDER=twilio needs {names}")
     _check_payments(settings)
+    _check_payouts(settings)
     _check_web(settings)
     # Every process passes here before it serves or works, so from now on its log lines mask
     # the configured secrets wherever they appear.
@@ -293,6 +334,25 @@ PAYMENT_CREDENTIALS = {
     "razorpay": ("razorpay_key_id", "razorpay_key_secret", "razorpay_webhook_secret"),
     "xendit": ("xendit_secret_key", "xendit_callback_token"),
 }
+
+
+PAYOUT_CREDENTIALS = {
+    "sandbox": (),
+    "razorpayx": ("razorpayx_key_id", "razorpayx_key_secret", "razorpayx_webhook_secret",
+                  "razorpayx_account_number"),
+    "xendit": ("xendit_secret_key", "xendit_callback_token"),
+}
+
+
+def _check_payouts(settings: Settings) -> None:
+    for name in (settings.payout_provider_in, settings.payout_provider_id):
+        missing = [n for n in PAYOUT_CREDENTIALS[name] if not getattr(settings, n)]
+        if missing:
+            names = ", ".join(f"GULLAK_{m.upper()}" for m in missing)
+            raise ConfigError(f"The {name} payouts provider needs {names}")
+    if not settings.payout_min_amount <= settings.payout_daily_max <= settings.payout_monthly_max:
+        raise ConfigError("GULLAK_PAYOUT_MIN_AMOUNT <= GULLAK_PAYOUT_DAILY_MAX <="
+                          " GULLAK_PAYOUT_MONTHLY_MAX must hold")
 
 
 def _check_payments(settings: Settings) -> None:

@@ -26,10 +26,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from gullak.identity.service import OTP_MAX_ATTEMPTS, OTP_PER_IP, OTP_PER_PHONE
 from gullak.kit import clock
 from gullak.kit import logging as app_logging
+from gullak.kit.security import Subject
 from gullak.ledger import service as ledger
 from gullak.ledger.models import Asset
 from gullak.ledger.schemas import AssetIn, TransferIn
 from gullak.offers import service as offers
+from gullak.payouts import methods as payout_methods
+from gullak.payouts import withdrawals
+from gullak.payouts.providers.base import Verification
+from gullak.payouts.schemas import MethodIn, MethodKind, WithdrawalIn
 from gullak.settings import Settings
 from tests.helpers.http import guarded_client
 from tests.helpers.identity import IdentityProvider, rewind_clock, session_id
@@ -80,6 +85,7 @@ def is_back_office_route(method: str, path: str) -> bool:
 BOB_DEVICE = "bob-pixel-7"
 BOB_PUSH_TOKEN = "fcm:bob-push-token-0123456789"
 BOB_GOOGLE_SUBJECT = "google-subject-bob"
+BOB_BANK_ACCOUNT = "50100012345678"
 # Bob's identity things and wallet; his offers are built only for the offers routes (slow).
 EVERYTHING = frozenset({"device", "address", "social", "kyc", "totp", "step_up", "wallet"})
 
@@ -102,6 +108,10 @@ class World:
     bob_offer: str = ""
     bob_redemption: str = ""
     bob_partner: str = ""
+    bob_method: str = ""
+    bob_withdrawal: str = ""
+    bob_cash: str = ""
+    bob_verification_token: str = ""
 
     @property
     def bob_id(self) -> str:
@@ -112,8 +122,9 @@ class World:
         return str(self.alice.user["id"])
 
     def needles(self) -> tuple[str, ...]:
-        """What identifies Bob's rows in any table."""
-        return tuple(n for n in (self.bob_id, self.bob.phone, self.bob_account) if n)
+        """What identifies Bob's rows in any table (his withdrawal names his hold)."""
+        return tuple(n for n in (self.bob_id, self.bob.phone, self.bob_account,
+                                 self.bob_withdrawal, self.bob_cash) if n)
 
     async def bob_rows(self) -> dict[str, list[str]]:
         return await snapshot(self.connection, mentioning=self.needles())
@@ -138,6 +149,35 @@ async def fund(session: AsyncSession, user_id: str, amounts: list[int]) -> tuple
     await session.flush()
     assert last is not None
     return str(account.id), str(last.id)
+
+
+async def payouts_of(session: AsyncSession, user_id: str) -> tuple[str, str, str]:
+    """A verified bank account and an INR withdrawal in review for `user_id`, made through
+    the payouts services in the test's transaction (the API's flows commit on their own):
+    (method id, withdrawal id, cash account id)."""
+    settings = Settings(env="test", secret_key="s" * 32, encryption_key="k" * 32,
+                        payout_cooling_off_hours=0)
+    owner = uuid.UUID(user_id)
+    if await session.get(Asset, "INR") is None:
+        await ledger.create_asset(session, AssetIn(code="INR", name="Rupees", kind="cash",
+                                                   scale=2))
+    issuance = await ledger.platform_account(session, "INR", "issuance")
+    cash = await ledger.user_account(session, owner, "INR")
+    await ledger.transfer(session, TransferIn(
+        debit_account_id=issuance.id, credit_account_id=cash.id, asset_code="INR",
+        amount=100_000, kind="cashback"))
+    method = await payout_methods.add_method(session, settings, "user", owner, MethodIn(
+        kind=MethodKind.bank, holder_name="Bob Builder", account_number=BOB_BANK_ACCOUNT,
+        ifsc="HDFC0001234"))
+    verified = await payout_methods.record_verification(
+        session, settings, method.id, "sandbox", Verification(True, "BOB BUILDER", "ref"))
+    assert verified.usable, verified
+    withdrawal, due = await withdrawals.request(
+        session, settings, "user", owner, WithdrawalIn(amount=40_000, method_id=method.id),
+        "bob-withdrawal", Subject("user", owner))
+    assert withdrawal.status == "review" and not due
+    await session.flush()
+    return str(method.id), str(withdrawal.id), str(cash.id)
 
 
 async def build_world(client: httpx.AsyncClient, connection: AsyncConnection,
@@ -201,6 +241,15 @@ async def build_world(client: httpx.AsyncClient, connection: AsyncConnection,
         w.bob_partner = str(partner.id)
         r = await client.post(f"/v1/me/partners/{w.bob_partner}/link", headers=h)
         assert r.status_code == 201, r.text
+    if "payouts" in needs:
+        # Bob's bank account and a withdrawal in review, and a step-up proof of his own.
+        w.bob_method, w.bob_withdrawal, w.bob_cash = await payouts_of(session, bob.user["id"])
+        r = await client.post("/v1/auth/otp", json={"phone": bob.phone, "purpose": "transaction"})
+        assert r.status_code == 202, r.text
+        r = await client.post("/v1/me/otp/verify", headers=h, json={
+            "purpose": "transaction", "code": await last_code(connection, bob.phone)})
+        assert r.status_code == 200, r.text
+        w.bob_verification_token = r.json()["verification_token"]
     return w
 
 
@@ -221,15 +270,21 @@ async def world(client: httpx.AsyncClient, connection: AsyncConnection, session:
 # -- (1) nobody reaches another user's things -------------------------------------------------
 
 async def not_found_like_a_missing_id(w: World, method: str, path: str, bob_thing: str,
-                                      body: dict[str, Any] | None = None) -> None:
-    """Alice naming Bob's thing gets the same 404 as naming nothing, and nothing changes."""
+                                      body: dict[str, Any] | None = None,
+                                      code: str = "not_found") -> None:
+    """Alice naming Bob's thing gets the same 404 as naming nothing, and nothing changes.
+    `{}` in `path` (or a "{}" value in `body`) is where the thing is named."""
+    def named(thing: str) -> dict[str, Any] | None:
+        return None if body is None else {k: thing if v == "{}" else v for k, v in body.items()}
+
     before = await snapshot(w.connection)
     r = await w.client.request(method, path.format(bob_thing), headers=w.alice.headers,
-                               json=body)
-    problem = assert_problem(r, 404, "not_found")
+                               json=named(bob_thing))
+    problem = assert_problem(r, 404, code)
     missing = str(uuid.uuid4()) if _is_uuid(bob_thing) else "no-such-thing"
-    r2 = await w.client.request(method, path.format(missing), headers=w.alice.headers, json=body)
-    other = assert_problem(r2, 404, "not_found")
+    r2 = await w.client.request(method, path.format(missing), headers=w.alice.headers,
+                                json=named(missing))
+    other = assert_problem(r2, 404, code)
     assert {k: v for k, v in problem.items() if k not in ("instance", "request_id")} == \
         {k: v for k, v in other.items() if k not in ("instance", "request_id")}
     assert await snapshot(w.connection) == before
@@ -664,10 +719,70 @@ async def unlink_a_partner(w: World) -> None:
         [(w.bob_partner, "active")]
 
 
+async def my_payout_methods(w: World) -> None:
+    r = await w.client.get("/v1/me/payout-methods", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert (r.status_code, r.json()) == (200, [])
+
+
+async def add_a_payout_method(w: World) -> None:
+    # Bob's step-up proof does not let Alice add a method, whatever account it names.
+    before = await snapshot(w.connection)
+    r = await w.client.post("/v1/me/payout-methods", headers=w.alice.headers, json={
+        "kind": "bank", "holder_name": "Alice", "account_number": BOB_BANK_ACCOUNT,
+        "ifsc": "HDFC0001234", "verification_token": w.bob_verification_token})
+    assert_problem(r, 403, "step_up_required", "verification_token")
+    assert BOB_BANK_ACCOUNT not in r.text
+    assert await snapshot(w.connection) == before
+
+
+async def verify_a_payout_method(w: World) -> None:
+    await not_found_like_a_missing_id(w, "POST", "/v1/me/payout-methods/{}/verify",
+                                      w.bob_method, code="payout_method_not_found")
+
+
+async def remove_a_payout_method(w: World) -> None:
+    await not_found_like_a_missing_id(w, "DELETE", "/v1/me/payout-methods/{}", w.bob_method,
+                                      code="payout_method_not_found")
+
+
+async def quote_a_withdrawal(w: World) -> None:
+    r = await w.client.post("/v1/me/withdrawals/quote", headers=w.alice.headers,
+                            json={"amount": 20_000, "user_id": w.bob_id})
+    assert_problem(r, 422, "validation_error")
+    # Alice's own: she has no cash, whatever Bob has.
+    r = await w.client.post("/v1/me/withdrawals/quote", headers=w.alice.headers,
+                            json={"amount": 20_000})
+    assert_problem(r, 422, "insufficient_funds", "amount")
+
+
+async def request_a_withdrawal(w: World) -> None:
+    await not_found_like_a_missing_id(w, "POST", "/v1/me/withdrawals", w.bob_method,
+                                      {"amount": 20_000, "method_id": "{}"},
+                                      code="payout_method_not_found")
+
+
+async def my_withdrawals(w: World) -> None:
+    r = await w.client.get("/v1/me/withdrawals", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert (r.status_code, r.json()) == (200, {"items": [], "next_cursor": None})
+
+
+async def my_withdrawal(w: World) -> None:
+    await not_found_like_a_missing_id(w, "GET", "/v1/me/withdrawals/{}", w.bob_withdrawal,
+                                      code="withdrawal_not_found")
+
+
+async def cancel_a_withdrawal(w: World) -> None:
+    await not_found_like_a_missing_id(w, "POST", "/v1/me/withdrawals/{}/cancel",
+                                      w.bob_withdrawal, code="withdrawal_not_found")
+
+
 # One case per route that acts on the signed-in subject: Alice uses it, aiming at Bob where
 # the route takes an id, with what Bob must own for the case to mean something. A new such
 # route fails `test_every_subject_route_has_a_case`.
 Case = Callable[[World], Awaitable[None]]
+PAYOUTS = frozenset({"payouts"})
 CASES: dict[tuple[str, str], tuple[Case, frozenset[str]]] = {
     ("GET", "/v1/me"): (get_me, frozenset()),
     ("PATCH", "/v1/me"): (patch_me, frozenset()),
@@ -729,6 +844,15 @@ CASES: dict[tuple[str, str], tuple[Case, frozenset[str]]] = {
     ("GET", "/v1/me/partners"): (my_partners, frozenset({"partner"})),
     ("POST", "/v1/me/partners/{partner_id}/link"): (link_a_partner, frozenset({"partner"})),
     ("DELETE", "/v1/me/partners/{partner_id}/link"): (unlink_a_partner, frozenset({"partner"})),
+    ("GET", "/v1/me/payout-methods"): (my_payout_methods, PAYOUTS),
+    ("POST", "/v1/me/payout-methods"): (add_a_payout_method, PAYOUTS),
+    ("POST", "/v1/me/payout-methods/{method_id}/verify"): (verify_a_payout_method, PAYOUTS),
+    ("DELETE", "/v1/me/payout-methods/{method_id}"): (remove_a_payout_method, PAYOUTS),
+    ("POST", "/v1/me/withdrawals/quote"): (quote_a_withdrawal, PAYOUTS),
+    ("POST", "/v1/me/withdrawals"): (request_a_withdrawal, PAYOUTS),
+    ("GET", "/v1/me/withdrawals"): (my_withdrawals, PAYOUTS),
+    ("GET", "/v1/me/withdrawals/{withdrawal_id}"): (my_withdrawal, PAYOUTS),
+    ("POST", "/v1/me/withdrawals/{withdrawal_id}/cancel"): (cancel_a_withdrawal, PAYOUTS),
     ("POST", "/v1/auth/logout"): (logout, frozenset()),
     ("POST", "/v1/auth/logout-all"): (logout_all, EVERYTHING),
 }

@@ -149,11 +149,12 @@ async def admin_out(session: AsyncSession, card: GiftCard) -> GiftCardOut:
 
 
 async def my_out(session: AsyncSession, card: GiftCard) -> MyGiftCardOut:
-    """A bought card still to be given away shows in clear to its buyer; any other masked."""
+    """A bought card still to be given away, or one a withdrawal issued, shows in clear to
+    its owner; any other masked."""
     await session.flush()
     b = await balance(session, card)
     code, pin = card.code_hint, None
-    if card.source == "order" and card.status == "active":
+    if card.source in ("order", "withdrawal") and card.status == "active":
         code, pin = opened(card)
     return MyGiftCardOut(
         id=card.id, code=code, pin=pin, status=CardStatus(card.status),

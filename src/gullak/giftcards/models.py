@@ -30,7 +30,7 @@ from gullak.db.base import Base, Timestamped, one_of
 from gullak.kit.ids import uuid7
 
 CARD_STATUSES = ("active", "claimed", "expired", "void")
-CARD_SOURCES = ("order", "admin", "partner")
+CARD_SOURCES = ("order", "admin", "partner", "withdrawal")  # withdrawal: payouts' vouchers
 VOUCHER_STATUSES = ("active", "paused")
 
 

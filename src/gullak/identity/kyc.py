@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.identity import errors
 from gullak.identity.common import keyring
-from gullak.identity.models import KycRecord
+from gullak.identity.models import KycRecord, User
 from gullak.identity.schemas import KycIn, KycOut
 from gullak.kit import clock
 from gullak.kit.crypto import mask
@@ -45,7 +46,7 @@ async def submit_kyc(session: AsyncSession, settings: Settings, user_id: uuid.UU
         raise errors.Taken("A KYC record is already pending or verified.", code="kyc_exists")
     ring = keyring(settings)
     record = KycRecord(
-        user_id=user_id, document_type=data.document_type.value,
+        user_id=user_id, document_type=data.document_type.value, name=data.name,
         document_number=ring.seal(number, context="kyc.document_number"),
         document_last4=number[-4:],
         pan=ring.seal(pan, context="kyc.pan") if pan else None,
@@ -64,6 +65,7 @@ def kyc_out(record: KycRecord) -> KycOut:
     """Numbers are shown masked; only the last four characters are kept in clear."""
     return KycOut(
         id=record.id, user_id=record.user_id, document_type=record.document_type,
+        name=record.name,
         document_number=mask("X" * 8 + record.document_last4),
         pan=mask("X" * 6 + record.pan_last4) if record.pan_last4 else None,
         bank_account=(mask("X" * 8 + record.bank_account_last4)
@@ -100,3 +102,24 @@ async def list_kyc(session: AsyncSession, status: str | None, limit: int = 50) -
     if status:
         query = query.where(KycRecord.status == status)
     return [kyc_out(r) for r in await session.scalars(query)]
+
+
+@dataclass(frozen=True)
+class KycState:
+    """What payouts need to know of a user's KYC: whether it is verified, with a PAN, and
+    the name to match bank account names against (the document's, else the profile's)."""
+
+    verified: bool
+    has_pan: bool
+    name: str | None
+
+
+async def kyc_state(session: AsyncSession, user_id: uuid.UUID) -> KycState:
+    record = await session.scalar(select(KycRecord).where(
+        KycRecord.user_id == user_id, KycRecord.status == "verified")
+        .order_by(KycRecord.created_at.desc()).limit(1))
+    profile = await session.scalar(select(User.name).where(User.id == user_id))
+    if record is None:
+        return KycState(False, False, profile)
+    return KycState(True, record.pan_last4 is not None or record.document_type == "pan",
+                    record.name or profile)

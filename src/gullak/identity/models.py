@@ -175,6 +175,7 @@ class KycRecord(Timestamped, Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     document_type: Mapped[str] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)  # as on the document
     document_number: Mapped[str] = mapped_column(Text)
     document_last4: Mapped[str] = mapped_column(Text)
     pan: Mapped[str | None] = mapped_column(Text)

@@ -224,6 +224,9 @@ class KycDocument(StrEnum):
 
 class KycIn(In):
     document_type: KycDocument
+    # The name as the document has it: payout methods' bank names are matched against it.
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+                    kit.NAME_CHARS] | None = None
     document_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40),
                                kit.ONE_LINE]
     pan: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10),
@@ -238,6 +241,7 @@ class KycOut(Out):
     id: uuid.UUID
     user_id: uuid.UUID
     document_type: str
+    name: str | None = None
     document_number: str  # masked
     pan: str | None  # masked
     bank_account: str | None  # masked

@@ -37,7 +37,15 @@ from gullak.identity.credentials import (
     totp_ok,
 )
 from gullak.identity.devices import delete_device, list_devices, push_targets, put_device
-from gullak.identity.kyc import kyc_out, list_kyc, my_kyc, review_kyc, submit_kyc
+from gullak.identity.kyc import (
+    KycState,
+    kyc_out,
+    kyc_state,
+    list_kyc,
+    my_kyc,
+    review_kyc,
+    submit_kyc,
+)
 from gullak.identity.models import Address, Device, SocialAccount, User
 from gullak.identity.otp import (
     OTP_COOLDOWN,
@@ -227,7 +235,7 @@ async def find_users(session: AsyncSession, query: str | None, limit: int = 50) 
 __all__ = [
     "add_address", "adjust_wallet", "assets", "authenticate_bearer", "check_step_up", "Client",
     "confirm_totp", "delete_address", "delete_device", "delete_user", "disable_totp",
-    "ensure_active", "find_users", "get_user", "keyring", "kyc_out", "link_social",
+    "ensure_active", "find_users", "KycState", "kyc_state", "get_user", "keyring", "kyc_out", "link_social",
     "list_addresses", "list_devices", "names_and_cities", "list_kyc", "list_sessions", "list_social", "my_kyc",
     "normalize_email", "normalize_phone", "OTP_COOLDOWN", "OTP_MAX_ATTEMPTS", "OTP_PER_IP",
     "OTP_PER_PHONE", "OTP_TTL", "PER_ADDRESS", "PER_LOGIN", "push_targets", "put_device",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -90,6 +91,30 @@ async def payout_account(session: AsyncSession, merchant_id: uuid.UUID) -> BankA
         BankAccount.merchant_id == merchant_id, BankAccount.is_primary,
         BankAccount.status == "verified"))
     return bank_out(account) if account else None
+
+
+@dataclass(frozen=True)
+class PayoutDestination:
+    """The primary verified account with its number opened: only for a payouts provider."""
+
+    account_id: uuid.UUID
+    holder: str
+    account_number: str
+    ifsc: str
+    verified_name: str | None
+    verified_at: dt.datetime
+
+
+async def payout_destination(session: AsyncSession, settings: Settings,
+                             merchant_id: uuid.UUID) -> PayoutDestination | None:
+    account = await session.scalar(select(BankAccount).where(
+        BankAccount.merchant_id == merchant_id, BankAccount.is_primary,
+        BankAccount.status == "verified"))
+    if account is None or account.verified_at is None:
+        return None
+    number = identity.keyring(settings).open(account.account_number, context=_SEAL_CONTEXT)
+    return PayoutDestination(account.id, account.account_holder, number, account.ifsc,
+                             account.verified_name, account.verified_at)
 
 
 async def bank_check(session: AsyncSession, settings: Settings,

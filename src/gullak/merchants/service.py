@@ -26,7 +26,9 @@ from gullak.merchants.bank_accounts import (
     bank_out,
     get_bank_account,
     list_bank_accounts,
+    PayoutDestination,
     payout_account,
+    payout_destination,
     pending_bank_accounts,
     record_verification,
     retry_bank_account,
@@ -207,6 +209,13 @@ async def update_merchant(session: AsyncSession, merchant_id: uuid.UUID, patch: 
     return after
 
 
+async def settlement_schedules(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:
+    """(merchant, settlement frequency) of every live merchant, for the settlement job."""
+    rows = await session.execute(select(Merchant.id, Merchant.settlement_frequency)
+                                 .where(Merchant.status == "live").order_by(Merchant.id))
+    return [(merchant_id, frequency) for merchant_id, frequency in rows]
+
+
 async def list_merchants(session: AsyncSession, *, status: str | None = None,
                          city: str | None = None, q: str | None = None, limit: int = 50,
                          cursor: uuid.UUID | None = None) -> MerchantPage:
@@ -280,7 +289,8 @@ __all__ = [
     "list_commissions", "list_documents", "list_merchant_users", "list_merchants", "list_outlets",
     "listed", "merchant_login", "merchant_of", "merchant_out", "merchant_user_permissions",
     "nearby", "NEEDS_REASON", "open_now", "open_now_clause", "outlet_out", "payout_account",
-    "pending_bank_accounts", "record_verification", "retry_bank_account", "review_document",
+    "payout_destination", "PayoutDestination",
+    "pending_bank_accounts", "record_verification", "retry_bank_account", "settlement_schedules", "review_document",
     "ROLE_PERMISSIONS", "search", "SEARCH_TERMS", "set_status", "tracking_url", "TRANSITIONS",
     "update_merchant", "update_merchant_user", "update_outlet", "user_out", "verify_bank_account",
 ]

@@ -4,10 +4,12 @@ cancelling, refunding) is in flows.py. Services never commit; the caller's unit 
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import clock, events
@@ -152,3 +154,33 @@ async def list_orders(session: AsyncSession, *, user_id: uuid.UUID | None = None
     more = len(rows) > limit
     items = [OrderSummary.model_validate(r) for r in rows[:limit]]
     return OrderPage(items=items, next_cursor=str(items[-1].id) if more else None)
+
+
+# -- settlement facts -------------------------------------------------------------------------
+
+# An order is closed for a merchant's settlement once it is completed (what it paid is the
+# merchant's, less commission, and refunds come later) or cancelled (what it paid went back).
+CLOSING = ("completed", "cancelled")
+
+
+@dataclass(frozen=True)
+class SettlementFacts:
+    order_id: uuid.UUID
+    number: str
+    status: str
+    closed_at: dt.datetime | None  # when it was first completed or cancelled; None: still open
+
+
+async def settlement_facts(session: AsyncSession, merchant_id: uuid.UUID,
+                           order_ids: list[uuid.UUID]) -> dict[uuid.UUID, SettlementFacts]:
+    """The merchant's orders among `order_ids` (others are left out), each with its number,
+    its status and when it closed, read from its status history."""
+    if not order_ids:
+        return {}
+    closed = func.min(OrderEvent.at).filter(OrderEvent.to_status.in_(CLOSING))
+    rows = await session.execute(
+        select(Order.id, Order.number, Order.status, closed)
+        .outerjoin(OrderEvent, OrderEvent.order_id == Order.id)
+        .where(Order.merchant_id == merchant_id, Order.id.in_(sorted(set(order_ids))))
+        .group_by(Order.id, Order.number, Order.status))
+    return {r[0]: SettlementFacts(r[0], r[1], r[2], r[3]) for r in rows}

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from gullak.db.engine import Database
+from gullak.kit.overrides import Overrides
 from gullak.payments import errors
 from gullak.payments.gateways.base import Gateway
 from gullak.payments.gateways.razorpay import Razorpay
@@ -17,20 +17,11 @@ from gullak.payments.gateways.xendit import Xendit
 from gullak.settings import PAYMENT_CREDENTIALS, Settings, get_settings
 
 NAMES = tuple(PAYMENT_CREDENTIALS)
-_overrides: dict[str, Gateway] = {}
+_overrides: Overrides[Gateway] = Overrides()
 
 
-@contextmanager
-def override(gateway: Gateway) -> Iterator[Gateway]:
-    previous = _overrides.get(gateway.name)
-    _overrides[gateway.name] = gateway
-    try:
-        yield gateway
-    finally:
-        if previous is None:
-            _overrides.pop(gateway.name, None)
-        else:
-            _overrides[gateway.name] = previous
+def override(gateway: Gateway) -> AbstractContextManager[Gateway]:
+    return _overrides.using(gateway.name, gateway)
 
 
 def public_url(settings: Settings) -> str:
@@ -47,8 +38,8 @@ def sandbox_secret(settings: Settings) -> str:
 def get(name: str, db: Database, settings: Settings | None = None) -> Gateway:
     """The gateway called `name`; unknown_gateway for any other name, and
     gateway_not_configured for a real one whose credentials are not set."""
-    if name in _overrides:
-        return _overrides[name]
+    if (found := _overrides.get(name)) is not None:
+        return found
     if name not in NAMES:
         raise errors.UnknownGateway(field="gateway")
     settings = settings or get_settings()
