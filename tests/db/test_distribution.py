@@ -95,6 +95,7 @@ REFERENCE = {
     "referral_tiers", "colleges",
     "challenges",  # a handful open at a time, read by every participant's standings
     "leaderboards",  # the register of boards, a few per period and scope
+    "bank_channels",  # the banks and e-wallets payouts reach: a few dozen
 }
 
 LOCAL = {
@@ -115,6 +116,11 @@ LOCAL = {
     "cashbacks", "cashback_events",
     # Counts of a board's scores per bucket, summed for a rank: a few hundred rows a board.
     "leaderboard_score_buckets",
+    # Money out: owned by users and merchants alike, every step a ledger hold or capture
+    # beside the (local) ledger, a queue the back office reads across owners, a few rows per
+    # owner a month; providers' callbacks arrive before anyone knows whose payout they are.
+    "payout_methods", "withdrawals", "withdrawal_decisions", "disbursements", "payout_events",
+    "payout_sandbox", "settlements", "settlement_lines",
 }
 
 # Foreign keys that cross users today, with what distribution would do about them. Pinned
