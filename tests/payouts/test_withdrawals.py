@@ -12,8 +12,11 @@ import httpx
 from sqlalchemy import text
 
 from gullak.db.engine import Database
+from gullak.db.uow import unit_of_work
 from gullak.kit import clock
+from gullak.payouts import withdrawals
 from gullak.payouts.providers.sandbox import Sandbox
+from gullak.payouts.schemas import QuoteIn
 from gullak.settings import Settings
 from tests.helpers.problems import assert_problem
 from tests.payouts.support import (
@@ -441,3 +444,17 @@ async def test_a_paid_withdrawal_that_was_edited_counts_toward_trust(
     assert await pay(api, fresh_db, settings, first["id"]) == ["succeeded"]
     # Verified KYC, one withdrawal paid, never a bounce: trusted, as documented.
     assert (await quote(api, user, 50_000))["auto_approve"] is True
+
+
+async def test_fees_and_tax_are_users_not_merchants_settlements(fresh_db: Database,
+                                                                 settings: Settings) -> None:
+    charged = settings.model_copy(update={"payout_fee_flat": 500, "payout_tax_bps": 100})
+    user, merchant = await make_user(fresh_db), uuid.uuid4()
+    await fund(fresh_db, user, 500_000)
+    await fund(fresh_db, merchant, 500_000, owner="merchant")
+    async with unit_of_work(fresh_db) as session:
+        mine = await withdrawals.quote(session, charged, "user", user, QuoteIn(amount=200_000))
+        theirs = await withdrawals.quote(session, charged, "merchant", merchant,
+                                         QuoteIn(amount=200_000))
+    assert (mine.fee, mine.tax, mine.net) == (500, 2_000, 197_500)
+    assert (theirs.fee, theirs.tax, theirs.net) == (0, 0, 200_000)

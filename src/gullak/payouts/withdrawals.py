@@ -108,9 +108,10 @@ async def _trusted(session: AsyncSession, settings: Settings, owner_id: uuid.UUI
     return int(paid or 0) >= settings.payout_trusted_after and not bounced
 
 
-def _cost(settings: Settings, kind: str, amount: int) -> Charges:
-    # A gift voucher keeps the value on the platform: no fee, no tax withheld.
-    if kind == WithdrawalKind.gift_voucher.value:
+def _cost(settings: Settings, kind: str, amount: int, owner_type: str) -> Charges:
+    # A gift voucher keeps the value on the platform, and a merchant's settlement already
+    # paid its commission: no fee, no tax withheld (the settings are users' withdrawals').
+    if kind == WithdrawalKind.gift_voucher.value or owner_type == "merchant":
         return Charges(0, 0)
     return charges(amount, fee_flat=settings.payout_fee_flat, fee_bps=settings.payout_fee_bps,
                    tax_bps=settings.payout_tax_bps, tax_above=settings.payout_tax_above)
@@ -122,7 +123,7 @@ async def quote(session: AsyncSession, settings: Settings, owner_type: str,
     nothing; refused the same way."""
     account = await source_account(session, settings, owner_type, owner_id, data.asset_code,
                                    data.source.value)
-    cost = _cost(settings, data.kind.value, data.amount)
+    cost = _cost(settings, data.kind.value, data.amount, owner_type)
     if data.amount < settings.payout_min_amount or cost.net(data.amount) <= 0:
         raise errors.AmountOutOfRange(
             f"The least that can be withdrawn is {settings.payout_min_amount}, and something"
@@ -300,7 +301,7 @@ async def edit(session: AsyncSession, settings: Settings, withdrawal_id: uuid.UU
     if patch.amount is not None and lowered:
         if patch.amount > w.amount:
             raise errors.AmountOutOfRange("An edit can only lower the amount.", field="amount")
-        cost = _cost(settings, w.kind, patch.amount)
+        cost = _cost(settings, w.kind, patch.amount, w.owner_type)
         if patch.amount < settings.payout_min_amount or cost.net(patch.amount) <= 0:
             raise errors.AmountOutOfRange(field="amount")
         if w.hold_id is not None:
