@@ -217,3 +217,22 @@ async def test_a_mobile_recharge_is_a_payout_to_a_number(api: httpx.AsyncClient,
                    json={"reason": "fine"})
     assert await run_jobs(fresh_db, settings) == ["succeeded"]
     assert await balance(fresh_db, account) == (280_000, 0)
+
+
+async def test_an_ambassadors_commission_is_withdrawn_like_cash(api: httpx.AsyncClient,
+                                                                fresh_db: Database,
+                                                                settings: Settings) -> None:
+    user = await make_user(fresh_db)
+    main = await fund(fresh_db, user, 50_000)
+    commission = await fund(fresh_db, user, 300_000, purpose="commission")
+    method = await add_bank(api, settings, user)
+    answer = await api.post("/v1/me/withdrawals", headers=as_user(user), json={
+        "amount": 250_000, "source": "commission", "method_id": method["id"]})
+    w = answer.json()
+    assert answer.status_code == 201, w
+    assert await balance(fresh_db, commission) == (300_000, 250_000)
+    await api.post(f"/v1/admin/withdrawals/{w['id']}/approve", headers=as_admin(2),
+                   json={"reason": "ambassador payout"})
+    assert await run_jobs(fresh_db, settings) == ["succeeded"]
+    assert await balance(fresh_db, commission) == (50_000, 0)
+    assert await balance(fresh_db, main) == (50_000, 0)  # the main balance is untouched
