@@ -296,3 +296,20 @@ async def test_a_merchants_settlements_go_to_its_verified_primary_account(
         newer = await methods.merchant_method(session, settings, merchant)
         assert newer is not None and newer.id != found.id and newer.last4 == other[-4:]
         assert len(await methods.list_methods(session, "merchant", merchant)) == 2
+
+
+async def test_an_owner_keeps_at_most_ten_methods(api: httpx.AsyncClient, fresh_db: Database,
+                                                  settings: Settings) -> None:
+    user = await make_user(fresh_db)
+    added = [await add_bank(api, settings, user, number=f"5010001234{n:04d}")
+             for n in range(10)]
+    r = await api.post("/v1/me/payout-methods", headers=as_user(user), json={
+        "kind": "upi", "holder_name": "Rahul Kumar", "upi_id": "rahul@okaxis",
+        "verification_token": step_up(settings, user)})
+    assert_problem(r, 409, "payout_method_limit")
+    assert await count(fresh_db, "payout_methods") == 10
+    await api.delete(f"/v1/me/payout-methods/{added[0]['id']}", headers=as_user(user))
+    r = await api.post("/v1/me/payout-methods", headers=as_user(user), json={
+        "kind": "upi", "holder_name": "Rahul Kumar", "upi_id": "rahul@okaxis",
+        "verification_token": step_up(settings, user)})
+    assert r.status_code == 201, r.text

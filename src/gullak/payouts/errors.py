@@ -53,6 +53,11 @@ class MethodExists(Conflict):
     title = "This destination is already one of your payout methods"
 
 
+class TooManyMethods(Conflict):
+    code = "payout_method_limit"
+    title = "Remove a payout method before adding another"
+
+
 class MethodNotUsable(Unprocessable):
     code = "payout_method_not_usable"
     title = "This payout method cannot receive money now"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +26,8 @@ from gullak.payouts.schemas import ChannelIn, ChannelOut, MethodIn, MethodKind, 
 from gullak.settings import Settings
 
 _CONTEXT = "payouts.destination"
+# Each addition costs a penny drop at the provider: an owner keeps a handful, not hundreds.
+MAX_METHODS = 10
 
 
 def method_out(method: PayoutMethod, now: dt.datetime | None = None) -> MethodOut:
@@ -48,6 +50,11 @@ def usable(method: PayoutMethod, now: dt.datetime) -> bool:
 async def add_method(session: AsyncSession, settings: Settings, owner_type: str,
                      owner_id: uuid.UUID, data: MethodIn) -> MethodOut:
     """Record the method as pending verification."""
+    kept = await session.scalar(select(func.count()).where(
+        PayoutMethod.owner_type == owner_type, PayoutMethod.owner_id == owner_id,
+        PayoutMethod.status != "removed"))
+    if int(kept or 0) >= MAX_METHODS:
+        raise errors.TooManyMethods(f"At most {MAX_METHODS} payout methods are kept.")
     currency = "INR"
     if data.kind is MethodKind.bank_channel:
         channel = await session.get(BankChannel, data.channel_code)
