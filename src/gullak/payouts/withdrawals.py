@@ -121,6 +121,12 @@ async def quote(session: AsyncSession, settings: Settings, owner_type: str,
                 owner_id: uuid.UUID, data: QuoteIn) -> QuoteOut:
     """What a withdrawal would cost and need, checked as a request would be but holding
     nothing; refused the same way."""
+    return (await _quote(session, settings, owner_type, owner_id, data))[0]
+
+
+async def _quote(session: AsyncSession, settings: Settings, owner_type: str,
+                 owner_id: uuid.UUID, data: QuoteIn) -> tuple[QuoteOut, uuid.UUID]:
+    """The quote, and the account that pays."""
     account = await source_account(session, settings, owner_type, owner_id, data.asset_code,
                                    data.source.value)
     cost = _cost(settings, data.kind.value, data.amount, owner_type)
@@ -141,7 +147,7 @@ async def quote(session: AsyncSession, settings: Settings, owner_type: str,
         net=cost.net(data.amount), available=available, kyc_required=kyc_required,
         approvals_needed=2 if data.amount > settings.payout_two_approvals_above else 1,
         auto_approve=auto, remaining_today=max(settings.payout_daily_max - today, 0),
-        remaining_this_month=max(settings.payout_monthly_max - month, 0))
+        remaining_this_month=max(settings.payout_monthly_max - month, 0)), account
 
 
 def _hash(owner_type: str, owner_id: uuid.UUID, data: WithdrawalIn) -> str:
@@ -168,7 +174,7 @@ async def request(session: AsyncSession, settings: Settings, owner_type: str,
     method = None
     if data.method_id is not None:
         method = await owned(session, owner_type, owner_id, data.method_id)
-    quoted = await quote(session, settings, owner_type, owner_id, data)  # the asset first
+    quoted, account = await _quote(session, settings, owner_type, owner_id, data)  # asset first
     if method is not None:
         _check_method(method, data.asset_code)
     if purpose == "withdrawal":
@@ -180,8 +186,6 @@ async def request(session: AsyncSession, settings: Settings, owner_type: str,
         raise errors.KycRequired(field="amount")
     if data.amount > quoted.available:
         raise errors.InsufficientFunds(field="amount")
-    account = await source_account(session, settings, owner_type, owner_id, data.asset_code,
-                                   data.source.value)
     number = await session.scalar(text("SELECT nextval('withdrawal_code_seq')"))
     w = Withdrawal(
         code=f"WD-{clock.now():%Y%m}-{number:06d}", owner_type=owner_type, owner_id=owner_id,
