@@ -114,6 +114,14 @@ DOMAINS: tuple[Domain, ...] = (
     Domain("payouts", needs=("ledger", "identity", "access", "merchants", "orders",
                              "giftcards"), jobs=True, seed=True,
            routers=("api:router", "settlement_api:router")),
+    Domain("notifications", needs=("identity", "access")),
+    Domain("support", needs=("ledger", "identity", "access", "orders", "payments", "payouts")),
+    Domain("analytics", needs=("ledger", "identity", "merchants", "offers", "orders",
+                               "cashback", "payouts", "activity")),
+    Domain("campaigns", needs=("identity", "access", "loyalty", "orders", "offers",
+                               "notifications")),
+    Domain("exports", needs=("ledger", "orders", "cashback", "payouts", "analytics")),
+    Domain("risk", needs=("identity", "access", "offers", "referrals")),
 )
 
 

@@ -1,0 +1,3 @@
+"""The analytics domain's tables."""
+
+from __future__ import annotations

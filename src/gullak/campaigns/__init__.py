@@ -1,0 +1,1 @@
+"""Marketing campaigns: segments of users, scheduled and throttled sends with A/B variants, and conversions attributed per variant."""

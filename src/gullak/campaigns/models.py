@@ -1,0 +1,3 @@
+"""The campaigns domain's tables."""
+
+from __future__ import annotations

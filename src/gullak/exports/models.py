@@ -1,0 +1,3 @@
+"""The exports domain's tables."""
+
+from __future__ import annotations

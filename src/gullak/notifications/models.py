@@ -1,0 +1,3 @@
+"""The notifications domain's tables."""
+
+from __future__ import annotations

@@ -1,0 +1,7 @@
+"""The risk domain's HTTP API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["risk"])

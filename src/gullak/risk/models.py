@@ -1,0 +1,3 @@
+"""The risk domain's tables."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Support tickets: threaded conversations between users and agents, with SLA timers, assignment, canned replies and satisfaction ratings."""

@@ -1,0 +1,3 @@
+"""The support domain's tables."""
+
+from __future__ import annotations
