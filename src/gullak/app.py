@@ -15,7 +15,7 @@ from fastapi.datastructures import Default
 from gullak import __version__, domains
 from gullak.db import routing
 from gullak.db.engine import Database, resolve_url
-from gullak.kit import http, notify, openapi, problems
+from gullak.kit import dispatch, http, notify, openapi, problems
 from gullak.kit import logging as gullak_logging
 from gullak.settings import Settings, check_startup, get_settings
 
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None,
     routing.install(app, settings)
     for router in domains.routers(wiring):
         app.include_router(router)
+    dispatch.install(app)
     return app
 
 
