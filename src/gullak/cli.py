@@ -360,6 +360,61 @@ def sms_outbox(
         typer.echo(f"{row.created_at:%Y-%m-%d %H:%M:%S}  {row.phone}  {row.status:8}  {row.body}")
 
 
+push_app = typer.Typer(help="Push notifications.", no_args_is_help=True)
+app.add_typer(push_app, name="push")
+email_app = typer.Typer(help="Email.", no_args_is_help=True)
+app.add_typer(email_app, name="email")
+
+
+def _sandbox_rows(query: str, params: dict[str, object]):  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    from gullak.db.engine import Database
+
+    settings = _settings()
+    url = _url(settings, migrated=True)
+
+    async def go():  # type: ignore[no-untyped-def]
+        db = Database(url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
+        try:
+            async with db.engine.connect() as conn:
+                return (await conn.execute(text(query), params)).all()
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+@push_app.command("outbox")
+def push_outbox(
+    token: Annotated[str | None, typer.Option(help="Only pushes to this device token.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 10,
+) -> None:
+    """Show pushes the sandbox sender kept (nothing was sent), one per delivery."""
+    rows = _sandbox_rows(
+        "SELECT created_at, token, sends, title, body FROM sandbox_push_outbox"
+        " WHERE CAST(:t AS text) IS NULL OR token = :t ORDER BY created_at DESC LIMIT :n",
+        {"t": token, "n": limit})
+    for row in rows:
+        typer.echo(f"{row.created_at:%Y-%m-%d %H:%M:%S}  {row.token[:16]}…  x{row.sends}  "
+                   f"{row.title} — {row.body}")
+
+
+@email_app.command("outbox")
+def email_outbox(
+    to: Annotated[str | None, typer.Option(help="Only mail to this address.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 10,
+) -> None:
+    """Show mail the sandbox sender kept (nothing was sent), one per delivery."""
+    rows = _sandbox_rows(
+        "SELECT created_at, to_address, sends, subject, text_body FROM sandbox_email_outbox"
+        " WHERE CAST(:a AS text) IS NULL OR lower(to_address) = lower(:a)"
+        " ORDER BY created_at DESC LIMIT :n", {"a": to, "n": limit})
+    for row in rows:
+        typer.echo(f"{row.created_at:%Y-%m-%d %H:%M:%S}  {row.to_address}  x{row.sends}  "
+                   f"{row.subject}\n    {row.text_body}")
+
+
 @payments_app.command("reconcile")
 def payments_reconcile(
     day: Annotated[str | None, typer.Option(
@@ -430,6 +485,109 @@ def payouts_reconcile(
         console.print(f"[red]{d.what}[/red] {d.disbursement_id or d.provider_ref or '-'}:"
                       f" ours {d.ours}, theirs {d.theirs}")
     raise typer.Exit(0 if report.ok else 1)
+
+
+support_app = typer.Typer(help="Support tickets.", no_args_is_help=True)
+app.add_typer(support_app, name="support")
+
+
+@support_app.command("breaches")
+def support_breaches() -> None:
+    """Flag tickets whose SLA timers ran out, as the worker does every five minutes, and
+    count the tickets still open with a breach."""
+    from gullak import domains
+    from gullak.db.engine import Database
+    from gullak.db.uow import unit_of_work
+    from gullak.support import service
+
+    settings = _settings()
+    url = _url(settings, migrated=True)
+    domains.install()
+
+    async def go() -> tuple[int, int]:
+        db = Database(url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
+        try:
+            async with unit_of_work(db) as session:
+                flagged = await service.flag_breaches(session)
+                return flagged, await service.count_breached(session)
+        finally:
+            await db.dispose()
+
+    flagged, open_breached = asyncio.run(go())
+    typer.echo(f"{flagged} tickets newly flagged, {open_breached} open tickets breached")
+
+
+campaigns_app = typer.Typer(help="Marketing campaigns.", no_args_is_help=True)
+app.add_typer(campaigns_app, name="campaigns")
+
+
+@campaigns_app.command("send")
+def campaigns_send() -> None:
+    """Run one pass of the campaigns' sender, as the worker does each minute: due campaigns
+    start, and each sending campaign sends what its throttle allows now."""
+    from gullak import domains
+    from gullak.campaigns.jobs import send_due
+    from gullak.db.engine import Database
+
+    settings = _settings()
+    url = _url(settings, migrated=True)
+    domains.install()
+
+    async def go() -> int:
+        db = Database(url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
+        try:
+            return await send_due(db, settings)
+        finally:
+            await db.dispose()
+
+    typer.echo(f"{asyncio.run(go())} users reached")
+
+
+@app.command("export")
+def export(
+    dataset: Annotated[str, typer.Argument(
+        help="transfers, orders, cashbacks, withdrawals, or user_, merchant_, offer_ or"
+             " platform_summaries.")],
+    since: Annotated[str, typer.Option(help="First UTC day, YYYY-MM-DD (included).")],
+    until: Annotated[str, typer.Option(help="Last UTC day, YYYY-MM-DD (excluded).")],
+    format: Annotated[str, typer.Option(help="csv or parquet.")] = "csv",
+    out: Annotated[Path | None, typer.Option(
+        help="The file to write; default the exports storage [GULLAK_EXPORT_DIR].")] = None,
+) -> None:
+    """Export a dataset's rows of a period as CSV or Parquet, streamed, and log the run like
+    an export asked for in the back office; exits 1 if it failed, 2 on bad input."""
+    from gullak.db.engine import Database
+    from gullak.exports import runner
+    from gullak.exports.storage import storage_for
+    from gullak.kit.errors import GullakError
+
+    try:
+        first, last = dt.date.fromisoformat(since), dt.date.fromisoformat(until)
+    except ValueError as exc:
+        console.print("[red]--since and --until must be YYYY-MM-DD[/red]")
+        raise typer.Exit(2) from exc
+    settings = _settings()
+    url = _url(settings, migrated=True)
+
+    async def go():  # type: ignore[no-untyped-def]
+        db = Database(url, pool_size=2, max_overflow=0, pgbouncer=settings.database_pgbouncer)
+        try:
+            return await runner.export_now(db, settings, dataset, first, last, format, out=out)
+        finally:
+            await db.dispose()
+
+    try:
+        done = asyncio.run(go())
+    except GullakError as exc:
+        console.print(f"[red]{exc.code}:[/red] {exc.detail}")
+        raise typer.Exit(2) from exc
+    if done.status != "done":
+        console.print(f"[red]export {done.id} failed:[/red] {done.error}")
+        raise typer.Exit(1)
+    typer.echo(f"export {done.id}: {done.rows} rows, {done.bytes} bytes, sha256 {done.checksum}")
+    where = done.path if done.location == "file" else storage_for(settings).describe(
+        done.path or "")
+    typer.echo(f"  {where}")
 
 
 @bench_app.command("ledger")
@@ -523,6 +681,123 @@ def bench_activity(
     bench_module("activity").main(_url(settings), seconds=seconds, clients=clients,
                                    users=users, board_users=board_users, samples=samples,
                                    json_out=json_out)
+
+
+@bench_app.command("risk")
+def bench_risk(
+    rounds: Annotated[int, typer.Option(help="Units of work timed per path.")] = 2_000,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON line instead of a table.")] = False,
+) -> None:
+    """What the risk guard adds to a sign-in, redemption or withdrawal, and what keeping a
+    blocking finding apart from its refused action costs, against a bare unit of work."""
+    bench_module("risk").main(_url(_settings()), rounds=rounds, json_out=json_out)
+
+
+@bench_app.command("campaigns")
+def bench_campaigns(
+    rounds: Annotated[int, typer.Option(help="Units of work timed per path.")] = 2_000,
+    users: Annotated[int, typer.Option(help="Users the segment count runs over.")] = 100_000,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON line instead of a table.")] = False,
+) -> None:
+    """What attributing a paid order to the campaigns that reached its user adds to the
+    order's unit of work, and what a segment count costs over many users, against a bare
+    unit of work."""
+    bench_module("campaigns").main(_url(_settings()), rounds=rounds, users=users,
+                                   json_out=json_out)
+
+
+@bench_app.command("events")
+def bench_events(
+    seconds: Annotated[float, typer.Option(help="Length of the timed ingestion.")] = 20.0,
+    clients: Annotated[int, typer.Option(help="Concurrent clients sending batches.")] = 16,
+    workers: Annotated[int | None, typer.Option(
+        help="API processes of `gullak serve`; default one per core.")] = None,
+    events: Annotated[int, typer.Option(help="Events of the day summarised.")] = 10_000_000,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON line instead of a table.")] = False,
+) -> None:
+    """Activity events ingested over HTTP in batches of 100 (POST /v1/events against
+    `gullak serve`), against the same rows copied in by psycopg's COPY, and one day of
+    `--events` events summarised, in a scratch database."""
+    settings = _settings()
+    bench_module("events").main(_url(settings), seconds=seconds, clients=clients,
+                                 workers=workers, events=events, json_out=json_out)
+
+
+analytics_app = typer.Typer(help="Analytics: daily summaries and event partitions.",
+                            no_args_is_help=True)
+app.add_typer(analytics_app, name="analytics")
+
+
+@analytics_app.command("summarise")
+def analytics_summarise(
+    day: Annotated[str | None, typer.Option(
+        help="The UTC day, YYYY-MM-DD; default yesterday.")] = None,
+    until: Annotated[str | None, typer.Option(
+        help="The last day of a range from --day, YYYY-MM-DD (at most 366 days).")] = None,
+) -> None:
+    """Rebuild the user, merchant, offer and platform summaries of a day (or of each day of a
+    range, each in its own transaction); a rerun replaces them."""
+    from gullak.analytics import service as analytics
+    from gullak.db.engine import Database
+    from gullak.db.uow import unit_of_work
+
+    first = _day(day)
+    last = _day(until) if until else first
+    if last < first or (last - first).days >= 366:
+        console.print("[red]--until must be on or after --day, at most 366 days on[/red]")
+        raise typer.Exit(2)
+    settings = _settings()
+    url = _url(settings, migrated=True)
+
+    async def go() -> int:
+        db = Database(url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
+        try:
+            when = first
+            while when <= last:
+                async with unit_of_work(db) as session:
+                    await analytics.summarise_day(session, when)
+                typer.echo(f"summarised {when}")
+                when += dt.timedelta(days=1)
+            return (last - first).days + 1
+        finally:
+            await db.dispose()
+
+    typer.echo(f"{asyncio.run(go())} day(s) summarised")
+
+
+@analytics_app.command("partitions")
+def analytics_partitions() -> None:
+    """Make the months of activity events ahead and drop those past the retention
+    (GULLAK_ANALYTICS_RETENTION_DAYS); list the months kept."""
+    from gullak.analytics import service as analytics
+    from gullak.db.engine import Database
+    from gullak.db.uow import unit_of_work
+
+    settings = _settings()
+    url = _url(settings, migrated=True)
+
+    async def go():  # type: ignore[no-untyped-def]
+        db = Database(url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
+        try:
+            async with unit_of_work(db) as session:
+                return await analytics.maintain_partitions(session, settings)
+        finally:
+            await db.dispose()
+
+    out = asyncio.run(go())
+    typer.echo(f"made: {', '.join(out.made) or 'none'}; dropped: {', '.join(out.dropped) or 'none'}")
+    for name, rows in out.months.items():
+        typer.echo(f"  {name}  ~{rows:,} rows")
+
+
+@bench_app.command("exports")
+def bench_exports(
+    rows: Annotated[int, typer.Option(min=1, help="Orders in the exported day.")] = 200_000,
+    rounds: Annotated[int, typer.Option(min=1, help="Runs of each way; the best is kept.")] = 3,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON line instead of a table.")] = False,
+) -> None:
+    """How fast a day's orders become a CSV or Parquet file, against PostgreSQL's own COPY."""
+    bench_module("exports").main(_url(_settings()), rows=rows, rounds=rounds, json_out=json_out)
 
 
 def bench_module(name: str):  # type: ignore[no-untyped-def]

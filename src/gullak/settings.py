@@ -190,6 +190,33 @@ class Settings(BaseSettings):
     partners_secret_grace_hours: int = Field(default=24, ge=0, le=720)
     # Missed days a month that do not break a streak (an achievement's consecutive days).
     streak_freezes_per_month: int = Field(default=1, ge=0, le=31)
+    # Notifications. Marketing messages one user gets at most per day and per week; the time
+    # zone of users who chose none; how long a worker owns a delivery it is sending (after
+    # that it is sent again, with the same idempotency key), attempts before a delivery is
+    # failed and the first retry's delay (doubling). Push and email: "sandbox" keeps what
+    # would be sent in a table (`gullak push outbox`, `gullak email outbox`); "live" sends
+    # through FCM HTTP v1 (Android, web) and APNs (iOS), "smtp" through the SMTP server.
+    notifications_marketing_per_day: int = Field(default=2, ge=0, le=1_000)
+    notifications_marketing_per_week: int = Field(default=6, ge=0, le=10_000)
+    notifications_time_zone: str = "Asia/Kolkata"
+    notifications_lease_seconds: int = Field(default=120, ge=5, le=3_600)
+    notifications_max_attempts: int = Field(default=6, ge=1, le=50)
+    notifications_backoff_seconds: int = Field(default=30, ge=1, le=86_400)
+    push_provider: Literal["sandbox", "live"] = "sandbox"
+    fcm_project_id: str | None = None
+    fcm_service_account_json: SecretStr | None = None  # the service account's JSON key
+    apns_team_id: str | None = None
+    apns_key_id: str | None = None
+    apns_private_key: SecretStr | None = None  # the .p8 key's PEM text
+    apns_topic: str | None = None  # the app's bundle id
+    apns_development: bool = False  # api.sandbox.push.apple.com instead of api.push.apple.com
+    email_provider: Literal["sandbox", "smtp"] = "sandbox"
+    email_from: str = "Gullak <no-reply@gullak.local>"
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65_535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
     # Activity (steps). Coins (of the asset below) per 1,000 verified steps, at most this many
     # coins a day before the tier multiplier; the daily goal; months of step records kept; how
     # many days back a resync may change; anti-cheat: a day scoring at least `partial_score`
@@ -211,6 +238,63 @@ class Settings(BaseSettings):
     activity_device_max_users: int = Field(default=3, ge=1)
     activity_tz_jump_hours: int = Field(default=4, ge=1, le=26)
     activity_early_bird_steps: int = Field(default=1_000, ge=1)
+    # Support tickets. SLA minutes per priority (low, normal, high, urgent) to the first agent
+    # answer and to resolution; days after resolution a user may still reopen; attachments:
+    # "local" keeps them in the folder below (data_dir/support when unset), at most this many
+    # bytes each (sent as base64 in JSON, so within max_body_bytes at 4/3 the size), of these
+    # content types, this many a ticket.
+    support_first_response_minutes: dict[str, Annotated[int, Field(ge=1, le=525_600)]] = Field(
+        default_factory=lambda: {"low": 2_880, "normal": 1_440, "high": 240, "urgent": 60})
+    support_resolution_minutes: dict[str, Annotated[int, Field(ge=1, le=525_600)]] = Field(
+        default_factory=lambda: {"low": 14_400, "normal": 4_320, "high": 1_440, "urgent": 480})
+    support_reopen_days: int = Field(default=7, ge=0, le=365)
+    support_storage: Literal["local"] = "local"
+    support_storage_dir: Path | None = None
+    support_attachment_max_bytes: int = Field(default=512 * 1024, ge=1, le=100 * 1024 * 1024)
+    support_attachment_types: list[str] = Field(default_factory=lambda: [
+        "image/png", "image/jpeg", "image/webp", "application/pdf", "text/plain"])
+    support_attachments_per_ticket: int = Field(default=20, ge=1, le=1_000)
+    # Risk. A finding scores 0 to 100; at or above `risk_block_score` its user is refused at
+    # sign-in, redemption and withdrawal until an admin lifts the block, and a lifted user is
+    # not blocked again automatically for `risk_lift_grace_days`. A counting rule scores 50 at
+    # its threshold and 100 at twice it (80 at 1.6 times): accounts seen on one device,
+    # redemptions by one user in the window, referees signed up from one device, withdrawals
+    # by one user in the window, and a withdrawal this many times the user's usual (the median
+    # of their last ones, once they have `risk_withdrawal_history` of them). A sign-in from a
+    # new device in a new city scores `risk_sign_in_score`.
+    risk_block_score: int = Field(default=80, ge=1, le=101)
+    risk_lift_grace_days: int = Field(default=30, ge=0, le=365)
+    risk_sign_in_score: int = Field(default=60, ge=0, le=100)
+    risk_device_accounts: int = Field(default=3, ge=2, le=1_000)
+    risk_redemptions_per_window: int = Field(default=20, ge=1, le=100_000)
+    risk_redemption_window_minutes: int = Field(default=10, ge=1, le=10_080)
+    risk_referees_per_device: int = Field(default=3, ge=2, le=1_000)
+    risk_withdrawals_per_window: int = Field(default=5, ge=1, le=1_000)
+    risk_withdrawal_window_hours: int = Field(default=24, ge=1, le=720)
+    risk_withdrawal_multiple: int = Field(default=5, ge=2, le=1_000)
+    risk_withdrawal_history: int = Field(default=3, ge=1, le=100)
+
+    # Marketing campaigns. Whether a campaign needs another admin's approval before it is
+    # scheduled (maker-checker), and how many messages one unit of work of a send holds (the
+    # throttle per minute still bounds the whole minute).
+    campaign_approval_required: bool = True
+    campaign_send_chunk: int = Field(default=500, ge=1, le=10_000)
+    # Analytics. Activity events are kept this many days (whole months are dropped once past
+    # it); a client's event may be at most `analytics_late_days` old and at most
+    # `analytics_ahead_minutes` ahead of the server's clock (a phone's clock drifts).
+    analytics_retention_days: int = Field(default=180, ge=31, le=3_650)
+    analytics_late_days: int = Field(default=7, ge=1, le=30)
+    analytics_ahead_minutes: int = Field(default=10, ge=0, le=1_440)
+
+    # Exports. Where export files are kept (unset: <data_dir>/exports); rows per Parquet row
+    # group (what an export holds in memory at once); the daily warehouse export of yesterday
+    # (off by default): on or off, its datasets (comma-separated) and its format.
+    export_dir: Path | None = None
+    export_parquet_row_group: int = Field(default=50_000, ge=100, le=1_000_000)
+    export_warehouse_enabled: bool = False
+    export_warehouse_datasets: str = ("transfers,orders,cashbacks,withdrawals,user_summaries,"
+                                      "merchant_summaries,offer_summaries,platform_summaries")
+    export_warehouse_format: Literal["csv", "parquet"] = "parquet"
 
     @field_validator("trusted_proxies", "cors_origins", "metrics_networks", mode="before")
     @classmethod

@@ -68,6 +68,19 @@ DISTRIBUTED: dict[str, tuple[str, str]] = {  # table: (distribution column, grou
     "step_validations": ("user_id", USER),
     "step_devices": ("user_id", USER),
     "challenge_participants": ("user_id", USER),
+    "notifications": ("user_id", USER),
+    "notification_deliveries": ("user_id", USER),
+    "notification_preferences": ("user_id", USER),
+    "support_tickets": ("user_id", USER),
+    "support_messages": ("user_id", USER),
+    "support_attachments": ("user_id", USER),
+    "campaign_recipients": ("user_id", USER),
+    "experiment_assignments": ("user_id", USER),
+    "campaign_conversions": ("user_id", USER),
+    "risk_events": ("user_id", USER),
+    "risk_blocks": ("user_id", USER),
+    "risk_sign_in_places": ("user_id", USER),
+    "user_daily_summaries": ("user_id", USER),
     # Boards fan out under Citus: each shard answers its top N and its count above a score.
     "leaderboard_entries": ("user_id", USER),
     "leaderboard_snapshots": ("user_id", USER),
@@ -96,6 +109,10 @@ REFERENCE = {
     "challenges",  # a handful open at a time, read by every participant's standings
     "leaderboards",  # the register of boards, a few per period and scope
     "bank_channels",  # the banks and e-wallets payouts reach: a few dozen
+    # What the back office writes to talk to users: templates, canned replies, segments and
+    # the campaigns on them, named by every user's notification, message or recipient row.
+    "notification_templates", "support_canned_replies", "campaign_segments",
+    "notification_campaigns", "campaign_variants",
 }
 
 LOCAL = {
@@ -121,6 +138,13 @@ LOCAL = {
     # owner a month; providers' callbacks arrive before anyone knows whose payout they are.
     "payout_methods", "withdrawals", "withdrawal_decisions", "disbursements", "payout_events",
     "payout_sandbox", "settlements", "settlement_lines",
+    # What a sandbox would have sent: a developer's view, not a user's data.
+    "sandbox_push_outbox", "sandbox_email_outbox",
+    # What users and the system did, partitioned by month: system events have no user, and
+    # its months are dropped whole. Summaries across users are read by the back office.
+    "activity_events", "analytics_stale_days", "merchant_daily_summaries",
+    "offer_daily_summaries", "platform_daily_summaries",
+    "warehouse_exports",  # the run log of exports: the back office's, a few rows a day
 }
 
 # Foreign keys that cross users today, with what distribution would do about them. Pinned

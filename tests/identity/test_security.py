@@ -112,6 +112,9 @@ class World:
     bob_withdrawal: str = ""
     bob_cash: str = ""
     bob_verification_token: str = ""
+    bob_notification: str = ""
+    bob_ticket: str = ""
+    bob_attachment: str = ""
 
     @property
     def bob_id(self) -> str:
@@ -241,6 +244,23 @@ async def build_world(client: httpx.AsyncClient, connection: AsyncConnection,
         w.bob_partner = str(partner.id)
         r = await client.post(f"/v1/me/partners/{w.bob_partner}/link", headers=h)
         assert r.status_code == 201, r.text
+    if "notifications" in needs:
+        from gullak.notifications import service as notifications
+
+        notification = await notifications.notify(
+            session, uuid.UUID(bob.user["id"]), "rewards.coins_earned", {"amount": "100"})
+        assert notification is not None
+        w.bob_notification = str(notification)
+    if "tickets" in needs:
+        r = await client.post("/v1/me/tickets", headers=h, json={
+            "title": "Where is my cashback", "body": "It has been a week."})
+        assert r.status_code == 201, r.text
+        w.bob_ticket = r.json()["id"]
+        r = await client.post(f"/v1/me/tickets/{w.bob_ticket}/attachments", headers=h, json={
+            "filename": "receipt.png", "content_type": "image/png",
+            "content_base64": base64.b64encode(b"\x89PNG bob's receipt").decode()})
+        assert r.status_code == 201, r.text
+        w.bob_attachment = r.json()["id"]
     if "payouts" in needs:
         # Bob's bank account and a withdrawal in review, and a step-up proof of his own.
         w.bob_method, w.bob_withdrawal, w.bob_cash = await payouts_of(session, bob.user["id"])
@@ -778,11 +798,109 @@ async def cancel_a_withdrawal(w: World) -> None:
                                       w.bob_withdrawal, code="withdrawal_not_found")
 
 
+async def my_notifications(w: World) -> None:
+    r = await w.client.get("/v1/me/notifications", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert r.status_code == 200, r.text
+    assert w.bob_notification not in r.text
+
+
+async def my_unread_count(w: World) -> None:
+    r = await w.client.get("/v1/me/notifications/unread-count", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert r.status_code == 200 and r.json()["unread"] == 0, r.text
+
+
+async def read_all_notifications(w: World) -> None:
+    before = await snapshot(w.connection)
+    r = await w.client.post("/v1/me/notifications/read-all", headers=w.alice.headers,
+                            params={"user_id": w.bob_id})
+    assert r.status_code in (200, 204), r.text
+    assert await snapshot(w.connection) == before
+
+
+async def my_notification(w: World) -> None:
+    await not_found_like_a_missing_id(w, "GET", "/v1/me/notifications/{}", w.bob_notification,
+                                      code="notification_not_found")
+
+
+async def read_a_notification(w: World) -> None:
+    await not_found_like_a_missing_id(w, "POST", "/v1/me/notifications/{}/read",
+                                      w.bob_notification, code="notification_not_found")
+
+
+async def delete_a_notification(w: World) -> None:
+    await not_found_like_a_missing_id(w, "DELETE", "/v1/me/notifications/{}",
+                                      w.bob_notification, code="notification_not_found")
+
+
+async def my_notification_preferences(w: World) -> None:
+    r = await w.client.get("/v1/me/notification-preferences", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert r.status_code == 200, r.text
+
+
+async def set_my_notification_preferences(w: World) -> None:
+    r = await w.client.put("/v1/me/notification-preferences", headers=w.alice.headers,
+                           json={"user_id": w.bob_id})
+    assert_problem(r, 422, "validation_error")
+
+
+async def open_a_ticket(w: World) -> None:
+    # A ticket is the opener's own, whatever it names: Bob's withdrawal is not Alice's subject.
+    before = await snapshot(w.connection)
+    r = await w.client.post("/v1/me/tickets", headers=w.alice.headers, json={
+        "title": "About a payout", "body": "Please check.", "category": "withdrawal",
+        "subject_type": "withdrawal", "subject_id": str(uuid.uuid4())})
+    assert r.status_code == 422, r.text
+    assert await snapshot(w.connection) == before
+
+
+async def my_tickets(w: World) -> None:
+    r = await w.client.get("/v1/me/tickets", headers=w.alice.headers,
+                           params={"user_id": w.bob_id})
+    assert r.status_code == 200, r.text
+    assert w.bob_ticket not in r.text
+
+
+async def my_ticket(w: World) -> None:
+    await not_found_like_a_missing_id(w, "GET", "/v1/me/tickets/{}", w.bob_ticket,
+                                      code="ticket_not_found")
+
+
+async def write_in_a_ticket(w: World) -> None:
+    await not_found_like_a_missing_id(w, "POST", "/v1/me/tickets/{}/messages", w.bob_ticket,
+                                      {"body": "Any news?"}, code="ticket_not_found")
+
+
+async def attach_to_a_ticket(w: World) -> None:
+    await not_found_like_a_missing_id(w, "POST", "/v1/me/tickets/{}/attachments", w.bob_ticket,
+                                      {"filename": "a.png", "content_type": "image/png",
+                                       "content_base64": "iVBORw0K"}, code="ticket_not_found")
+
+
+async def a_tickets_attachment(w: World) -> None:
+    await not_found_like_a_missing_id(w, "GET", f"/v1/me/tickets/{w.bob_ticket}/attachments/{{}}",
+                                      w.bob_attachment, code="ticket_not_found")
+
+
+async def rate_a_ticket(w: World) -> None:
+    await not_found_like_a_missing_id(w, "POST", "/v1/me/tickets/{}/rate", w.bob_ticket,
+                                      {"rating": 1}, code="ticket_not_found")
+
+
+async def reopen_a_ticket(w: World) -> None:
+    await not_found_like_a_missing_id(w, "POST", "/v1/me/tickets/{}/reopen", w.bob_ticket,
+                                      {}, code="ticket_not_found")
+
+
 # One case per route that acts on the signed-in subject: Alice uses it, aiming at Bob where
 # the route takes an id, with what Bob must own for the case to mean something. A new such
 # route fails `test_every_subject_route_has_a_case`.
 Case = Callable[[World], Awaitable[None]]
 PAYOUTS = frozenset({"payouts"})
+NOTIFICATIONS = frozenset({"notifications"})
+TICKETS = frozenset({"tickets"})
 CASES: dict[tuple[str, str], tuple[Case, frozenset[str]]] = {
     ("GET", "/v1/me"): (get_me, frozenset()),
     ("PATCH", "/v1/me"): (patch_me, frozenset()),
@@ -853,6 +971,26 @@ CASES: dict[tuple[str, str], tuple[Case, frozenset[str]]] = {
     ("GET", "/v1/me/withdrawals"): (my_withdrawals, PAYOUTS),
     ("GET", "/v1/me/withdrawals/{withdrawal_id}"): (my_withdrawal, PAYOUTS),
     ("POST", "/v1/me/withdrawals/{withdrawal_id}/cancel"): (cancel_a_withdrawal, PAYOUTS),
+    ("GET", "/v1/me/notifications"): (my_notifications, NOTIFICATIONS),
+    ("GET", "/v1/me/notifications/unread-count"): (my_unread_count, NOTIFICATIONS),
+    ("POST", "/v1/me/notifications/read-all"): (read_all_notifications, NOTIFICATIONS),
+    ("GET", "/v1/me/notifications/{notification_id}"): (my_notification, NOTIFICATIONS),
+    ("POST", "/v1/me/notifications/{notification_id}/read"): (read_a_notification,
+                                                              NOTIFICATIONS),
+    ("DELETE", "/v1/me/notifications/{notification_id}"): (delete_a_notification,
+                                                           NOTIFICATIONS),
+    ("GET", "/v1/me/notification-preferences"): (my_notification_preferences, NOTIFICATIONS),
+    ("PUT", "/v1/me/notification-preferences"): (set_my_notification_preferences,
+                                                 NOTIFICATIONS),
+    ("POST", "/v1/me/tickets"): (open_a_ticket, TICKETS),
+    ("GET", "/v1/me/tickets"): (my_tickets, TICKETS),
+    ("GET", "/v1/me/tickets/{ticket_id}"): (my_ticket, TICKETS),
+    ("POST", "/v1/me/tickets/{ticket_id}/messages"): (write_in_a_ticket, TICKETS),
+    ("POST", "/v1/me/tickets/{ticket_id}/attachments"): (attach_to_a_ticket, TICKETS),
+    ("GET", "/v1/me/tickets/{ticket_id}/attachments/{attachment_id}"): (a_tickets_attachment,
+                                                                        TICKETS),
+    ("POST", "/v1/me/tickets/{ticket_id}/rate"): (rate_a_ticket, TICKETS),
+    ("POST", "/v1/me/tickets/{ticket_id}/reopen"): (reopen_a_ticket, TICKETS),
     ("POST", "/v1/auth/logout"): (logout, frozenset()),
     ("POST", "/v1/auth/logout-all"): (logout_all, EVERYTHING),
 }

@@ -498,3 +498,15 @@ async def flag_enabled(session: AsyncSession, key: str, subject_id: uuid.UUID | 
 def clear_cache() -> None:
     _cache.clear()
 
+
+
+def bucket_of(key: str, subject_id: uuid.UUID) -> int:
+    """The stable slice (0-99) of a subject under `key`, the one `flag_enabled` rolls a flag
+    out by: for other domains that split subjects the same way (A/B variants)."""
+    return int(hashlib.sha256(f"{key}:{subject_id}".encode()).hexdigest()[:8], 16) % 100
+
+
+async def department_exists(session: AsyncSession, name: str) -> bool:
+    """Whether a department of this name exists (support assigns tickets to one)."""
+    found = await session.scalar(select(Department.id).where(Department.name == name))
+    return found is not None

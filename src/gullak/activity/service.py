@@ -26,3 +26,20 @@ __all__ = [
     "drop_old_partitions", "ensure_partitions", "ingest", "is_over", "open_days", "post_with",
     "reviews", "settle", "settle_many", "summary", "verified_days", "verified_total",
 ]
+
+
+# -- analytics: a day's steps -----------------------------------------------------------------
+
+import datetime as dt  # noqa: E402
+
+from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
+
+
+async def verified_steps_on(session: AsyncSession, day: dt.date) -> int:
+    """Every user's verified steps of one day, summed."""
+    from sqlalchemy import func, select
+
+    from gullak.activity.models import DaySummary
+
+    return int(await session.scalar(select(func.coalesce(func.sum(DaySummary.verified_steps), 0))
+                                    .where(DaySummary.day == day)) or 0)

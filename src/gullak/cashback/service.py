@@ -201,3 +201,44 @@ async def my_summary(session: AsyncSession, user_id: uuid.UUID) -> SummaryOut:
     return SummaryOut(currency=conversions.INR,
                       **{s: totals.get(s, (0, 0))[0] for s in shown},
                       count=sum(totals.get(s, (0, 0))[1] for s in shown))
+
+
+# -- exports: a period's cashbacks, streamed --------------------------------------------------
+
+import datetime as dt  # noqa: E402
+from collections.abc import AsyncIterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+EXPORT_COLUMNS = (
+    "id", "network_id", "transaction_id", "click_id", "user_id", "offer_id", "merchant_id",
+    "currency", "order_amount", "commission", "amount", "credited", "revision", "status",
+    "network_status", "reason", "confirmed_at", "rejected_at", "settled_at", "created_at",
+    "updated_at")
+
+
+async def stream_cashbacks(session: AsyncSession, since: dt.datetime, until: dt.datetime, *,
+                           batch: int = 2000) -> AsyncIterator[dict[str, Any]]:
+    """The cashbacks reported in [since, until), oldest first, through a server-side cursor,
+    as dicts keyed by `EXPORT_COLUMNS` (ids and amounts, no account ids)."""
+    query = (select(*(getattr(Cashback, c) for c in EXPORT_COLUMNS))
+             .where(Cashback.created_at >= since, Cashback.created_at < until)
+             .order_by(Cashback.created_at, Cashback.id)
+             .execution_options(yield_per=batch))
+    # A batch at a time: the async result crosses into the driver's greenlet once a batch.
+    async for rows in (await session.stream(query)).mappings().partitions():
+        for row in rows:
+            yield dict(row)
+
+
+# -- analytics: a day's cashback --------------------------------------------------------------
+
+async def day_totals(session: AsyncSession, day: dt.date) -> dict[str, int]:
+    """Cashback (the users' share, INR paise) reported for a user on a UTC day, whatever
+    became of it since (`pending`), and confirmed on that day (`confirmed`)."""
+    since = dt.datetime.combine(day, dt.time(), dt.UTC)
+    until = since + dt.timedelta(days=1)
+    pending = await session.scalar(select(func.coalesce(func.sum(Cashback.amount), 0)).where(
+        Cashback.user_id.is_not(None), Cashback.created_at >= since, Cashback.created_at < until))
+    confirmed = await session.scalar(select(func.coalesce(func.sum(Cashback.amount), 0)).where(
+        Cashback.confirmed_at >= since, Cashback.confirmed_at < until))
+    return {"pending": int(pending or 0), "confirmed": int(confirmed or 0)}

@@ -112,6 +112,7 @@ async def sign_in_with_otp(session: AsyncSession, settings: Settings, phone: str
             "device_id": device.device_id, "channel": "otp"})
     ensure_active(user)
     user.last_login_at, user.last_login_ip = clock.now(), client.ip
+    await signed_in(session, user.id, device, client, created=created)
     pair = await start_session(session, settings, "user", user.id, device, client)
     await session.flush()
     await session.refresh(user)
@@ -139,6 +140,7 @@ async def sign_in_with_password(session: AsyncSession, settings: Settings, login
     user = await sign_in(session, "user", login, password, client, find,
                          errors.InvalidCredentials, confirm)
     user.last_login_at, user.last_login_ip = clock.now(), client.ip
+    await signed_in(session, user.id, device, client, created=False)
     pair = await start_session(session, settings, "user", user.id, device, client)
     await session.flush()
     await session.refresh(user)
@@ -245,3 +247,115 @@ __all__ = [
     "totp_ok", "unlink_social", "update_address", "update_profile", "verify_otp", "wallet",
     "wallet_account",
 ]
+
+
+# -- for notifications ------------------------------------------------------------------------
+
+async def notification_contacts(session: AsyncSession, user_id: uuid.UUID
+                                ) -> tuple[str | None, str | None, str] | None:
+    """Where a user can be reached outside the app: (phone, email, language), or None for a
+    user that does not exist, was deleted or is not active."""
+    user = await session.get(User, user_id)
+    if user is None or user.deleted_at is not None or user.status != "active":
+        return None
+    return user.phone, user.email, user.language
+
+
+async def push_destinations(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[str, str]]:
+    """(platform, push token) of each of the user's devices that takes push."""
+    rows = await session.execute(select(Device.platform, Device.push_token).where(
+        Device.user_id == user_id, Device.push_enabled, Device.push_token.is_not(None)))
+    return [(platform, token) for platform, token in rows if token]
+
+
+async def retire_push_token(session: AsyncSession, token: str) -> int:
+    """Forget a push token its provider said is no longer valid; how many devices had it."""
+    devices = list(await session.scalars(select(Device).where(Device.push_token == token)))
+    for device in devices:
+        device.push_token = None
+    await session.flush()
+    return len(devices)
+
+
+async def users_on_device(session: AsyncSession, device_id: str, *,
+                          limit: int = 100) -> set[uuid.UUID]:
+    """Live accounts that registered this device (for the risk domain's count of accounts
+    per device); at most `limit` of them, enough to score."""
+    found = await session.scalars(
+        select(Device.user_id).join(User, User.id == Device.user_id)
+        .where(Device.device_id == device_id, User.deleted_at.is_(None))
+        .distinct().limit(limit))
+    return set(found)
+
+
+# -- segments: who matches a filter, as a statement another domain combines (campaigns) -------
+
+from collections.abc import Sequence  # noqa: E402
+
+from sqlalchemy import ARRAY, NUMERIC, Select, cast, exists, literal, or_  # noqa: E402
+
+from gullak.identity.models import AuthSession  # noqa: E402
+
+
+def reachable_users() -> Select[uuid.UUID]:
+    """Users a message may go to: active and not deleted."""
+    return select(User.id).where(User.status == "active", User.deleted_at.is_(None))
+
+
+def users_in_city(city: str) -> Select[uuid.UUID]:
+    """Users with an address in `city`, whatever the case."""
+    return select(Address.user_id).where(func.lower(Address.city) == city.lower())
+
+
+def users_active_since(since: dt.datetime) -> Select[uuid.UUID]:
+    """Users who signed in, or refreshed a session (used the app), at or after `since`."""
+    used = exists().where(AuthSession.subject_type == "user", AuthSession.subject_id == User.id,
+                          AuthSession.last_used_at >= since)
+    return select(User.id).where(or_(User.last_login_at >= since, used))
+
+
+def users_on_platforms(platforms: Sequence[str]) -> Select[uuid.UUID]:
+    return select(Device.user_id).where(Device.platform.in_(list(platforms)))
+
+
+def users_on_app_version(low: Sequence[int] | None,
+                         high: Sequence[int] | None) -> Select[uuid.UUID]:
+    """Users with a device whose app version lies in [low, high], compared as numbers part by
+    part ("3.10" above "3.9"); a version that does not start with a number matches nothing."""
+    numbers = ARRAY(NUMERIC)
+    version = cast(func.string_to_array(
+        func.substring(Device.app_version, r"^[0-9]+(?:\.[0-9]+)*"), "."), numbers)
+    query = select(Device.user_id).where(Device.app_version.is_not(None))
+    if low is not None:
+        query = query.where(version >= cast(literal(list(low), numbers), numbers))
+    if high is not None:
+        query = query.where(version <= cast(literal(list(high), numbers), numbers))
+    return query
+
+
+# -- analytics: a day's sign-ups -------------------------------------------------------------
+
+async def sign_ups_on(session: AsyncSession, day: dt.date) -> int:
+    """Users who signed up on a UTC day."""
+    since = dt.datetime.combine(day, dt.time(), dt.UTC)
+    return int(await session.scalar(select(func.count()).select_from(User).where(
+        User.created_at >= since, User.created_at < since + dt.timedelta(days=1))) or 0)
+
+
+def sms_sender(settings: Settings) -> Any:
+    """The configured text message sender (`identity.sms.SmsSender`: sandbox or Twilio)."""
+    from gullak.identity.sms import sender_from
+
+    return sender_from(settings)
+
+
+async def signed_in(session: AsyncSession, user_id: uuid.UUID, device: DeviceIn, client: Client,
+                    *, created: bool) -> None:
+    """Announce a successful sign-in (before its session is written): `new_device` when an
+    existing account signs in from a device it never had a session on (or an unnamed one)."""
+    seen = device.device_id is not None and await session.scalar(select(AuthSession.id).where(
+        AuthSession.subject_type == "user", AuthSession.subject_id == user_id,
+        AuthSession.device_id == device.device_id).limit(1)) is not None
+    await events.publish(session, "user.signed_in", {
+        "user_id": str(user_id), "device_id": device.device_id,
+        "new_device": not created and not seen, "ip": client.ip, "city": None})

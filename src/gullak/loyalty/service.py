@@ -86,3 +86,25 @@ async def reward_confirmed(session: AsyncSession, event: Event) -> None:
     if user_id is None or type(amount) is not int or amount <= 0:
         return
     await report(session, user_id, "earned", amount, reference=f"reward:{data.get('reward_id')}")
+
+
+# -- segments: who is in a tier, as a statement another domain combines (campaigns) -----------
+
+from collections.abc import Sequence  # noqa: E402
+
+from sqlalchemy import Select, func, select  # noqa: E402
+
+from gullak.loyalty.models import LoyaltyTier, UserLoyalty  # noqa: E402
+
+
+def users_in_tiers(codes: Sequence[str],
+                   among: Select[uuid.UUID]) -> Select[uuid.UUID]:
+    """The users of `among` whose tier now is one of `codes`; a user never ranked is in the
+    lowest active tier, as `tier_of` says."""
+    people = among.subquery()
+    user_id = people.c[0]
+    lowest = (select(LoyaltyTier.code).where(LoyaltyTier.active).order_by(LoyaltyTier.rank)
+              .limit(1).scalar_subquery())
+    return (select(user_id).select_from(people)
+            .outerjoin(UserLoyalty, UserLoyalty.user_id == user_id)
+            .where(func.coalesce(UserLoyalty.tier_code, lowest).in_(list(codes))))

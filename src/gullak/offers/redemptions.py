@@ -17,7 +17,7 @@ import uuid
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gullak.kit import audit, clock
+from gullak.kit import audit, clock, events
 from gullak.kit.errors import Forbidden
 from gullak.kit.ids import request_digest, uuid7
 from gullak.kit.security import Subject
@@ -123,6 +123,10 @@ async def redeem(session: AsyncSession, offer_id: uuid.UUID, user_id: uuid.UUID,
     session.add(row)
     await session.flush()
     await session.refresh(row)
+    # Risk may refuse it here (a blocked user, a burst of redemptions): all of it rolls back.
+    await events.publish(session, "offer.redeemed", {
+        "user_id": str(user_id), "offer_id": str(offer.id),
+        "merchant_id": str(offer.merchant_id), "redemption_id": str(row.id)})
     return redemption_out(row), True
 
 

@@ -280,6 +280,11 @@ async def transition(session: AsyncSession, offer_id: uuid.UUID, action: str,
     after = offer_out(offer)
     await audit.record(session, actor, f"offer.{action}", "offer", str(offer.id),
                        before=as_json(before), after=as_json(after))
+    if action == "approve":
+        from gullak.kit import events
+
+        await events.publish(session, "offer.approved", {
+            "offer_id": str(offer.id), "merchant_id": str(offer.merchant_id)})
     await _changed(session)
     return after
 
@@ -325,3 +330,14 @@ __all__ = [
     "register_tags", "save", "saved_offers", "search", "share", "stats", "transition", "unsave",
     "update_offer", "validate", "validate_code",
 ]
+
+
+async def redemptions_since(session: AsyncSession, user_id: uuid.UUID, since: Any, *,
+                            cap: int = 1_000) -> int:
+    """How many redemptions the user made at or after `since` (at most `cap` counted): the
+    risk domain's velocity of redemptions."""
+    from gullak.offers.models import Redemption
+
+    recent = (select(Redemption.id).where(Redemption.user_id == user_id,
+                                          Redemption.created_at >= since).limit(cap).subquery())
+    return int(await session.scalar(select(func.count()).select_from(recent)) or 0)

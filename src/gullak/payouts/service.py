@@ -41,3 +41,66 @@ __all__ = [
     "receive_callback", "record_result", "record_verification", "remove_method", "request",
     "waiting",
 ]
+
+
+# -- exports: a period's withdrawals, streamed ------------------------------------------------
+
+import datetime as dt  # noqa: E402
+from collections.abc import AsyncIterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+from sqlalchemy import select  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
+
+from gullak.payouts.models import Withdrawal  # noqa: E402
+
+EXPORT_COLUMNS = (
+    "id", "code", "owner_type", "owner_id", "purpose", "kind", "asset_code", "amount", "fee",
+    "tax", "net", "method_id", "status", "round", "auto_approved", "reason", "reference_type",
+    "reference_id", "paid_at", "resolved_at", "created_at", "updated_at")
+
+
+async def stream_withdrawals(session: AsyncSession, since: dt.datetime, until: dt.datetime, *,
+                             batch: int = 2000) -> AsyncIterator[dict[str, Any]]:
+    """The withdrawals requested in [since, until), oldest first, through a server-side
+    cursor, as dicts keyed by `EXPORT_COLUMNS`: the payout method by id only (its account
+    number and UPI id are sealed and never leave)."""
+    query = (select(*(getattr(Withdrawal, c) for c in EXPORT_COLUMNS))
+             .where(Withdrawal.created_at >= since, Withdrawal.created_at < until)
+             .order_by(Withdrawal.created_at, Withdrawal.id)
+             .execution_options(yield_per=batch))
+    # A batch at a time: the async result crosses into the driver's greenlet once a batch.
+    async for rows in (await session.stream(query)).mappings().partitions():
+        for row in rows:
+            yield dict(row)
+
+
+import uuid  # noqa: E402
+
+
+async def recent_withdrawals(session: AsyncSession, owner_id: uuid.UUID, asset_code: str, *,
+                             limit: int = 20) -> list[tuple[uuid.UUID, int, dt.datetime]]:
+    """A user's latest withdrawals of an asset that were not refused or cancelled, newest
+    first, as (id, amount, created_at): the risk domain's idea of the user's usual."""
+    rows = await session.execute(
+        select(Withdrawal.id, Withdrawal.amount, Withdrawal.created_at)
+        .where(Withdrawal.owner_type == "user", Withdrawal.owner_id == owner_id,
+               Withdrawal.asset_code == asset_code,
+               Withdrawal.status.not_in(("rejected", "cancelled")))
+        .order_by(Withdrawal.id.desc()).limit(limit))
+    return [(r[0], int(r[1]), r[2]) for r in rows]
+
+
+async def paid_on(session: AsyncSession, day: dt.date) -> dict[str, int]:
+    """Withdrawals paid out on a UTC day (and not reversed since): how many, and their amounts
+    in minor units of their assets, summed."""
+    from sqlalchemy import func
+
+    from gullak.payouts.models import Withdrawal
+
+    since = dt.datetime.combine(day, dt.time(), dt.UTC)
+    row = (await session.execute(
+        select(func.count(), func.coalesce(func.sum(Withdrawal.amount), 0))
+        .where(Withdrawal.status == "paid", Withdrawal.paid_at >= since,
+               Withdrawal.paid_at < since + dt.timedelta(days=1)))).one()
+    return {"withdrawals": int(row[0]), "withdrawn": int(row[1])}

@@ -18,7 +18,7 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.identity import service as identity
-from gullak.kit import clock
+from gullak.kit import clock, events
 from gullak.kit.security import Subject
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import HoldIn
@@ -204,6 +204,10 @@ async def request(session: AsyncSession, settings: Settings, owner_type: str,
     w.hold_id = (await _hold(session, w)).id
     await session.flush()
     await session.refresh(w)
+    # Risk may refuse it here (a blocked user, an unusual amount): all of it rolls back.
+    await events.publish(session, "withdrawal.requested", {
+        "withdrawal_id": str(w.id), "owner_type": owner_type, "owner_id": str(owner_id),
+        "purpose": purpose, "asset_code": w.asset_code, "amount": w.amount})
     return await withdrawal_out(session, w), quoted.auto_approve
 
 

@@ -314,3 +314,34 @@ async def delete_tier(session: AsyncSession, tier_id: uuid.UUID, actor: Subject)
 
 async def list_tiers(session: AsyncSession) -> list[TierOut]:
     return [TierOut.model_validate(t) for t in await load_tiers(session)]
+
+
+async def ring_facts(session: AsyncSession, referee_id: uuid.UUID, *,
+                     depth: int = 10) -> tuple[str | None, int, list[uuid.UUID], bool]:
+    """For the risk domain: the device a referee signed up from, how many referees signed up
+    from it, the referrers above the referee (nearest first, at most `depth`), and whether
+    the chain closes on itself or comes back to that device (one person referring their own
+    accounts through others)."""
+    mine = await session.scalar(select(Referral).where(Referral.referee_id == referee_id))
+    if mine is None:
+        return None, 0, [], False
+    same_device = 0
+    if mine.device_id:
+        same_device = int(await session.scalar(select(func.count()).select_from(
+            select(Referral.id).where(Referral.device_id == mine.device_id).limit(1_000)
+            .subquery())) or 0)
+    chain: list[uuid.UUID] = []
+    seen = {referee_id}
+    closed = False
+    row: Referral | None = mine
+    while row is not None and len(chain) < depth:
+        chain.append(row.referrer_id)
+        if row.referrer_id in seen:
+            closed = True
+            break
+        seen.add(row.referrer_id)
+        row = await session.scalar(select(Referral).where(Referral.referee_id == row.referrer_id))
+        if row is not None and mine.device_id and row.device_id == mine.device_id:
+            closed = True
+            break
+    return mine.device_id, same_device, chain, closed
