@@ -4,9 +4,13 @@ and a user's summary (reviews.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.activity.batch import settle_many
 from gullak.activity.challenges import cancel, create, finish, finish_due, get, join, listed, mine
 from gullak.activity.conversion import REFERENCE, settle
-from gullak.activity.batch import settle_many
 from gullak.activity.daily import convert_closed, convert_day, open_days, post_with
 from gullak.activity.reviews import decide, reviews, summary
 from gullak.activity.steps import (
@@ -29,11 +33,6 @@ __all__ = [
 
 
 # -- analytics: a day's steps -----------------------------------------------------------------
-
-import datetime as dt  # noqa: E402
-
-from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
-
 
 async def verified_steps_on(session: AsyncSession, day: dt.date) -> int:
     """Every user's verified steps of one day, summed."""

@@ -11,7 +11,10 @@ confirmed, back to `cashback_receivable` when rejected.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -204,10 +207,6 @@ async def my_summary(session: AsyncSession, user_id: uuid.UUID) -> SummaryOut:
 
 
 # -- exports: a period's cashbacks, streamed --------------------------------------------------
-
-import datetime as dt  # noqa: E402
-from collections.abc import AsyncIterator  # noqa: E402
-from typing import Any  # noqa: E402
 
 EXPORT_COLUMNS = (
     "id", "network_id", "transaction_id", "click_id", "user_id", "offer_id", "merchant_id",

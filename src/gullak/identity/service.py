@@ -8,9 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ARRAY, NUMERIC, Select, cast, delete, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.identity import errors
@@ -46,7 +47,7 @@ from gullak.identity.kyc import (
     review_kyc,
     submit_kyc,
 )
-from gullak.identity.models import Address, Device, SocialAccount, User
+from gullak.identity.models import Address, AuthSession, Device, SocialAccount, User
 from gullak.identity.otp import (
     OTP_COOLDOWN,
     OTP_MAX_ATTEMPTS,
@@ -289,13 +290,6 @@ async def users_on_device(session: AsyncSession, device_id: str, *,
 
 
 # -- segments: who matches a filter, as a statement another domain combines (campaigns) -------
-
-from collections.abc import Sequence  # noqa: E402
-
-from sqlalchemy import ARRAY, NUMERIC, Select, cast, exists, literal, or_  # noqa: E402
-
-from gullak.identity.models import AuthSession  # noqa: E402
-
 
 def reachable_users() -> Select[uuid.UUID]:
     """Users a message may go to: active and not deleted."""

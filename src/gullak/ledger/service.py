@@ -9,6 +9,15 @@ underneath); a caller that wants to carry on after a refusal wraps the call in
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
 from gullak.ledger.accounts import (
     PLATFORM_SHARDS,
     create_asset,
@@ -25,6 +34,7 @@ from gullak.ledger.accounts import (
 )
 from gullak.ledger.common import RESERVED_KINDS, check_amount, request_hash, validate
 from gullak.ledger.holds import capture, expire_holds, get_hold, place_hold, release
+from gullak.ledger.models import Account, Balance, Transfer
 from gullak.ledger.posting import Poster
 from gullak.ledger.queries import (
     EXPIRING_SOON,
@@ -47,16 +57,6 @@ __all__ = [
 
 
 # -- exports: a period's transfers, streamed --------------------------------------------------
-
-import datetime as dt  # noqa: E402
-from collections.abc import AsyncIterator  # noqa: E402
-from typing import Any  # noqa: E402
-
-from sqlalchemy import select  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
-from sqlalchemy.orm import aliased  # noqa: E402
-
-from gullak.ledger.models import Account, Transfer  # noqa: E402
 
 EXPORT_COLUMNS = (
     "id", "seq", "transaction_id", "asset_code", "amount", "kind", "debit_account_id",
@@ -91,13 +91,6 @@ async def stream_transfers(session: AsyncSession, since: dt.datetime, until: dt.
 
 
 # -- segments: who holds how much, as a statement another domain combines (campaigns) ---------
-
-import uuid  # noqa: E402
-
-from sqlalchemy import Select, func  # noqa: E402
-
-from gullak.ledger.models import Balance  # noqa: E402
-
 
 def users_with_balance(asset_code: str, low: int | None,
                        high: int | None) -> Select[uuid.UUID]:

@@ -10,18 +10,21 @@ Each is reported once per reference, so an event told twice counts once.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit.events import Event
 from gullak.loyalty.achievements import (
+    Report,
     create_achievement,
     list_achievements,
-    Report,
     my_achievements,
     report,
     report_many,
 )
+from gullak.loyalty.models import LoyaltyTier, UserLoyalty
 from gullak.loyalty.prive import (
     add_partner,
     cancel,
@@ -89,13 +92,6 @@ async def reward_confirmed(session: AsyncSession, event: Event) -> None:
 
 
 # -- segments: who is in a tier, as a statement another domain combines (campaigns) -----------
-
-from collections.abc import Sequence  # noqa: E402
-
-from sqlalchemy import Select, func, select  # noqa: E402
-
-from gullak.loyalty.models import LoyaltyTier, UserLoyalty  # noqa: E402
-
 
 def users_in_tiers(codes: Sequence[str],
                    among: Select[uuid.UUID]) -> Select[uuid.UUID]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import clock, events
@@ -137,7 +138,6 @@ async def get_order(session: AsyncSession, order_id: uuid.UUID, viewer: Subject)
     return await order_out(session, order)
 
 
-
 async def list_orders(session: AsyncSession, *, user_id: uuid.UUID | None = None,
                       merchant_id: uuid.UUID | None = None, status: str | None = None,
                       cursor: str | None = None, limit: int = 20) -> OrderPage:
@@ -188,8 +188,6 @@ async def settlement_facts(session: AsyncSession, merchant_id: uuid.UUID,
 
 # -- exports: a period's orders, streamed -----------------------------------------------------
 
-from collections.abc import AsyncIterator  # noqa: E402
-
 EXPORT_COLUMNS = (
     "id", "number", "user_id", "merchant_id", "outlet_id", "kind", "status", "fulfilment",
     "currency", "subtotal", "discount", "delivery_fee", "tax", "total", "refunded",
@@ -212,9 +210,6 @@ async def stream_orders(session: AsyncSession, since: dt.datetime, until: dt.dat
 
 
 # -- segments: who ordered, as a statement another domain combines (campaigns) ----------------
-
-from sqlalchemy import Select  # noqa: E402
-
 
 def users_with_orders(min_count: int, since: dt.datetime) -> Select[uuid.UUID]:
     """Users with at least `min_count` orders created at or after `since` and paid (an order

@@ -4,6 +4,14 @@ the caller's unit of work does; calls to providers are in flows.py, between unit
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from gullak.payouts.disbursements import (
     approved_unpaid,
     open_attempt,
@@ -24,6 +32,7 @@ from gullak.payouts.methods import (
     record_verification,
     remove_method,
 )
+from gullak.payouts.models import Withdrawal
 from gullak.payouts.withdrawals import (
     cancel,
     decide,
@@ -45,15 +54,6 @@ __all__ = [
 
 # -- exports: a period's withdrawals, streamed ------------------------------------------------
 
-import datetime as dt  # noqa: E402
-from collections.abc import AsyncIterator  # noqa: E402
-from typing import Any  # noqa: E402
-
-from sqlalchemy import select  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
-
-from gullak.payouts.models import Withdrawal  # noqa: E402
-
 EXPORT_COLUMNS = (
     "id", "code", "owner_type", "owner_id", "purpose", "kind", "asset_code", "amount", "fee",
     "tax", "net", "method_id", "status", "round", "auto_approved", "reason", "reference_type",
@@ -73,9 +73,6 @@ async def stream_withdrawals(session: AsyncSession, since: dt.datetime, until: d
     async for rows in (await session.stream(query)).mappings().partitions():
         for row in rows:
             yield dict(row)
-
-
-import uuid  # noqa: E402
 
 
 async def recent_withdrawals(session: AsyncSession, owner_id: uuid.UUID, asset_code: str, *,
