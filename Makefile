@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test bench clean
 
 run: $(STAMP)
-	$(BIN)/gullak run
+	$(BIN)/gullak run $(if $(PROFILE),--profile $(PROFILE))
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

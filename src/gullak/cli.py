@@ -43,6 +43,8 @@ HostOpt = Annotated[str | None, typer.Option(help="Address to listen on [GULLAK_
 PortOpt = Annotated[int | None, typer.Option(help="Port to listen on [GULLAK_PORT].")]
 WorkersOpt = Annotated[int | None, typer.Option(
     min=1, help="API processes on the port; default one per core [GULLAK_WEB_WORKERS].")]
+ProfileOpt = Annotated[str | None, typer.Option(
+    help="An app profile's demo data too: rtmn, fitkart, rez, couponali or userstate.")]
 
 
 def _settings() -> Settings:
@@ -83,6 +85,7 @@ def run(
     port: PortOpt = None,
     seed: Annotated[bool, typer.Option(help="Load demo data sets not yet loaded.")] = True,
     workers: WorkersOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Run everything: database (embedded unless GULLAK_DATABASE_URL), migrations, demo
     data, the API (several processes) and the background worker (one more). Ctrl-C stops it;
@@ -91,10 +94,11 @@ def run(
 
     started = time.perf_counter()
     settings = _settings()
+    _check_profile(profile, 0)
     url = _url(settings)
     with console.status("applying migrations"):
         migrate.upgrade(url)
-    notes = _seed(settings, url) if seed and settings.seed_demo else []
+    notes = _seed(settings, url, profile) if seed and settings.seed_demo else []
     host, port = host or settings.host, port or settings.port
     console.rule("[bold]Gullak is running")
     console.print(f"API        http://{host}:{port}/v1")
@@ -137,11 +141,31 @@ def worker(
 
 
 @app.command("seed")
-def seed_command() -> None:
-    """Load the demo data sets that this database has not loaded yet."""
+def seed_command(
+    profile: ProfileOpt = None,
+    scale: Annotated[int, typer.Option(
+        min=0, help="With --profile: N more users of that app with history, for load tests.")] = 0,
+) -> None:
+    """Load the demo data sets that this database has not loaded yet (and a profile's)."""
     settings = _settings()
-    for line in _seed(settings, _url(settings, migrated=True)):
+    _check_profile(profile, scale)
+    url = _url(settings, migrated=True)
+    for line in _seed(settings, url, profile):
         console.print(line)
+    if profile and scale:
+        for line in _scale(settings, url, profile, scale):
+            console.print(line)
+
+
+def _check_profile(profile: str | None, scale: int) -> None:
+    from gullak import profiles
+
+    if profile is not None and profile not in profiles.NAMES:
+        console.print(f"[red]unknown profile {profile!r}:[/red] one of {', '.join(profiles.NAMES)}")
+        raise typer.Exit(2)
+    if scale and profile is None:
+        console.print("[red]--scale needs --profile[/red]")
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -223,6 +247,30 @@ def db_stop() -> None:
     settings = _settings()
     stopped = embedded.stop(Path(settings.data_dir))
     console.print("embedded server stopped" if stopped else "embedded server was not running")
+
+
+@db_app.command("backup")
+def db_backup() -> None:
+    """(owned: backup) A consistent logical backup."""
+    raise NotImplementedError
+
+
+@db_app.command("restore")
+def db_restore() -> None:
+    """(owned: backup) Restore a backup into an empty database."""
+    raise NotImplementedError
+
+
+@db_app.command("stats")
+def db_stats() -> None:
+    """(owned: stats) Table and index sizes, dead tuples, slow statements, unused indexes."""
+    raise NotImplementedError
+
+
+@app.command()
+def doctor() -> None:
+    """(owned: doctor) Check the installation and explain each problem with its fix."""
+    raise NotImplementedError
 
 
 @ledger_app.command("verify")
@@ -816,7 +864,7 @@ def bench_module(name: str):  # type: ignore[no-untyped-def]
     return module
 
 
-def _seed(settings: Settings, url: str) -> list[str]:
+def _seed(settings: Settings, url: str, profile: str | None = None) -> list[str]:
     from gullak import seed
     from gullak.db.engine import Database
 
@@ -824,7 +872,28 @@ def _seed(settings: Settings, url: str) -> list[str]:
         db = Database(url, pool_size=2, max_overflow=0, pgbouncer=settings.database_pgbouncer)
         try:
             with console.status("loading demo data") as status:
-                return await seed.load(db, progress=lambda name: status.update(f"loading {name}"))
+                return await seed.load(db, progress=lambda name: status.update(f"loading {name}"),
+                                       profile=profile)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def _scale(settings: Settings, url: str, profile: str, n: int) -> list[str]:
+    from rich.progress import Progress
+
+    from gullak.db.engine import Database
+    from gullak.profiles import scale
+
+    async def go() -> list[str]:
+        db = Database(url, pool_size=4, max_overflow=0, pgbouncer=settings.database_pgbouncer)
+        try:
+            with Progress(console=console, transient=True) as bar:
+                task = bar.add_task(f"{profile}: {n} users", total=n)
+                return await scale.generate(
+                    db, profile, n, lambda done, total: bar.update(task, completed=done,
+                                                                   total=total))
         finally:
             await db.dispose()
 

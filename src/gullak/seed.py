@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy import select
 
-from gullak import domains
+from gullak import domains, profiles
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 from gullak.kit.demo import DataSet
@@ -39,13 +39,14 @@ def in_order(items: Iterable[DataSet]) -> list[DataSet]:
 
 
 async def load(db: Database, *, progress: Callable[[str], None] | None = None,
-               wiring: domains.Domains = domains.DOMAINS) -> list[str]:
-    """Load every data set not yet loaded; returns the notes of every data set this database
-    holds."""
+               wiring: domains.Domains = domains.DOMAINS,
+               profile: str | None = None) -> list[str]:
+    """Load every data set not yet loaded, and with `profile` that app profile's sets after
+    them; returns the notes of every data set this database holds."""
     domains.install(wiring)
     notes: list[str] = []
     loaded = False
-    for item in in_order(domains.data_sets(wiring)):
+    for item in in_order(_sets(wiring, profile)):
         if item.rebuild:
             if loaded:
                 async with unit_of_work(db) as session:
@@ -67,5 +68,11 @@ async def notes(db: Database, wiring: domains.Domains = domains.DOMAINS) -> list
     """The notes of the data sets this database holds, without loading anything."""
     async with unit_of_work(db) as session:
         names = set((await session.scalars(select(SeedRun.name))).all())
-    return [note for item in in_order(domains.data_sets(wiring)) if item.name in names
-            for note in item.notes]
+    items = domains.data_sets(wiring) + [s for p in profiles.registry().values()
+                                         for s in p.data_sets]
+    return [note for item in in_order(items) if item.name in names for note in item.notes]
+
+
+def _sets(wiring: domains.Domains, profile: str | None) -> list[DataSet]:
+    items = domains.data_sets(wiring)
+    return items + list(profiles.get(profile).data_sets) if profile else items

@@ -1,0 +1,7 @@
+"""The CouponAli profile: its seed data, through the services."""
+
+from __future__ import annotations
+
+from gullak.profiles import Profile
+
+PROFILE = Profile(name="couponali", title="CouponAli", data_sets=())
