@@ -24,7 +24,8 @@ SUPER_ADMIN_ROLE = "01900000-0000-7000-8000-000000000001"
 ROLES = {
     "support": ["users.read", "kyc.review", "audit.read"],
     "finance": ["ledger.read", "wallet.adjust", "audit.read"],
-    "operations": ["users.read", "users.manage", "ledger.read", "settings.manage"],
+    "operations": ["users.read", "users.manage", "ledger.read", "settings.manage",
+                   "system.read"],
 }
 
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gullak import __version__
+from gullak.db.uow import SessionDep
 from gullak.kit.errors import Unauthorized
+from gullak.kit.security import Subject, require
 from gullak.settings import Settings
 from gullak.system import service
+from gullak.system.schemas import DatabaseStatsOut
 
 router = APIRouter(tags=["system"])
 
@@ -58,3 +61,19 @@ def may_scrape(settings: Settings, request: Request) -> bool:
     except ValueError:
         return False
     return any(address in network for network in settings.networks("metrics_networks"))
+
+
+CanReadSystem = Annotated[Subject, require("system.read")]
+
+
+@router.get("/v1/admin/db/stats", summary="The database's sizes, dead tuples, unused indexes"
+            " and slowest statements")
+async def db_stats(
+        _: CanReadSystem, session: SessionDep,
+        limit: Annotated[int, Query(ge=1, le=500, description="How many tables, indexes,"
+                                    " unused indexes and statements")] = 20,
+        partitions: Annotated[bool, Query(description="List each partitioned table's"
+                                          " partitions after it")] = False) -> DatabaseStatsOut:
+    """What `gullak db stats` shows. Row estimates are the planner's (null until a table is
+    first analyzed); scans and dead tuples count since `stats_reset`."""
+    return await service.database_stats(session, limit=limit, partitions=partitions)

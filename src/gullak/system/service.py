@@ -16,6 +16,8 @@ from gullak.db import migrate
 from gullak.kit import clock
 from gullak.kit.errors import TooManyRequests
 from gullak.settings import get_settings
+from gullak.system import stats
+from gullak.system.schemas import DatabaseStatsOut
 
 
 @dataclass
@@ -217,3 +219,11 @@ def redis_client() -> Redis | None:
 
 
 _clients: dict[str, Redis] = {}
+
+
+# -- database statistics ----------------------------------------------------------------------
+
+async def database_stats(session: AsyncSession, *, limit: int = 20,
+                         partitions: bool = False) -> DatabaseStatsOut:
+    """Sizes, row estimates, dead tuples, unused indexes and the slowest statements (read only)."""
+    return await stats.collect(session, limit=limit, partitions=partitions)
