@@ -21,7 +21,8 @@ runner = CliRunner()
 COMMANDS = [["run"], ["serve"], ["worker"], ["seed"], ["version"], ["db"], ["db", "upgrade"],
             ["db", "downgrade"], ["db", "current"], ["db", "url"], ["db", "stop"],
             ["bench", "http"], ["bench", "checkout"], ["bench", "rewards"], ["bench", "activity"],
-            ["payments", "reconcile"], ["payouts", "reconcile"], ["reseal"]]
+            ["payments", "reconcile"], ["payouts", "reconcile"], ["reseal"], ["doctor"],
+            ["db", "backup"], ["db", "restore"], ["db", "stats"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)

@@ -250,27 +250,231 @@ def db_stop() -> None:
 
 
 @db_app.command("backup")
-def db_backup() -> None:
-    """(owned: backup) A consistent logical backup."""
-    raise NotImplementedError
+def db_backup(
+    file: Annotated[Path | None, typer.Argument(
+        help="Where to write it; default gullak-<database>-<UTC time>.dump here.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """Back up the database to FILE: pg_dump's custom format, one consistent snapshot even
+    under traffic. `gullak db restore FILE` restores it into an empty database."""
+    from rich.markup import escape
+    from rich.progress import Progress
+
+    from gullak.db import backup
+
+    settings = _settings()
+    url = _url(settings)
+    target = file or backup.default_file(url)
+    try:
+        # No bar when not on a terminal (cron, a log file): only the summary line.
+        with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+            task = bar.add_task(f"backing up to {target}", total=None)
+            result = backup.backup(url, target, force=force, progress=lambda done, total:
+                                   bar.update(task, completed=done, total=total))
+    except backup.BackupError as exc:
+        console.print(f"[red]backup failed:[/red] {escape(str(exc))}")
+        raise typer.Exit(exc.exit_code) from exc
+    if result.note:
+        console.print(f"[yellow]{result.note}[/yellow]")
+    console.print(f"{result.path}: {result.size / 1e6:.1f} MB, {result.tables} tables, "
+                  f"{result.seconds:.1f}s, migration {result.revision or 'none'} "
+                  f"(pg_dump {result.tool.major})")
 
 
 @db_app.command("restore")
-def db_restore() -> None:
-    """(owned: backup) Restore a backup into an empty database."""
-    raise NotImplementedError
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A backup from `gullak db backup`.")],
+    url: Annotated[str | None, typer.Option(
+        help="Restore into this database instead of the configured one.")] = None,
+    create: Annotated[str | None, typer.Option(
+        metavar="NAME", help="Create database NAME on the same server and restore there.")] = None,
+    # 4 restored a 640 MB database in 14s against 24s for 1, even on 2 cores: the server
+    # writes one table while it sorts another's index.
+    jobs: Annotated[int, typer.Option(
+        min=1, help="Tables and indexes restored at once.")] = 4,
+) -> None:
+    """Restore FILE into an empty database (the configured one, --url, or a new one with
+    --create), then check its migrations and verify its ledger; exits 1 if it does not
+    verify."""
+    from rich.markup import escape
+    from rich.progress import Progress
+
+    from gullak.db import backup, embedded, migrate
+    from gullak.db.engine import Database
+    from gullak.ledger.verify import verify_database
+
+    settings = _settings()
+    server = target = url or _url(settings)
+    created = False
+    try:
+        if create:
+            target, created = backup.create_database(server, create)
+        with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+            task = bar.add_task(f"restoring {file}", total=None)
+            result = backup.restore(target, file, jobs=jobs, progress=lambda done, total:
+                                    bar.update(task, completed=done, total=total))
+    except backup.BackupError as exc:
+        if created:  # a database this command made holds nothing worth keeping
+            embedded.drop_database(server, create or "")
+        console.print(f"[red]restore failed:[/red] {escape(str(exc))}")
+        raise typer.Exit(exc.exit_code) from exc
+    if result.note:
+        console.print(f"[yellow]{result.note}[/yellow]")
+    console.print(f"restored {result.entries} entries into {_masked(target)} in "
+                  f"{result.seconds:.1f}s (pg_restore {result.tool.major})")
+    current, heads = migrate.current(target), migrate.heads()
+    if current != heads:
+        known = set(migrate.revisions())
+        advice = ("run `gullak db upgrade` on it, then `gullak ledger verify`" if current <= known
+                  else "it is newer than this Gullak: restore it with the version that made it")
+        console.print(f"[yellow]the backup is at migration {', '.join(sorted(current)) or 'none'},"
+                      f" this Gullak at {', '.join(sorted(heads))}:[/yellow] {advice}")
+        return
+
+    async def go():  # type: ignore[no-untyped-def]
+        db = Database(target, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
+        try:
+            return await verify_database(db)
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(go())
+    for check in report.checks:
+        if not check.ok:
+            console.print(f"[red]{check.name}: {check.failures} differences[/red] {check.sample}")
+    if not report.ok:
+        console.print("[red]the restored ledger does not verify[/red]")
+        raise typer.Exit(1)
+    console.print(f"ledger verified: {report.transfers} transfers, {report.accounts} accounts, "
+                  f"{len(report.checks)} checks ok")
 
 
 @db_app.command("stats")
-def db_stats() -> None:
-    """(owned: stats) Table and index sizes, dead tuples, slow statements, unused indexes."""
-    raise NotImplementedError
+def db_stats(
+    limit: Annotated[int, typer.Option(
+        min=1, max=500, help="How many tables, indexes and statements.")] = 20,
+    partitions: Annotated[bool, typer.Option(
+        "--partitions", help="List each partitioned table's partitions after it.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON line instead of tables.")] = False,
+) -> None:
+    """Table and index sizes, row estimates, dead tuples, unused indexes, and the slowest
+    statements when pg_stat_statements is loaded. Partitioned tables are rolled up."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from gullak.db.engine import Database
+    from gullak.system import service as system
+
+    settings = _settings()
+    url = _url(settings, migrated=True)
+
+    async def go():  # type: ignore[no-untyped-def]
+        db = Database(url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
+        try:
+            async with db.sessionmaker() as session, session.begin():
+                return await system.database_stats(session, limit=limit, partitions=partitions)
+        finally:
+            await db.dispose()
+
+    stats = asyncio.run(go())
+    if json_out:
+        typer.echo(stats.model_dump_json())
+        return
+
+    def size(n: int) -> str:
+        if n < 1024:
+            return f"{n} B"
+        value = float(n)
+        for unit in ("kB", "MB", "GB", "TB"):
+            value /= 1024
+            if value < 1024 or unit == "TB":
+                break
+        return f"{value:.1f} {unit}"
+
+    def when(at: dt.datetime | None) -> str:
+        return at.strftime("%Y-%m-%d %H:%M") if at else "never"
+
+    out = Console()
+    reset = f", counted since {when(stats.stats_reset)}" if stats.stats_reset else ""
+    out.print(f"[bold]{escape(stats.database)}[/bold]: {size(stats.size_bytes)},"
+              f" PostgreSQL {escape(stats.server_version)}{reset}")
+    tables = Table(title="tables (partitioned ones summed over their partitions)")
+    for column in ("table", "rows (est.)", "total", "data", "toast", "indexes", "dead",
+                   "dead %", "vacuumed", "analyzed"):
+        tables.add_column(column, justify="left" if column in ("table", "vacuumed", "analyzed")
+                          else "right")
+    for t in stats.tables:
+        name = f"  └ {t.schema_name}.{t.name}" if t.parent else (
+            f"{t.name} ({t.partitions} partitions)" if t.kind == "partitioned" else t.name)
+        tables.add_row(escape(name), "unknown" if t.rows_estimate is None else f"{t.rows_estimate:,}",
+                       size(t.total_bytes), size(t.table_bytes), size(t.toast_bytes),
+                       size(t.index_bytes), f"{t.dead_tuples:,}",
+                       "" if t.dead_ratio is None else f"{t.dead_ratio:.1%}",
+                       when(t.last_vacuum), when(t.last_analyze))
+    out.print(tables)
+    indexes = Table(title=f"unused indexes ({stats.unused_index_count}: never scanned, not"
+                          " unique, backing no constraint)")
+    for column in ("index", "table", "size"):
+        indexes.add_column(column, justify="right" if column == "size" else "left")
+    for i in stats.unused_indexes:
+        indexes.add_row(escape(i.name), escape(i.table), size(i.bytes))
+    out.print(indexes)
+    largest = Table(title="largest indexes")
+    for column in ("index", "table", "size", "scans"):
+        largest.add_column(column, justify="right" if column in ("size", "scans") else "left")
+    for i in stats.indexes:
+        largest.add_row(escape(i.name), escape(i.table), size(i.bytes), f"{i.scans:,}")
+    out.print(largest)
+    if not stats.statements.available:
+        out.print(f"slowest statements: not available: {escape(stats.statements.reason or '')}")
+        return
+    slow = Table(title="slowest statements (by total time)")
+    for column in ("total ms", "calls", "mean ms", "rows", "statement"):
+        slow.add_column(column, justify="left" if column == "statement" else "right")
+    for s in stats.statements.slowest:
+        slow.add_row(f"{s.total_ms:,.1f}", f"{s.calls:,}", f"{s.mean_ms:,.2f}", f"{s.rows:,}",
+                     escape(" ".join(s.query.split())))
+    out.print(slow)
 
 
 @app.command()
-def doctor() -> None:
-    """(owned: doctor) Check the installation and explain each problem with its fix."""
-    raise NotImplementedError
+def doctor(
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object, for monitoring.")]
+    = False,
+) -> None:
+    """Check the installation (settings, disk, database, migrations, extensions, partitions,
+    jobs, clocks) and explain each problem with its fix. Exits 1 if a check fails, 0 when
+    there are only warnings. Migrates nothing and loads no demo data."""
+    from pydantic import ValidationError
+    from rich.table import Table
+
+    from gullak.kit import logging as gullak_logging
+    from gullak.system import doctor as checks
+
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        results = [checks.invalid_settings(exc)]
+    else:
+        gullak_logging.configure(settings.log_level, settings.log_format)
+        url, reason = None, "GULLAK_DATABASE_URL is not set (production has no embedded server)"
+        if settings.database_url or not settings.is_production:
+            try:
+                url = _url(settings)
+            except Exception as exc:  # the embedded server did not start: a finding, not a crash
+                reason = f"the embedded server did not start: {exc}"
+        results = asyncio.run(checks.run_url(settings, url, unreachable=reason))
+    if json_out:
+        typer.echo(checks.to_json(results))
+    else:
+        colours = {"ok": "green", "warn": "yellow", "fail": "red", "skipped": "dim"}
+        table = Table("status", "check")
+        for column in ("detail", "fix"):  # folded, never cut: a URL or a name must stay whole
+            table.add_column(column, overflow="fold")
+        for c in results:
+            table.add_row(f"[{colours[c.status]}]{c.status}[/]", c.name, c.detail, c.fix)
+        Console().print(table)
+    raise typer.Exit(0 if checks.report(results)["ok"] else 1)
 
 
 @ledger_app.command("verify")
