@@ -8,7 +8,7 @@ import datetime as dt
 import uuid
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gullak.kit import clock, events
@@ -112,6 +112,14 @@ async def test_order_and_loyalty_events(session: AsyncSession) -> None:
          "achievement_id": str(uuid.uuid4()), "user_achievement_id": str(uuid.uuid4())},
         {"user_id": str(user), "achievement_code": "streak_7",
          "achievement_id": str(uuid.uuid4()), "user_achievement_id": str(uuid.uuid4())}])
+    # The unlocks wait for their job, enqueued in the same transaction: the conversion that
+    # unlocked them does not notify one by one.
+    assert len(await _inbox(session, user)) == 2
+    [args] = (await session.scalars(text(
+        "SELECT args FROM procrastinate_jobs WHERE task_name = 'notifications.achievements'"
+        " AND args::text LIKE :user"), {"user": f"%{user}%"})).all()
+    assert await handlers.notify_achievements(session, args["unlocks"]) == 2
+    assert await handlers.notify_achievements(session, args["unlocks"]) == 2  # a retry
     got = [(n.template, n.locale, n.title) for n in await _inbox(session, user)]
     assert got == [("orders.status_changed", "hi", "ऑर्डर ORD-7: shipped"),
                    ("loyalty.tier_changed", "hi", "अब आप Gold हैं"),

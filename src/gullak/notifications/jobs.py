@@ -32,6 +32,12 @@ async def deliver(delivery_id: str) -> str:
     return await flows.deliver(worker_db(), get_settings(), senders(), uuid.UUID(delivery_id))
 
 
+@queue.task(name="notifications.achievements", retry=3)
+async def achievements(unlocks: list[dict[str, str]]) -> int:
+    async with unit_of_work(worker_db()) as session:
+        return await handlers.notify_achievements(session, unlocks)
+
+
 @queue.periodic(cron="* * * * *", periodic_id="notifications_sweep")
 @queue.task(name="notifications.sweep", queueing_lock="notifications.sweep")
 async def sweep(timestamp: int) -> int:
