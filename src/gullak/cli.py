@@ -300,8 +300,6 @@ def db_restore(
     from rich.progress import Progress
 
     from gullak.db import backup, embedded, migrate
-    from gullak.db.engine import Database
-    from gullak.ledger.verify import verify_database
 
     settings = _settings()
     server = target = url or _url(settings)
@@ -331,14 +329,7 @@ def db_restore(
                       f" this Gullak at {', '.join(sorted(heads))}:[/yellow] {advice}")
         return
 
-    async def go():  # type: ignore[no-untyped-def]
-        db = Database(target, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
-        try:
-            return await verify_database(db)
-        finally:
-            await db.dispose()
-
-    report = asyncio.run(go())
+    report = _verified(settings, target)
     for check in report.checks:
         if not check.ok:
             console.print(f"[red]{check.name}: {check.failures} differences[/red] {check.sample}")
@@ -483,20 +474,11 @@ def ledger_verify() -> None:
     on any difference."""
     from rich.table import Table
 
-    from gullak.db.engine import Database
-    from gullak.ledger.verify import verify_database
 
     settings = _settings()
     url = _url(settings, migrated=True)
 
-    async def go():  # type: ignore[no-untyped-def]
-        db = Database(url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
-        try:
-            return await verify_database(db)
-        finally:
-            await db.dispose()
-
-    report = asyncio.run(go())
+    report = _verified(settings, url)
     table = Table(title=f"ledger: {report.transfers} transfers, {report.accounts} accounts")
     table.add_column("check")
     table.add_column("result")
@@ -1167,6 +1149,21 @@ def _stop(process) -> None:  # type: ignore[no-untyped-def]
     if process.is_alive():
         process.kill()
         process.join()
+
+
+def _verified(settings: Settings, url: str):  # type: ignore[no-untyped-def]
+    """`gullak ledger verify` of the database at `url`: its report."""
+    from gullak.db.engine import Database
+    from gullak.ledger.verify import verify_database
+
+    async def go():  # type: ignore[no-untyped-def]
+        db = Database(url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
+        try:
+            return await verify_database(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
 
 
 def _masked(url: str) -> str:

@@ -28,7 +28,7 @@ from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import AssetIn, AssetKind, TransferIn
-from gullak.ledger.verify import verify_database
+from tests.helpers.ledger import verified
 
 
 async def open_accounts(db: Database, asset: str, users: int = 8) -> list[uuid.UUID]:
@@ -71,14 +71,6 @@ def balances(url: str) -> list[tuple[Any, ...]]:
 
 def transfers(url: str) -> int:
     return int(rows(url, "SELECT count(*) FROM ledger_transfers")[0][0])
-
-
-async def verified(url: str) -> bool:
-    db = Database(url, pool_size=1, max_overflow=0)
-    try:
-        return (await verify_database(db)).ok
-    finally:
-        await db.dispose()
 
 
 @contextmanager

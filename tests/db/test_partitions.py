@@ -28,7 +28,7 @@ from gullak.ledger import service
 from gullak.ledger.schemas import AccountOut, TransferIn
 from gullak.ledger.verify import verify, verify_database
 from gullak.system import jobs
-from tests.helpers.ledger import Book, make_book
+from tests.helpers.ledger import Book, make_book, verified
 
 TABLES = ("audit_log", "cashback_events", "gateway_events", "ledger_transfers")
 OF_0016 = ("audit_log", "ledger_transfers")  # the tables migration 0016 partitioned
@@ -344,14 +344,6 @@ async def history_of(url: str, account: uuid.UUID) -> list[list[Any]]:
     try:
         async with unit_of_work(db) as session:
             return await pages(session, account)
-    finally:
-        await db.dispose()
-
-
-async def verified(url: str) -> bool:
-    db = Database(url, pool_size=1, max_overflow=0)
-    try:
-        return (await verify_database(db)).ok
     finally:
         await db.dispose()
 

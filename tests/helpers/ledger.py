@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gullak.db.engine import Database
 from gullak.ledger import service
 from gullak.ledger.schemas import AccountOut, AssetIn, TransferIn
+from gullak.ledger.verify import verify_database
 
 
 @dataclass
@@ -39,3 +41,12 @@ async def make_book(session: AsyncSession) -> Book:
     await service.create_asset(session, AssetIn(code="INR", name="Rupees", kind="cash", scale=2))
     return Book(session, await service.platform_account(session, "COIN", "issuance"),
                 await service.platform_account(session, "PROMO", "issuance"))
+
+
+async def verified(url: str) -> bool:
+    """Whether `gullak ledger verify` passes on the database at `url`."""
+    db = Database(url, pool_size=1, max_overflow=0)
+    try:
+        return (await verify_database(db)).ok
+    finally:
+        await db.dispose()

@@ -24,12 +24,11 @@ from gullak.kit.security import Subject
 from gullak.merchants import service as merchants
 from gullak.merchants.schemas import CommissionIn, MerchantIn
 from gullak.offers import service as offers
-from gullak.offers.schemas import OfferIn
 from gullak.payouts import methods, withdrawals
 from gullak.payouts.providers.base import Verification
 from gullak.payouts.schemas import MethodIn, MethodKind, WithdrawalIn
 from gullak.profiles import Profile
-from gullak.profiles.rez import go_live
+from gullak.profiles.shops import go_live, publish_offers
 from gullak.profiles.people import sign_up
 from gullak.settings import get_settings
 
@@ -121,12 +120,8 @@ async def load_stores(session: AsyncSession) -> None:
         await go_live(session, store.id, store.slug, "incorporation")
         await merchants.add_commission(session, store.id, CommissionIn(
             category_id=category, rate_bps=item["commission_bps"], valid_from=start), None)
-        for terms in item["offers"]:
-            offer = await offers.create_offer(session, store.id, OfferIn(
-                valid_from=start, valid_until=start + dt.timedelta(days=60),
-                category_id=category, **terms), None)
-            await offers.transition(session, offer.id, "submit", None)
-            await offers.transition(session, offer.id, "approve", None)
+        await publish_offers(session, store.id, category, item["offers"], start=start,
+                             days=60)
         if store.name == "GadgetHub":
             card = await catalog.create_product(session, store.id, ProductIn.model_validate(
                 {**GIFT_CARD, "category_id": categories["gift-cards"]}), None)

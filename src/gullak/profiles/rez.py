@@ -21,10 +21,11 @@ from gullak.loyalty import service as loyalty
 from gullak.loyalty.schemas import PartnerIn, PlanIn
 from gullak.merchants import reviews
 from gullak.merchants import service as merchants
-from gullak.merchants.schemas import DocumentIn, MerchantIn, OutletIn, Status, UserReviewIn
+from gullak.merchants.schemas import MerchantIn, OutletIn, UserReviewIn
 from gullak.offers import service as offers
-from gullak.offers.schemas import HoursWindow, OfferIn, RedeemIn
+from gullak.offers.schemas import HoursWindow, RedeemIn
 from gullak.profiles import Profile
+from gullak.profiles.shops import go_live, publish_offers
 from gullak.profiles.people import credit, sign_up
 from gullak.referrals import service as referrals
 from gullak.referrals.schemas import AmbassadorReviewIn, ClaimIn, CollegeIn, ReviewIn
@@ -131,18 +132,6 @@ async def load_categories(session: AsyncSession) -> None:
         ids[slug] = out.id
 
 
-async def go_live(session: AsyncSession, merchant_id: uuid.UUID, slug: str,
-                  document: str = "shop_license") -> None:
-    """Onboard a new merchant as an admin would: its document verified, then live."""
-    uploaded = await merchants.add_document(session, merchant_id, DocumentIn(
-        document_type=document, number=f"{document[:3].upper()}-{slug[:20]}",
-        file_url=f"https://files.example/{slug}/{document}.pdf"), None)
-    await merchants.set_status(session, merchant_id, Status.documents_submitted, None, None)
-    await merchants.review_document(session, merchant_id, uploaded.id, True, None, None)
-    await merchants.set_status(session, merchant_id, Status.verified, None, None)
-    await merchants.set_status(session, merchant_id, Status.live, None, None)
-
-
 async def load_merchants(session: AsyncSession) -> None:
     tree = await catalog.category_tree(session)
     slugs = {c.slug: c.id for c in _flatten(tree)}
@@ -154,12 +143,8 @@ async def load_merchants(session: AsyncSession) -> None:
         for outlet in item["outlets"]:
             await merchants.add_outlet(session, merchant.id, outlet, None)
         await go_live(session, merchant.id, merchant.slug)
-        for terms in item["offers"]:
-            offer = await offers.create_offer(session, merchant.id, OfferIn(
-                valid_from=start, valid_until=start + dt.timedelta(days=90),
-                category_id=category, **terms), None)
-            await offers.transition(session, offer.id, "submit", None)
-            await offers.transition(session, offer.id, "approve", None)
+        await publish_offers(session, merchant.id, category, item["offers"], start=start,
+                             days=90)
 
 
 def _flatten(nodes: list[CategoryNode]) -> list[CategoryNode]:

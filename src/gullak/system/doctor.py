@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gullak import worker
 from gullak.db import migrate
+from gullak.db import partitions as partitions_of
 from gullak.db.engine import Database
 from gullak.kit import clock
 from gullak.settings import SECRET_NAMES, ConfigError, Settings, check_startup
@@ -284,7 +285,7 @@ async def partitions(db: Database) -> Check:
     """Every table partitioned by a time (or a UUIDv7 id) has partitions for the rest of this
     month and all of the next; a DEFAULT partition does not count, it only catches strays."""
     now = clock.now()
-    until = _month_after(_month_after(now))
+    until = partitions_of.next_month(partitions_of.next_month(now))
     async with db.engine.connect() as conn:
         tables = (await conn.execute(_PARTITIONED)).all()
         rows = (await conn.execute(_BOUNDS, {"parents": [t.oid for t in tables]})).all()
@@ -309,11 +310,6 @@ async def partitions(db: Database) -> Check:
     if unchecked:
         detail += f" (not by time: {', '.join(unchecked)})"
     return Check("partitions", "ok", detail)
-
-
-def _month_after(at: dt.datetime) -> dt.datetime:
-    first = at.astimezone(dt.UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return (first + dt.timedelta(days=32)).replace(day=1)
 
 
 def _convert(keytype: str | None) -> Callable[[str], dt.datetime] | None:
