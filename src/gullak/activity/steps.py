@@ -245,11 +245,14 @@ def _next(month: dt.date) -> dt.date:
     return (month + dt.timedelta(days=32)).replace(day=1)
 
 
-async def ensure_partitions(session: AsyncSession, *, months_ahead: int = 3) -> list[str]:
-    """Make the partitions of step_records from the oldest resyncable day's month to
-    `months_ahead` months on; returns the names made."""
+async def ensure_partitions(session: AsyncSession, *, months_ahead: int = 3,
+                            since: dt.date | None = None) -> list[str]:
+    """Make the partitions of step_records from the oldest resyncable day's month (or
+    `since`'s, if earlier: history loaded in bulk) to `months_ahead` months on; returns the
+    names made."""
     now = clock.now()
-    month, last = _month(oldest_day(now)), _month(now.date())
+    oldest = oldest_day(now) if since is None else min(since, oldest_day(now))
+    month, last = _month(oldest), _month(now.date())
     for _ in range(months_ahead):
         last = _next(last)
     have = set((await session.scalars(_PARTITIONS)).all())

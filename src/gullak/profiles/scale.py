@@ -37,7 +37,6 @@ from gullak.merchants import service as merchants
 from gullak.offers import service as offers
 from gullak.offers.schemas import RedeemIn
 from gullak.profiles import NAMES
-from gullak.settings import get_settings
 
 BATCH = 100
 # Units at once where they touch only rows of their own (the CLI's pool has four connections).
@@ -154,24 +153,12 @@ async def _prepare(session: AsyncSession, profile: str) -> Run:
         today = clock.now().date()
         run.days = [d for d in (today - dt.timedelta(days=k) for k in range(DAYS, 0, -1))
                     if activity.is_over(d, clock.now())]
-        await _partitions(session, run.days[0])
+        await activity.ensure_partitions(session, since=run.days[0])
     elif profile == "couponali":
         run.offer, _ = await _offer(session, [m.id for m in live if m.tracking_url_template])
     elif profile in ("rtmn", "rez"):
         run.offer, run.city = await _offer(session, run.merchants, coins=True)
     return run
-
-
-async def _partitions(session: AsyncSession, since: dt.date) -> None:
-    """`ensure_partitions` makes months back to the resync window; history goes further, so
-    it runs as of the history's first day, in a task of its own: only that task's clock moves
-    (the clock is a context variable)."""
-    async def as_of() -> None:
-        back = get_settings().activity_resync_days + 1
-        clock.freeze(dt.datetime.combine(since + dt.timedelta(days=back), dt.time(), dt.UTC))
-        await activity.ensure_partitions(session)
-
-    await asyncio.create_task(as_of())
 
 
 async def _offer(session: AsyncSession, merchant_ids: Sequence[uuid.UUID], *,
