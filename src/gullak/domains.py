@@ -146,6 +146,14 @@ DOMAINS: tuple[Domain, ...] = (
                      "user.signed_in": "service:user_signed_in",
                      "offer.redeemed": "service:offer_redeemed",
                      "withdrawal.requested": "service:withdrawal_requested"}),
+    # Last: its pages show every domain above, through their services.
+    Domain("console", needs=("ledger", "identity", "access", "merchants", "catalog", "offers",
+                             "discovery", "payments", "giftcards", "orders", "loyalty",
+                             "rewards", "cashback", "referrals", "activity", "engagement",
+                             "payouts", "notifications", "support", "analytics", "campaigns",
+                             "exports", "risk", "system"),
+           routers=("api:router", "dashboard:router", "queues:router", "people:router",
+                    "books:router", "supply:router", "growth:router", "portal:router")),
 )
 
 

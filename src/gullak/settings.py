@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     otp_per_ip_per_hour: int = Field(default=20, ge=1, le=1_000_000)
     access_token_minutes: int = Field(default=15, ge=1, le=1440)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
+    # The console (/console, /merchant): a browser idle this long is signed out; a session
+    # ends after console_session_hours however busy.
+    console_idle_minutes: int = Field(default=30, ge=1, le=1440)
+    console_session_hours: int = Field(default=12, ge=1, le=168)
     # Text messages: "sandbox" keeps them in the sms_outbox table (nothing leaves the machine);
     # "twilio" sends them through Twilio's REST API.
     sms_provider: Literal["sandbox", "twilio"] = "sandbox"

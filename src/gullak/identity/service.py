@@ -68,6 +68,7 @@ from gullak.identity.sessions import (
     refresh,
     revoke_all,
     revoke_session,
+    session_open,
     start_session,
 )
 from gullak.identity.signin import PER_ADDRESS, PER_LOGIN, sign_in, throttle_keys
@@ -243,7 +244,7 @@ __all__ = [
     "normalize_email", "normalize_phone", "OTP_COOLDOWN", "OTP_MAX_ATTEMPTS", "OTP_PER_IP",
     "OTP_PER_PHONE", "OTP_TTL", "PER_ADDRESS", "PER_LOGIN", "push_targets", "put_device",
     "refresh", "request_otp", "review_kyc", "revoke_all", "revoke_session", "send_sms",
-    "set_password", "set_status", "sign_in", "sign_in_with_otp", "sign_in_with_password",
+    "session_open", "set_password", "set_status", "sign_in", "sign_in_with_otp", "sign_in_with_password",
     "start_session", "start_totp", "step_up", "STEP_UP_TTL", "submit_kyc", "throttle_keys",
     "totp_ok", "unlink_social", "update_address", "update_profile", "verify_otp", "wallet",
     "wallet_account",

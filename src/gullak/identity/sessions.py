@@ -156,6 +156,13 @@ async def authenticate_bearer(settings: Settings, session: AsyncSession,
                    session_id=verified.family)
 
 
+async def session_open(session: AsyncSession, family: uuid.UUID, subject_id: uuid.UUID,
+                       kind: str) -> bool:
+    """Whether a session family is still open for its subject (the console's browser
+    sessions ride on one)."""
+    return await _open_until(session, family, subject_id, kind, clock.now()) is not None
+
+
 async def _open_until(session: AsyncSession, family: uuid.UUID, subject_id: uuid.UUID,
                       kind: str, now: dt.datetime) -> dt.datetime | None:
     """When the open session expires; None if it is closed, or the user's account is not

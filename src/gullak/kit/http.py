@@ -31,6 +31,8 @@ _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 # Media types a body may have; anything else is refused before a route sees it.
 ACCEPTED_MEDIA = ("application/json", "multipart/form-data", "text/csv")
+# The browser pages' forms (the console and the merchant portal) post as HTML forms do.
+FORM_PATHS = ("/console/", "/merchant/")
 
 REQUESTS = Counter("gullak_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -207,7 +209,9 @@ class BodyGuard:
             return
         media = (_header(scope, "content-type") or "").split(";")[0].strip().lower()
         has_body = length not in (None, "0") or _header(scope, "transfer-encoding") is not None
-        if has_body and not _accepted(media):
+        if has_body and not _accepted(media) and not (
+                media == "application/x-www-form-urlencoded"
+                and scope["path"].startswith(FORM_PATHS)):
             await self._refuse(scope, receive, send, 415, "unsupported_media_type",
                                "Unsupported media type",
                                f"Send the body as application/json, not {media or 'untyped'}.")

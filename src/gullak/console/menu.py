@@ -1,0 +1,90 @@
+"""The console's menu: every admin page, the permission that shows it, and the queues whose
+open items are counted beside their name. A page is listed only to an admin who may open it,
+and the page itself refuses anyone else (web.Page.require)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gullak.console.web import Page
+
+
+@dataclass(frozen=True)
+class Item:
+    section: str
+    label: str
+    path: str
+    permission: str  # "": any signed-in account of the portal
+    count: str | None = None  # a key of queues.COUNTS
+
+
+ITEMS: tuple[Item, ...] = (
+    Item("Overview", "Dashboard", "/console", ""),
+    Item("Queues", "Merchant onboarding", "/console/queues/merchants", "merchants.review",
+         "merchants"),
+    Item("Queues", "Offers to approve", "/console/queues/offers", "offers.review", "offers"),
+    Item("Queues", "KYC reviews", "/console/queues/kyc", "kyc.review", "kyc"),
+    Item("Queues", "Step validations", "/console/queues/steps", "activity.review", "steps"),
+    Item("Queues", "Withdrawals", "/console/queues/withdrawals", "payouts.review",
+         "withdrawals"),
+    Item("Queues", "Flagged reviews", "/console/queues/reviews", "reviews.moderate", "reviews"),
+    Item("Queues", "Support tickets", "/console/queues/tickets", "support.read", "tickets"),
+    Item("Queues", "Risk events", "/console/queues/risk", "risk.read", "risk"),
+    Item("People", "Users", "/console/users", "users.read"),
+    Item("Money", "Ledger", "/console/ledger", "ledger.read"),
+    Item("Money", "Orders", "/console/orders", "orders.read"),
+    Item("Money", "Settlements", "/console/settlements", "payouts.read"),
+    Item("Money", "Gift cards", "/console/giftcards", "giftcards.read"),
+    Item("Supply", "Merchants", "/console/merchants", "merchants.read"),
+    Item("Supply", "Catalog", "/console/catalog", "catalog.manage"),
+    Item("Supply", "Offers", "/console/offers", "offers.read"),
+    Item("Growth", "Campaigns", "/console/campaigns", "campaigns.read"),
+    Item("Growth", "Segments", "/console/segments", "campaigns.read"),
+    Item("Growth", "Reward rules", "/console/rules", "rewards.read"),
+    Item("Growth", "Tiers", "/console/tiers", "loyalty.read"),
+    Item("Growth", "Notification templates", "/console/templates", "notifications.manage"),
+    Item("System", "Admins", "/console/admins", "admins.manage"),
+    Item("System", "Roles", "/console/roles", "roles.manage"),
+    Item("System", "Departments", "/console/departments", "admins.manage"),
+    Item("System", "Settings", "/console/settings", "settings.manage"),
+    Item("System", "Feature flags", "/console/flags", "settings.manage"),
+    Item("System", "Audit log", "/console/audit", "audit.read"),
+    Item("System", "Database", "/console/system", "system.read"),
+)
+
+MERCHANT_ITEMS: tuple[Item, ...] = (
+    Item("Shop", "Overview", "/merchant", "merchant.read"),
+    Item("Shop", "Outlets", "/merchant/outlets", "merchant.read"),
+    Item("Shop", "Products", "/merchant/products", "merchant.read"),
+    Item("Shop", "Offers", "/merchant/offers", "merchant.read"),
+    Item("Sales", "Orders", "/merchant/orders", "merchant.read"),
+    Item("Sales", "Redemptions", "/merchant/redemptions", "merchant.read"),
+    Item("Sales", "Reviews", "/merchant/reviews", "merchant.read"),
+    Item("Sales", "Settlements", "/merchant/settlements", "merchant.read"),
+    Item("Team", "Users", "/merchant/users", "merchant.read"),
+)
+
+Counter = Callable[["Page"], Awaitable[int]]
+
+
+def visible(page: Page) -> list[tuple[str, list[Item]]]:
+    """The menu's sections, each with the items this account may open."""
+    items = ITEMS if page.portal == "console" else MERCHANT_ITEMS
+    sections: dict[str, list[Item]] = {}
+    for item in items:
+        if not item.permission or page.can(item.permission):
+            sections.setdefault(item.section, []).append(item)
+    return list(sections.items())
+
+
+async def counts(page: Page) -> dict[str, int]:
+    """Open items of each queue this admin may work on (a page render runs these few
+    counts; each is an indexed count of a status)."""
+    found: dict[str, Counter] = importlib.import_module("gullak.console.queues").COUNTS
+    return {item.count: await found[item.count](page) for item in ITEMS
+            if item.count and item.count in found and page.can(item.permission)}
+
