@@ -22,7 +22,7 @@ COMMANDS = [["run"], ["serve"], ["worker"], ["seed"], ["version"], ["db"], ["db"
             ["db", "downgrade"], ["db", "current"], ["db", "url"], ["db", "stop"],
             ["bench", "http"], ["bench", "checkout"], ["bench", "rewards"], ["bench", "activity"],
             ["payments", "reconcile"], ["payouts", "reconcile"], ["reseal"], ["doctor"],
-            ["db", "backup"], ["db", "restore"], ["db", "stats"]]
+            ["db", "backup"], ["db", "restore"], ["db", "stats"], ["admin", "code"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -32,6 +32,17 @@ def test_every_command_explains_itself(command: list[str]) -> None:
     assert "Usage" in result.output
     doc = result.output.split("Usage", 1)[1]
     assert len(doc.split()) > 8  # more than the usage line: a sentence about what it does
+
+
+def test_admin_code_is_the_authenticator_code_of_the_secret() -> None:
+    import pyotp
+
+    from gullak.access.seed import DEMO_ADMIN_TOTP
+
+    result = runner.invoke(app, ["admin", "code"])
+    assert result.exit_code == 0
+    assert pyotp.TOTP(DEMO_ADMIN_TOTP).verify(result.output.strip(), valid_window=1)
+    assert runner.invoke(app, ["admin", "code", "not base32!"]).exit_code == 2
 
 
 def test_version() -> None:

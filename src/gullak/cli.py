@@ -103,6 +103,8 @@ def run(
     console.rule("[bold]Gullak is running")
     console.print(f"API        http://{host}:{port}/v1")
     console.print(f"API docs   http://{host}:{port}/docs")
+    console.print(f"Console    http://{host}:{port}/console   (admins: password + TOTP code)")
+    console.print(f"Merchants  http://{host}:{port}/merchant  (merchant users)")
     console.print(f"Readiness  http://{host}:{port}/ready")
     console.print(f"Database   {_masked(url)}   (psql: `gullak db url`)")
     for line in notes:
@@ -490,6 +492,24 @@ def ledger_verify() -> None:
         for row in check.sample:
             console.print(f"[red]{check.name}:[/red] {row}")
     raise typer.Exit(0 if report.ok else 1)
+
+
+@admin_app.command("code")
+def admin_code(
+    secret: Annotated[str | None, typer.Argument(
+        help="A TOTP secret (base32); the demo admin's when left out.")] = None,
+) -> None:
+    """Print the authenticator code of a TOTP secret now, as an authenticator app would: for
+    signing in to the console as the demo admin without a phone."""
+    import pyotp
+
+    from gullak.access.seed import DEMO_ADMIN_TOTP
+
+    try:
+        typer.echo(pyotp.TOTP(secret or DEMO_ADMIN_TOTP).now())
+    except (ValueError, TypeError) as exc:
+        console.print("[red]invalid_secret:[/red] not a base32 TOTP secret")
+        raise typer.Exit(2) from exc
 
 
 @admin_app.command("create")

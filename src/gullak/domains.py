@@ -151,9 +151,9 @@ DOMAINS: tuple[Domain, ...] = (
                              "discovery", "payments", "giftcards", "orders", "loyalty",
                              "rewards", "cashback", "referrals", "activity", "engagement",
                              "payouts", "notifications", "support", "analytics", "campaigns",
-                             "exports", "risk", "system"),
+                             "exports", "risk", "system"), jobs=True,
            routers=("api:router", "dashboard:router", "queues:router", "people:router",
-                    "books:router", "supply:router", "growth:router", "portal:router")),
+                    "books:router", "supply:router", "growth:router", "portal:router", "api:fallback")),
 )
 
 

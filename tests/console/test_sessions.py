@@ -5,12 +5,17 @@ from __future__ import annotations
 import datetime as dt
 
 import httpx
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from gullak.access import service as access
+from gullak.access.schemas import AdminUpdateIn
+from gullak.console import service as console
 from gullak.kit import clock
 from gullak.settings import Settings
 from tests.helpers import admins
-from tests.helpers.console import admin_browser, admin_signed_in, sign_in
+from tests.helpers.console import admin_browser, admin_signed_in, merchant_browser, sign_in
+from tests.helpers.merchants import new_merchant
 
 
 async def test_an_admin_signs_in_with_password_and_code(client: httpx.AsyncClient,
@@ -84,3 +89,43 @@ async def test_next_never_leaves_the_console(client: httpx.AsyncClient, session:
     assert 'value="/console"' in page.text
     signed = await admin_signed_in(client, admin)
     assert signed.csrf
+
+
+async def test_a_disabled_admin_is_signed_out_at_once(client: httpx.AsyncClient,
+                                                      session: AsyncSession,
+                                                      settings: Settings) -> None:
+    browser = await admin_browser(client, session, settings)
+    await access.update_admin(session, browser.subject_id, AdminUpdateIn(status="disabled"))
+    r = await client.get("/console", follow_redirects=False)
+    assert r.status_code == 303 and "/console/login" in r.headers["location"]
+
+
+async def test_a_console_cookie_does_not_open_the_merchant_portal(client: httpx.AsyncClient,
+                                                                  session: AsyncSession,
+                                                                  settings: Settings) -> None:
+    await admin_browser(client, session, settings)
+    r = await client.get("/merchant", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/merchant/login")
+
+
+async def test_a_merchant_user_signs_in_to_the_portal(client: httpx.AsyncClient,
+                                                      session: AsyncSession) -> None:
+    merchant = await new_merchant(session)
+    browser = await merchant_browser(client, session, merchant.id)
+    r = await client.get("/console", follow_redirects=False)
+    assert r.status_code == 303  # the portal's session is not the console's
+    assert browser.portal == "merchant"
+
+
+async def test_sessions_over_for_a_week_are_pruned(client: httpx.AsyncClient,
+                                                   session: AsyncSession, settings: Settings,
+                                                   connection: AsyncConnection) -> None:
+    browser = await admin_browser(client, session, settings)
+    await browser.post("/console/logout")
+    live = await admin_browser(client, session, settings)
+    clock.freeze(clock.now() + dt.timedelta(days=8))
+    await console.prune(session, older_than=dt.timedelta(days=7))
+    ids = set(await session.scalars(text("SELECT subject_id FROM console_sessions")))
+    assert browser.subject_id not in ids
+    assert live.subject_id not in ids  # expired (12 hours) more than a week ago as well
+    assert (await session.scalar(text("SELECT count(*) FROM console_sessions"))) == 0

@@ -121,6 +121,7 @@ LOCAL = {
     "ledger_lots", "ledger_spend", "ledger_idempotency",
     # The back office, merchants' operations, stock, sign-in before a user exists, jobs.
     "admin_users", "admin_roles", "admin_departments", "departments", "api_keys", "audit_log",
+    "console_sessions",
     "merchant_users", "merchant_documents", "merchant_bank_accounts", "product_feed_sources",
     "product_feed_imports", "inventory", "inventory_reservations", "otp_codes", "sms_outbox",
     "rate_limits", "seed_runs", "alembic_version", "procrastinate_jobs", "procrastinate_events",

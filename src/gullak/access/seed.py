@@ -51,5 +51,5 @@ async def load(session: AsyncSession) -> None:
 DATA_SETS = (DataSet(
     "access", load, needs=("identity",),
     notes=(f"Admin      {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}, TOTP secret {DEMO_ADMIN_TOTP}"
-           " (POST /v1/admin/auth/login)",
+           " (`gullak admin code` prints its code; /console, or POST /v1/admin/auth/login)",
            f"API key    {DEMO_KEY_HOLDER}:{DEMO_KEY} (HTTP Basic; ledger.read, ledger.write)")),)

@@ -139,3 +139,13 @@ async def merchant_sign_in(request: Request, session: SessionDep, email: Field, 
 @router.post("/merchant/logout")
 async def merchant_sign_out(page: MerchantPage) -> Response:
     return await _sign_out(page)
+
+
+# Mounted after every console router (domains.py): a page that does not exist is a page too.
+fallback = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+
+
+@fallback.get("/console/{rest:path}")
+@fallback.get("/merchant/{rest:path}")
+async def not_found(rest: str) -> Response:
+    raise NotFound("There is no such page.")

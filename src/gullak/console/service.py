@@ -9,7 +9,7 @@ import hmac
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.access import service as access
@@ -108,6 +108,14 @@ async def end_sessions_of(session: AsyncSession, kind: str, subject_id: uuid.UUI
                                      ConsoleSession.subject_id == subject_id,
                                      ConsoleSession.ended_at.is_(None))
         .values(ended_at=clock.now()))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def prune(session: AsyncSession, *, older_than: dt.timedelta) -> int:
+    """Deletes sessions that ended or expired more than `older_than` ago."""
+    before = clock.now() - older_than
+    result = await session.execute(delete(ConsoleSession).where(or_(
+        ConsoleSession.ended_at < before, ConsoleSession.expires_at < before)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

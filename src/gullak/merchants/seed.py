@@ -144,4 +144,4 @@ async def load(session: AsyncSession) -> None:
 DATA_SETS = (DataSet(
     "merchants", load, needs=("identity",),
     notes=(f"Merchant   {DEMO_OWNER_EMAIL} / {DEMO_OWNER_PASSWORD} (owner of Bombay Brew House;"
-           " POST /v1/merchant/auth/login)",)),)
+           " /merchant, or POST /v1/merchant/auth/login)",)),)
