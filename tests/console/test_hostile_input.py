@@ -76,3 +76,13 @@ async def test_a_wrong_password_does_not_echo_it(client: httpx.AsyncClient,
         "email": admin.email, "password": secret, "totp_code": admin.code(),
         "csrf": form_token(page.text)})
     assert r.status_code == 401 and secret not in r.text
+
+
+@pytest.mark.parametrize(("cell", "written"), [
+    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+1+1", "'+1+1"),
+    ("@SUM(A1)", "'@SUM(A1)"), ("-30", "-30"), ("-12.50", "-12.50"), ("-1+2", "'-1+2"),
+    ("plain", "plain")])
+def test_csv_cells_never_run_as_formulas(cell: str, written: str) -> None:
+    from gullak.console.tables import _safe
+
+    assert _safe(cell) == written

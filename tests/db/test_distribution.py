@@ -119,6 +119,7 @@ LOCAL = {
     # The ledger stays on one node until its rows carry their owner (docs/distribution.md).
     "ledger_accounts", "ledger_balances", "ledger_transfers", "ledger_holds", "ledger_hold_lots",
     "ledger_lots", "ledger_spend", "ledger_idempotency",
+    "ledger_checks",  # the results of the ledger's checks: a row a run, read by the console
     # The back office, merchants' operations, stock, sign-in before a user exists, jobs.
     "admin_users", "admin_roles", "admin_departments", "departments", "api_keys", "audit_log",
     "console_sessions",

@@ -9,6 +9,7 @@ import math
 import secrets
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pyotp
@@ -50,9 +51,10 @@ from gullak.access.schemas import (
 from gullak.identity import service as identity
 from gullak.identity.schemas import DeviceIn, TokensOut
 from gullak.kit import audit, clock, notify, tokens
+from gullak.kit import browse as browsing
 from gullak.kit.audit import RequestMeta
 from gullak.kit.cache import auth as auth_cache
-from gullak.kit.errors import InvalidInput
+from gullak.kit.errors import Conflict, InvalidInput
 from gullak.kit.passwords import check_policy, hash_password
 from gullak.kit.security import Subject
 from gullak.settings import Settings
@@ -510,3 +512,92 @@ async def department_exists(session: AsyncSession, name: str) -> bool:
     """Whether a department of this name exists (support assigns tickets to one)."""
     found = await session.scalar(select(Department.id).where(Department.name == name))
     return found is not None
+
+
+# -- changes made from a form that showed a version -------------------------------------------
+
+async def _at(session: AsyncSession, model: type[AppSetting] | type[FeatureFlag], key: str,
+              version: int | None) -> None:
+    """Refuses (409) a change made from a form that showed `version` (None: no such key yet)
+    when another change came first: the form would silently undo it."""
+    current = await session.scalar(select(model.version).where(model.key == key)
+                                   .with_for_update())
+    if current != version:
+        raise Conflict("Someone changed this since the page was loaded; reload it and try"
+                       " again.", code="stale_version", field="version")
+
+
+async def put_setting_at(session: AsyncSession, key: str, data: SettingIn, actor: uuid.UUID | None,
+                         version: int | None) -> tuple[SettingOut | None, SettingOut]:
+    """`put_setting`, if the setting is still at `version`."""
+    await _at(session, AppSetting, key, version)
+    return await put_setting(session, key, data, actor)
+
+
+async def put_flag_at(session: AsyncSession, key: str, data: FlagIn, actor: uuid.UUID | None,
+                      version: int | None) -> tuple[FlagOut | None, FlagOut]:
+    """`put_flag`, if the flag is still at `version`."""
+    await _at(session, FeatureFlag, key, version)
+    return await put_flag(session, key, data, actor)
+
+
+# -- the console: the audit log browsed, departments listed and created -----------------------
+
+async def browse_audit(session: AsyncSession, browse: browsing.Browse, *,
+                       actor_type: str | None = None, actor_id: uuid.UUID | None = None,
+                       action: str | None = None, entity_type: str | None = None,
+                       entity_id: str | None = None, outcome: str | None = None,
+                       since: dt.datetime | None = None,
+                       until: dt.datetime | None = None) -> browsing.Page:
+    """A page of audit entries (rows: `AuditOut`), each filter an exact match, `since` and
+    `until` a half-open range of `at`; sortable by `at` (the id is time-ordered too)."""
+    query = select(AuditEntry)
+    for column, value in ((AuditEntry.actor_type, actor_type), (AuditEntry.actor_id, actor_id),
+                          (AuditEntry.action, action), (AuditEntry.entity_type, entity_type),
+                          (AuditEntry.entity_id, entity_id), (AuditEntry.outcome, outcome)):
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    if until is not None:
+        query = query.where(AuditEntry.at < until)
+    found = await browsing.page(session, query, browse, AuditEntry.id, {"at": AuditEntry.at})
+    return browsing.Page([AuditOut.model_validate(r) for r in found.rows], found.next_cursor)
+
+
+async def get_audit_entry(session: AsyncSession, entry_id: uuid.UUID) -> AuditOut | None:
+    row = await session.scalar(select(AuditEntry).where(AuditEntry.id == entry_id))
+    return None if row is None else AuditOut.model_validate(row)
+
+
+@dataclass(frozen=True)
+class DepartmentView:
+    """A department and its members: (admin id, email, name) each, by email."""
+
+    id: uuid.UUID
+    name: str
+    created_at: dt.datetime
+    members: list[tuple[uuid.UUID, str, str]]
+
+
+async def list_departments(session: AsyncSession) -> list[DepartmentView]:
+    """Every department, by name, with its members (two queries, whatever their number)."""
+    rows = list(await session.scalars(select(Department).order_by(Department.name)))
+    members: dict[uuid.UUID, list[tuple[uuid.UUID, str, str]]] = {r.id: [] for r in rows}
+    found = await session.execute(
+        select(AdminDepartment.department_id, AdminUser.id, AdminUser.email, AdminUser.name)
+        .join(AdminUser, AdminUser.id == AdminDepartment.admin_id).order_by(AdminUser.email))
+    for department_id, admin_id, email, name in found:
+        members.setdefault(department_id, []).append((admin_id, email, name))
+    return [DepartmentView(r.id, r.name, r.created_at, members[r.id]) for r in rows]
+
+
+async def create_department(session: AsyncSession, name: str) -> DepartmentView:
+    """A new, empty department; a name taken already is refused (409)."""
+    if await department_exists(session, name):
+        raise errors.AlreadyExists("A department with this name exists.", field="name")
+    row = Department(name=name)
+    session.add(row)
+    await session.flush()
+    await session.refresh(row)
+    return DepartmentView(row.id, row.name, row.created_at, [])

@@ -5,6 +5,7 @@ and a user's summary (reviews.py)."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +24,8 @@ from gullak.activity.steps import (
     verified_days,
     verified_total,
 )
+from gullak.activity.schemas import ReviewOut
+from gullak.kit.browse import Browse, Page
 
 __all__ = [
     "REFERENCE", "cancel", "closes_at", "create", "finish", "finish_due", "get", "join",
@@ -42,3 +45,46 @@ async def verified_steps_on(session: AsyncSession, day: dt.date) -> int:
 
     return int(await session.scalar(select(func.coalesce(func.sum(DaySummary.verified_steps), 0))
                                     .where(DaySummary.day == day)) or 0)
+
+
+# -- the console: the review queue, browsed and counted ---------------------------------------
+
+async def browse_step_reviews(session: AsyncSession, browse: Browse) -> Page:
+    """Step days waiting for a decision (as `reviews`), a keyset page sortable by day or
+    score; rows are ReviewOut."""
+    from sqlalchemy import select
+
+    from gullak.activity.models import DaySummary, Validation
+    from gullak.activity.reviews import review_out
+    from gullak.kit.browse import page
+
+    query = select(Validation).join(DaySummary, DaySummary.id == Validation.summary_id).where(
+        Validation.outcome == "review", Validation.decided_at.is_(None),
+        DaySummary.status == "review")
+    found = await page(session, query, browse, Validation.id,
+                       {"day": Validation.day, "score": Validation.score})
+    return Page([review_out(v) for v in found.rows], found.next_cursor)
+
+
+async def count_step_reviews(session: AsyncSession) -> int:
+    from sqlalchemy import func, select
+
+    from gullak.activity.models import DaySummary, Validation
+
+    found = await session.scalar(select(func.count()).select_from(Validation).join(
+        DaySummary, DaySummary.id == Validation.summary_id).where(
+        Validation.outcome == "review", Validation.decided_at.is_(None),
+        DaySummary.status == "review"))
+    return int(found or 0)
+
+
+async def get_step_review(session: AsyncSession, validation_id: uuid.UUID) -> ReviewOut:
+    """One validation, decided or not (an unknown id: review_not_found)."""
+    from gullak.activity import errors
+    from gullak.activity.models import Validation
+    from gullak.activity.reviews import review_out
+
+    found = await session.get(Validation, validation_id)
+    if found is None:
+        raise errors.ReviewNotFound()
+    return review_out(found)

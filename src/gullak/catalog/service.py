@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.catalog import feed
@@ -38,6 +39,7 @@ from gullak.catalog.imports import (
     put_feed_source,
     record_failed_feed,
 )
+from gullak.catalog.models import Product
 from gullak.catalog.products import (
     add_variant,
     archive_product,
@@ -47,6 +49,7 @@ from gullak.catalog.products import (
     update_product,
     update_variant,
 )
+from gullak.catalog.schemas import ProductOut
 from gullak.catalog.search import CANDIDATES, SEARCH_TERMS, autocomplete, search
 from gullak.catalog.stock import (
     commit_reservation,
@@ -57,6 +60,7 @@ from gullak.catalog.stock import (
     sale_line,
     set_stock,
 )
+from gullak.kit.browse import Browse, Page, page
 from gullak.kit.errors import Forbidden
 from gullak.kit.security import Subject
 from gullak.merchants import service as merchants
@@ -93,3 +97,25 @@ __all__ = [
     "search", "set_stock", "subtree", "update_category", "update_event", "update_product",
     "update_variant",
 ]
+
+
+async def browse_products(session: AsyncSession, browse: Browse, *,
+                          merchant_id: uuid.UUID | None = None,
+                          category_id: uuid.UUID | None = None, status: str | None = None,
+                          q: str | None = None) -> Page:
+    """Products of every merchant for the console's table (kit.browse: sort by name, price or
+    created_at); a category takes in its subcategories. Rows are ProductOut without images,
+    variants or stock (get_product has those)."""
+    query = select(Product)
+    if merchant_id is not None:
+        query = query.where(Product.merchant_id == merchant_id)
+    if category_id is not None:
+        query = query.where(Product.category_id.in_(
+            await category_and_descendants(session, category_id)))
+    if status is not None:
+        query = query.where(Product.status == status)
+    if q:
+        query = query.where(Product.name.icontains(q, autoescape=True))
+    found = await page(session, query, browse, Product.id, {
+        "name": Product.name, "price": Product.price, "created_at": Product.created_at})
+    return Page([ProductOut.model_validate(p) for p in found.rows], found.next_cursor)

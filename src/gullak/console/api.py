@@ -29,7 +29,7 @@ from gullak.settings import Settings
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 STATIC = {path.name: path for path in (HERE / "static").iterdir() if path.is_file()}
-MEDIA = {".js": "text/javascript", ".css": "text/css", ".md": "text/plain", ".LICENSE": "text/plain"}
+MEDIA = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 PRE_COOKIE = "gullak_signin"  # the sign-in form's CSRF token, before there is a session
 Field = Annotated[str, Form(max_length=320)]
 

@@ -40,7 +40,9 @@ ITEMS: tuple[Item, ...] = (
     Item("Money", "Settlements", "/console/settlements", "payouts.read"),
     Item("Money", "Gift cards", "/console/giftcards", "giftcards.read"),
     Item("Supply", "Merchants", "/console/merchants", "merchants.read"),
-    Item("Supply", "Catalog", "/console/catalog", "catalog.manage"),
+    Item("Supply", "Categories", "/console/catalog", "catalog.manage"),
+    Item("Supply", "Products", "/console/catalog/products", "catalog.products"),
+    Item("Supply", "Catalog events", "/console/catalog/events", "events.manage"),
     Item("Supply", "Offers", "/console/offers", "offers.read"),
     Item("Growth", "Campaigns", "/console/campaigns", "campaigns.read"),
     Item("Growth", "Segments", "/console/segments", "campaigns.read"),
@@ -61,11 +63,11 @@ MERCHANT_ITEMS: tuple[Item, ...] = (
     Item("Shop", "Outlets", "/merchant/outlets", "merchant.read"),
     Item("Shop", "Products", "/merchant/products", "merchant.read"),
     Item("Shop", "Offers", "/merchant/offers", "merchant.read"),
-    Item("Sales", "Orders", "/merchant/orders", "merchant.read"),
+    Item("Sales", "Orders", "/merchant/orders", "merchant.orders.read"),
     Item("Sales", "Redemptions", "/merchant/redemptions", "merchant.read"),
     Item("Sales", "Reviews", "/merchant/reviews", "merchant.read"),
     Item("Sales", "Settlements", "/merchant/settlements", "merchant.read"),
-    Item("Team", "Users", "/merchant/users", "merchant.read"),
+    Item("Team", "Users", "/merchant/users", "merchant.users.manage"),
 )
 
 Counter = Callable[["Page"], Awaitable[int]]

@@ -28,6 +28,7 @@ CSV_MAX_ROWS = 100_000
 # A spreadsheet runs a cell that starts with one of these as a formula.
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _UNSAFE = re.compile(r"[\x00\ud800-\udfff]")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ def cell(value: Any) -> str:
 
 
 def _safe(text: str) -> str:
-    return "'" + text if text.startswith(_FORMULA) else text
+    # A plain number (a debit's "-30") is data, not a formula.
+    return "'" + text if text.startswith(_FORMULA) and not _NUMBER.fullmatch(text) else text
 
 
 async def _csv(title: str, columns: Sequence[Column], fetch: Fetch, sort: str) -> Response:

@@ -20,8 +20,8 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.console import menu, service
-from gullak.db.uow import SessionDep
-from gullak.identity.client import Client
+from gullak.db.uow import SessionDep, discard
+from gullak.identity.service import Client
 from gullak.kit import audit
 from gullak.kit.errors import Forbidden, GullakError, InvalidInput
 from gullak.merchants.service import merchant_of
@@ -137,6 +137,7 @@ class Page:
 def _page_of(portal: str) -> Callable[..., Coroutine[Any, Any, Page]]:
     async def dependency(request: Request, session: SessionDep) -> Page:
         settings: Settings = request.app.state.settings
+        request.state.console_unit = session  # rolled back by ConsoleRoute on a refusal
         signed = await service.resume(session, settings, portal, request.cookies.get(COOKIES[portal]))
         if signed is None:
             back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -211,18 +212,30 @@ class ConsoleRoute(APIRoute):
                 else:
                     response = RedirectResponse(to, status_code=303)
             except GullakError as exc:
+                if not exc.keep_changes:
+                    await _discard(request)
                 fields = {exc.field: exc.detail} if exc.field else {}
                 response = error_page(request, exc.status, exc.title, exc.detail, fields)
             except RequestValidationError as exc:
+                await _discard(request)
                 response = error_page(request, 422, InvalidInput.title,
                                       "Some fields need another look.", _fields(list(exc.errors())))
             except pydantic.ValidationError as exc:
+                await _discard(request)
                 response = error_page(request, 422, InvalidInput.title,
                                       "Some fields need another look.",
                                       _fields(list(exc.errors(include_url=False))))
             return secured(response)
 
         return route
+
+
+async def _discard(request: Request) -> None:
+    """A refusal answered as a page is not raised through the unit of work (which would roll
+    it back): the unit's work so far is rolled back here, as the API's refusals are."""
+    unit = getattr(request.state, "console_unit", None)
+    if unit is not None:
+        await discard(unit)
 
 
 def secured(response: Response) -> Response:

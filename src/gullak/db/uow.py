@@ -94,6 +94,15 @@ async def beside(unit: AsyncSession, other: AbstractAsyncContextManager[T]) -> T
     return await unit.companions.enter_async_context(other)
 
 
+async def discard(session: AsyncSession) -> None:
+    """Rolls back what the unit has done so far, so that its end commits nothing: for a caller
+    that answers a refusal itself (an HTML page) instead of raising it through the unit."""
+    if session.in_transaction():
+        await session.rollback()
+    if isinstance(session, UnitSession):
+        await _driver_end(session, "ROLLBACK")
+
+
 async def autocommit(session: AsyncSession) -> None:
     """Lets a unit that has not run anything yet run each statement as its own transaction,
     without the BEGIN and COMMIT round trips around it. For two kinds of unit:

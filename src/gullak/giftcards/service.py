@@ -37,6 +37,9 @@ from gullak.giftcards.schemas import (
 )
 from gullak.giftcards.vouchers import create_voucher, list_vouchers, redeem_voucher
 from gullak.kit import audit, clock
+from gullak.kit.browse import Browse
+from gullak.kit.browse import Page as BrowsePage
+from gullak.kit.browse import page as browse_page
 from gullak.kit.errors import NotFound
 from gullak.kit.security import Subject
 from gullak.kit.sql import keyset_page
@@ -335,3 +338,19 @@ async def list_designs(session: AsyncSession) -> list[DesignOut]:
     return [DesignOut.model_validate(d) for d in rows]
 
 
+
+
+async def browse_cards(session: AsyncSession, browse: Browse, *, status: str | None = None,
+                       batch_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None,
+                       order_id: uuid.UUID | None = None) -> BrowsePage:
+    """Cards for the console's table (rows: GiftCardOut, never a code in clear), by id
+    (time-ordered) or by expiry (`expires`)."""
+    query = select(GiftCard)
+    for column, value in ((GiftCard.status, status), (GiftCard.batch_id, batch_id),
+                          (GiftCard.owner_id, owner_id), (GiftCard.order_id, order_id)):
+        if value is not None:
+            query = query.where(column == value)
+    found = await browse_page(session, query, browse, GiftCard.id,
+                              {"expires": GiftCard.expires_at})
+    return BrowsePage([await common.admin_out(session, c) for c in found.rows],
+                      found.next_cursor)

@@ -171,6 +171,9 @@ class KycRecord(Timestamped, Base):
     """Sealed numbers (document, bank account, PAN) are shown masked, never in full."""
 
     __tablename__ = "kyc_records"
+    # The console's review queue.
+    __table_args__ = (Index("ix_kyc_records_pending", "id",
+                            postgresql_where=text("status = 'pending'::text")),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)

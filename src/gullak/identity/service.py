@@ -6,6 +6,7 @@ never commit; the caller's unit of work does."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -61,8 +62,17 @@ from gullak.identity.otp import (
     step_up,
     verify_otp,
 )
-from gullak.identity.schemas import DeviceIn, OtpPurpose, ProfileIn, SignedInOut, UserOut
+from gullak.identity.schemas import (
+    DeviceIn,
+    KycOut,
+    OtpPurpose,
+    ProfileIn,
+    SessionOut,
+    SignedInOut,
+    UserOut,
+)
 from gullak.identity.sessions import (
+    _revoke_family,
     authenticate_bearer,
     list_sessions,
     refresh,
@@ -75,7 +85,9 @@ from gullak.identity.signin import PER_ADDRESS, PER_LOGIN, sign_in, throttle_key
 from gullak.identity.social_accounts import link_social, list_social, unlink_social
 from gullak.identity.wallet import adjust_wallet, assets, wallet, wallet_account
 from gullak.kit import clock, events
+from gullak.kit.browse import Browse, Page, page
 from gullak.kit.errors import InvalidInput
+from gullak.kit.security import Subject
 from gullak.settings import Settings
 
 _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
@@ -354,3 +366,90 @@ async def signed_in(session: AsyncSession, user_id: uuid.UUID, device: DeviceIn,
     await events.publish(session, "user.signed_in", {
         "user_id": str(user_id), "device_id": device.device_id,
         "new_device": not created and not seen, "ip": client.ip, "city": None})
+
+
+# -- the console: users browsed, looked up, and their sessions ended by an admin --------------
+
+async def browse_users(session: AsyncSession, browse: Browse, *, status: str | None = None,
+                       q: str | None = None) -> Page:
+    """A page of live users (rows: `UserOut`), sortable by `created`; `q` is part of a name,
+    email or username, or digits of a phone."""
+    query = select(User).where(User.deleted_at.is_(None))
+    if status is not None:
+        query = query.where(User.status == status)
+    if q:
+        needle = q.strip().lower()
+        found = [func.lower(column).contains(needle, autoescape=True)
+                 for column in (User.name, User.email, User.username)]
+        digits = re.sub(r"\D", "", needle)
+        if len(digits) >= 4:
+            found.append(User.phone.contains(digits, autoescape=True))
+        query = query.where(or_(*found))
+    rows = await page(session, query, browse, User.id, {"created": User.created_at})
+    return Page([UserOut.model_validate(u) for u in rows.rows], rows.next_cursor)
+
+
+async def lookup_users(session: AsyncSession, query: str, limit: int = 20) -> list[UserOut]:
+    """Live users whose phone (any way it is written), email, username or referral code is
+    exactly `query`: the console's search box, on indexed columns only."""
+    q = query.strip()
+    try:
+        phone: str | None = normalize_phone(q)
+    except errors.InvalidPhone:
+        phone = None
+    matches = [func.lower(User.email) == q.lower(), func.lower(User.username) == q.lower(),
+               User.referral_code == q.upper()]
+    if phone is not None:  # never `phone IS NULL`: that would match every phoneless user
+        matches.append(User.phone == phone)
+    rows = await session.scalars(select(User).where(User.deleted_at.is_(None), or_(*matches))
+                                 .order_by(User.created_at.desc()).limit(limit))
+    return [UserOut.model_validate(u) for u in rows]
+
+
+async def user_sessions(session: AsyncSession, user_id: uuid.UUID) -> list[SessionOut]:
+    """A user's open sessions, as the console shows them to an admin."""
+    return await list_sessions(session, Subject("user", user_id))
+
+
+async def end_user_session(session: AsyncSession, user_id: uuid.UUID,
+                           family_id: uuid.UUID) -> None:
+    """An admin ends one of a user's open sessions (another user's id is not found)."""
+    found = await session.scalar(select(AuthSession.id).where(
+        AuthSession.family_id == family_id, AuthSession.subject_type == "user",
+        AuthSession.subject_id == user_id, AuthSession.status == "active"))
+    if found is None:
+        raise errors.ItemNotFound("No such session.")
+    await _revoke_family(session, family_id, "ended by an admin")
+
+
+# -- the console: the KYC review queue --------------------------------------------------------
+
+async def browse_kyc(session: AsyncSession, browse: Browse, *,
+                     status: str | None = "pending") -> Page:
+    """KYC records (pending by default), a keyset page sortable by created_at; rows are
+    KycOut (numbers masked)."""
+    from gullak.identity.models import KycRecord
+
+    query = select(KycRecord)
+    if status is not None:
+        query = query.where(KycRecord.status == status)
+    found = await page(session, query, browse, KycRecord.id,
+                       {"created_at": KycRecord.created_at})
+    return Page([kyc_out(r) for r in found.rows], found.next_cursor)
+
+
+async def count_kyc(session: AsyncSession, status: str = "pending") -> int:
+    from gullak.identity.models import KycRecord
+
+    found = await session.scalar(select(func.count()).select_from(KycRecord).where(
+        KycRecord.status == status))
+    return int(found or 0)
+
+
+async def get_kyc(session: AsyncSession, record_id: uuid.UUID) -> KycOut:
+    from gullak.identity.models import KycRecord
+
+    record = await session.get(KycRecord, record_id)
+    if record is None:
+        raise errors.ItemNotFound("No such KYC record.")
+    return kyc_out(record)

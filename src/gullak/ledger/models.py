@@ -21,6 +21,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gullak.db.base import Base
@@ -189,3 +190,21 @@ class Idempotency(Base):
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     # A single transfer's key refers to it instead of holding a copy as `result` (0014).
     transfer_id: Mapped[uuid.UUID | None]
+
+
+class Check(Base):
+    """One run of the ledger's checks (`gullak ledger verify`) by its job: what the console
+    shows as the ledger's last verification (0040)."""
+
+    __tablename__ = "ledger_checks"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    transfers: Mapped[int]
+    accounts: Mapped[int]
+    # Per check: {"name", "failures", "sample"}, in the order the checks run.
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    requested_by_kind: Mapped[str | None] = mapped_column(Text)
+    requested_by_id: Mapped[uuid.UUID | None]
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime]

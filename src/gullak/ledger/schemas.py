@@ -216,3 +216,99 @@ class HoldingOut(Out):
     # Earned but not yet usable (rewards in their return window, cashback the network has not
     # confirmed): the owner's `pending` account in this asset. Not part of `available`.
     pending: int = 0
+
+
+# -- the back office's views (explore.py) -----------------------------------------------------
+
+class AssetTotalOut(AssetOut):
+    """An asset with what is out there: owed to users, merchants and cards (the platform's
+    accounts hold the other side, the ledger summing to zero) and reserved by pending holds."""
+
+    outstanding: int
+    pending_holds: int
+
+
+class AccountRowOut(Out):
+    id: uuid.UUID
+    asset_code: str
+    owner_type: OwnerType
+    owner_id: uuid.UUID | None
+    purpose: str
+    shards: int
+    frozen_reason: str | None
+    balance: int  # the sum of its balance rows: what its entries add up to
+    held: int
+    created_at: dt.datetime
+
+
+class LedgerEntryOut(Out):
+    """One entry of an account, with the account's balance (every shard) right after it."""
+
+    transfer_id: uuid.UUID
+    seq: int
+    transaction_id: uuid.UUID
+    kind: str
+    amount: int  # signed: what the account gained
+    balance_after: int
+    counterparty_account_id: uuid.UUID
+    reference_type: str | None
+    reference_id: str | None
+    reverses_id: uuid.UUID | None
+    hold_id: uuid.UUID | None
+    created_at: dt.datetime
+
+
+class TransferRowOut(TransferOut):
+    debit_shard: int
+    credit_shard: int
+    lot_id: uuid.UUID | None
+    lot_expires_at: dt.datetime | None
+    actor_type: str | None
+    actor_id: uuid.UUID | None
+
+
+class TransferDetailOut(Out):
+    """A transfer, both its accounts, the transfers posted with it (its transaction, all or
+    none) and those that reversed it."""
+
+    transfer: TransferRowOut
+    debit: AccountOut
+    credit: AccountOut
+    transaction: list[TransferRowOut]
+    reversals: list[TransferRowOut]
+
+
+class LotOut(Out):
+    """A grant of an expiring asset: what is left of it and when that expires."""
+
+    id: uuid.UUID
+    account_id: uuid.UUID
+    asset_code: str
+    owner_type: OwnerType
+    owner_id: uuid.UUID | None
+    transfer_id: uuid.UUID
+    amount: int
+    remaining: int
+    reserved: int
+    expires_at: dt.datetime
+    created_at: dt.datetime
+
+
+class CheckResultOut(Out):
+    name: str
+    failures: int
+    sample: list[dict[str, Any]]
+
+
+class LedgerCheckOut(Out):
+    """One run of the ledger's checks."""
+
+    id: uuid.UUID
+    ok: bool
+    transfers: int
+    accounts: int
+    results: list[CheckResultOut]
+    requested_by_kind: str | None
+    requested_by_id: uuid.UUID | None
+    started_at: dt.datetime
+    finished_at: dt.datetime

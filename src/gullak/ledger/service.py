@@ -33,6 +33,22 @@ from gullak.ledger.accounts import (
     user_accounts,
 )
 from gullak.ledger.common import RESERVED_KINDS, check_amount, request_hash, validate
+from gullak.ledger.explore import (
+    HOLD_STATUSES,
+    LOT_STATES,
+    account_row,
+    asset_totals,
+    browse_accounts,
+    browse_holds,
+    browse_lots,
+    check_queued,
+    entries,
+    recent_checks,
+    record_check,
+    request_check,
+    run_check,
+    transfer_detail,
+)
 from gullak.ledger.holds import capture, expire_holds, get_hold, place_hold, release
 from gullak.ledger.models import Account, Balance, Transfer
 from gullak.ledger.posting import Poster
@@ -53,6 +69,10 @@ __all__ = [
     "get_transfer", "history", "holdings", "list_assets", "open_account", "place_hold",
     "platform_account", "post", "release", "request_hash", "reverse", "set_limits", "transfer",
     "unfreeze", "user_account", "user_accounts", "validate",
+    # the back office's views (explore.py)
+    "HOLD_STATUSES", "LOT_STATES", "account_row", "asset_totals", "browse_accounts",
+    "browse_holds", "browse_lots", "check_queued", "entries", "recent_checks", "record_check",
+    "request_check", "run_check", "transfer_detail",
 ]
 
 

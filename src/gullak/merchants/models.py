@@ -215,6 +215,9 @@ class Review(Timestamped, Base):
         # The public list: a merchant's visible reviews, newest first.
         Index("ix_merchant_reviews_merchant", "merchant_id", "created_at", "id",
               postgresql_where=text("status = 'visible'::text")),
+        # The console's queue of flagged reviews.
+        Index("ix_merchant_reviews_flagged", "id",
+              postgresql_where=text("status = 'visible'::text AND flag_count > 0")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
@@ -17,6 +18,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from gullak.identity import service as identity
 from gullak.kit import audit, clock
+from gullak.kit.browse import Browse, Page, page
 from gullak.kit.errors import Forbidden, InvalidInput
 from gullak.kit.security import Subject
 from gullak.merchants import documents, errors, rules
@@ -64,6 +66,7 @@ from gullak.merchants.schemas import (
     MerchantPage,
     MerchantPatch,
     Status,
+    UserReviewOut,
 )
 from gullak.merchants.search import (
     SEARCH_TERMS,
@@ -294,3 +297,160 @@ __all__ = [
     "ROLE_PERMISSIONS", "search", "SEARCH_TERMS", "set_status", "tracking_url", "TRANSITIONS",
     "update_merchant", "update_merchant_user", "update_outlet", "user_out", "verify_bank_account",
 ]
+
+
+# -- console reads ----------------------------------------------------------------------------
+
+async def browse_merchants(session: AsyncSession, browse: Browse, *, status: str | None = None,
+                           city: str | None = None, q: str | None = None) -> Page:
+    """A page of merchants for the console's table (kit.browse: sort by name, status or
+    created_at), filtered like list_merchants; rows are MerchantOut."""
+    query = select(Merchant)
+    if status:
+        query = query.where(Merchant.status == status)
+    if city:
+        query = query.where(Merchant.city == rules.normalize_city(city))
+    if q:
+        query = query.where(func.lower(Merchant.name).contains(q.lower(), autoescape=True))
+    found = await page(session, query, browse, Merchant.id, {
+        "name": Merchant.name, "status": Merchant.status, "created_at": Merchant.created_at})
+    return Page([merchant_out(m) for m in found.rows], found.next_cursor)
+
+
+async def merchant_names(session: AsyncSession,
+                         merchant_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Names of the merchants among `merchant_ids` (an unknown id is left out), so that other
+    domains' lists can show who a row belongs to."""
+    ids = list(dict.fromkeys(merchant_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(select(Merchant.id, Merchant.name).where(Merchant.id.in_(ids)))
+    return {merchant_id: name for merchant_id, name in rows}
+
+
+async def merchant_reviews(session: AsyncSession, merchant_id: uuid.UUID, *,
+                           limit: int = 50) -> list[UserReviewOut]:
+    """Every review of a merchant, hidden ones included, newest first (reviews.py)."""
+    from gullak.merchants import reviews
+
+    return await reviews.merchant_reviews(session, merchant_id, limit=limit)
+
+
+async def queue_bank_verification(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """Enqueue the account's verification in the caller's transaction, as the API does after
+    adding or retrying an account (the job runs once the transaction commits)."""
+    from gullak.merchants import jobs
+    from gullak.worker import enqueue
+
+    await enqueue(session, jobs.verify_bank_account, account_id=str(account_id))
+
+
+# -- merchant portal: reviews -----------------------------------------------------------------
+
+async def browse_reviews(session: AsyncSession, merchant_id: uuid.UUID, browse: Browse, *,
+                         answered: bool | None = None) -> Page:
+    """A page of one merchant's reviews, hidden ones included, for its portal (kit.browse:
+    sort by created_at or rating); `answered` keeps those with (or without) a response.
+    Rows are UserReviewOut."""
+    from gullak.merchants.models import Review
+    from gullak.merchants.reviews import review_out
+
+    query = select(Review).where(Review.merchant_id == merchant_id)
+    if answered is not None:
+        query = query.where(Review.response.is_not(None) if answered
+                            else Review.response.is_(None))
+    found = await page(session, query, browse, Review.id,
+                       {"created_at": Review.created_at, "rating": Review.rating})
+    return Page([review_out(r) for r in found.rows], found.next_cursor)
+
+
+async def respond_to_review(session: AsyncSession, merchant_id: uuid.UUID,
+                            review_id: uuid.UUID, response: str,
+                            actor: Subject) -> UserReviewOut:
+    """The merchant's public answer to one of its reviews (reviews.respond: audited; another
+    merchant's review is not found)."""
+    from gullak.merchants import reviews
+
+    return await reviews.respond(session, merchant_id, review_id, response, actor)
+
+
+# -- console queues: onboarding and flagged reviews -------------------------------------------
+
+# Onboarding waits on the platform in these: documents to check, or verified and not yet live.
+ONBOARDING = ("documents_submitted", "verified")
+
+
+async def browse_onboarding(session: AsyncSession, browse: Browse, *, status: str | None = None,
+                            q: str | None = None) -> Page:
+    """Merchants waiting on an onboarding decision (`status`: one of ONBOARDING, else both),
+    a keyset page sortable by name or updated_at; rows are MerchantOut."""
+    query = select(Merchant).where(Merchant.status.in_([status] if status else ONBOARDING))
+    if q:
+        query = query.where(func.lower(Merchant.name).contains(q.lower(), autoescape=True))
+    found = await page(session, query, browse, Merchant.id,
+                       {"name": Merchant.name, "updated_at": Merchant.updated_at})
+    return Page([merchant_out(m) for m in found.rows], found.next_cursor)
+
+
+async def count_onboarding(session: AsyncSession) -> int:
+    found = await session.scalar(select(func.count()).select_from(Merchant).where(
+        Merchant.status.in_(ONBOARDING)))
+    return int(found or 0)
+
+
+async def browse_flagged_reviews(session: AsyncSession, browse: Browse) -> Page:
+    """Visible reviews users flagged since their last moderation, a keyset page sortable by
+    flags or created_at; rows are UserReviewOut."""
+    from gullak.merchants.models import Review
+    from gullak.merchants.reviews import review_out
+
+    query = select(Review).where(Review.status == "visible", Review.flag_count > 0)
+    found = await page(session, query, browse, Review.id,
+                       {"flags": Review.flag_count, "created_at": Review.created_at})
+    return Page([review_out(r) for r in found.rows], found.next_cursor)
+
+
+async def count_flagged_reviews(session: AsyncSession) -> int:
+    from gullak.merchants.models import Review
+
+    found = await session.scalar(select(func.count()).select_from(Review).where(
+        Review.status == "visible", Review.flag_count > 0))
+    return int(found or 0)
+
+
+async def get_review(session: AsyncSession, review_id: uuid.UUID) -> UserReviewOut:
+    from gullak.merchants import reviews
+
+    return reviews.review_out(await reviews._review(session, review_id))
+
+
+async def moderate_review(session: AsyncSession, review_id: uuid.UUID, action: str,
+                          reason: str | None, actor: Subject | None) -> UserReviewOut:
+    """Hide a visible review (with a reason) or restore a hidden one (reviews.moderate)."""
+    from gullak.merchants import reviews
+
+    return await reviews.moderate(session, review_id, action, reason, actor)
+
+
+async def keep_review(session: AsyncSession, review_id: uuid.UUID, reason: str | None,
+                      actor: Subject | None) -> UserReviewOut:
+    """A moderator read the flags of a visible review and keeps it: its flag count starts
+    again from zero (the flags themselves stay), so it leaves the flagged list. Audited."""
+    from gullak.kit.errors import Conflict
+    from gullak.merchants import reviews
+
+    review = await reviews._review(session, review_id, lock=True)
+    if review.status != "visible" or review.flag_count == 0:
+        raise Conflict("The review is not flagged.", code="review_status",
+                       review_status=review.status)
+    before = reviews.review_out(review)
+    review.flag_count = 0
+    review.moderation_reason = reason.strip() if reason else None
+    review.moderated_by = actor.id if actor else None
+    review.moderated_at = clock.now()
+    await session.flush()
+    await session.refresh(review)
+    after = reviews.review_out(review)
+    await audit.record(session, actor, "review.keep", "merchant_review", str(review_id),
+                       before=before.model_dump(mode="json"), after=after.model_dump(mode="json"))
+    return after

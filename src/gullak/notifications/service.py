@@ -8,9 +8,11 @@ templates and deliveries live in their own modules and are re-exported here.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -20,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gullak.identity import service as identity
 from gullak.kit import clock
 from gullak.kit.ids import uuid7
-from gullak.kit.sql import xact_lock
+from gullak.kit.sql import keyset_page, xact_lock
 from gullak.notifications import errors
 from gullak.notifications.deliveries import (
     claim,
@@ -155,3 +157,41 @@ async def notify(session: AsyncSession, user_id: uuid.UUID, template: str,
         for delivery in deliveries:
             await enqueue(session, jobs.deliver, delivery_id=str(delivery.id))
     return notification_id
+
+
+# -- the console: what was sent to one user ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Sent:
+    """A notification as an admin sees it: every channel, even one the user deleted from the
+    inbox, with each outside delivery's (channel, status)."""
+
+    id: uuid.UUID
+    template: str
+    category: str
+    title: str
+    channels: list[str]
+    inbox: bool
+    read_at: dt.datetime | None
+    deleted_at: dt.datetime | None
+    created_at: dt.datetime
+    deliveries: list[tuple[str, str]]
+
+
+async def sent_to(session: AsyncSession, user_id: uuid.UUID, *, cursor: str | None = None,
+                  limit: int = 50) -> tuple[list[Sent], str | None]:
+    """What was sent to a user, newest first, a keyset page at a time (and the next cursor)."""
+    rows, after = await keyset_page(session, select(Notification).where(
+        Notification.user_id == user_id), Notification.id, cursor, limit)
+    deliveries: dict[uuid.UUID, list[tuple[str, str]]] = {r.id: [] for r in rows}
+    if rows:
+        found = await session.execute(
+            select(NotificationDelivery.notification_id, NotificationDelivery.channel,
+                   NotificationDelivery.status)
+            .where(NotificationDelivery.user_id == user_id,
+                   NotificationDelivery.notification_id.in_(list(deliveries)))
+            .order_by(NotificationDelivery.id))
+        for notification_id, channel, status in found:
+            deliveries[notification_id].append((channel, status))
+    return [Sent(r.id, r.template, r.category, r.title, list(r.channels), r.inbox, r.read_at,
+                 r.deleted_at, r.created_at, deliveries[r.id]) for r in rows], after

@@ -67,6 +67,8 @@ class Offer(Timestamped, Base):
                         " OR redemptions_count <= total_limit)", name="redemptions"),
         CheckConstraint("type <> 'coupon_code' OR coupon_code IS NOT NULL", name="coupon_code"),
         Index("ix_offers_merchant", "merchant_id", "id"),
+        # The console's approval queue and the count beside it on every page.
+        Index("ix_offers_pending", "id", postgresql_where=text("status = 'pending'::text")),
         Index("ix_offers_active", "valid_until", "valid_from",
               postgresql_where=text("status = 'active'::text")),
         Index("ix_offers_open_until", "valid_until",

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import audit, clock
+from gullak.kit.browse import Browse, Page, page
 from gullak.kit.errors import NotFound
 from gullak.kit.security import Subject
 from gullak.ledger import service as ledger
@@ -341,3 +342,30 @@ async def redemptions_since(session: AsyncSession, user_id: uuid.UUID, since: An
     recent = (select(Redemption.id).where(Redemption.user_id == user_id,
                                           Redemption.created_at >= since).limit(cap).subquery())
     return int(await session.scalar(select(func.count()).select_from(recent)) or 0)
+
+
+async def browse_offers(session: AsyncSession, browse: Browse, *, status: str | None = None,
+                        merchant_id: uuid.UUID | None = None, type: str | None = None,
+                        q: str | None = None) -> Page:
+    """Offers of every status for the console's table (kit.browse: sort by title, valid_until,
+    redemptions_count or created_at); rows are OfferOut."""
+    query = select(Offer)
+    if status is not None:
+        query = query.where(Offer.status == status)
+    if merchant_id is not None:
+        query = query.where(Offer.merchant_id == merchant_id)
+    if type is not None:
+        query = query.where(Offer.type == type)
+    if q:
+        query = query.where(Offer.title.icontains(q, autoescape=True))
+    found = await page(session, query, browse, Offer.id, {
+        "title": Offer.title, "valid_until": Offer.valid_until,
+        "redemptions_count": Offer.redemptions_count, "created_at": Offer.created_at})
+    return Page([offer_out(o) for o in found.rows], found.next_cursor)
+
+
+async def count_offers(session: AsyncSession, status: str = "pending") -> int:
+    """How many offers are in `status` (the console counts those awaiting review)."""
+    found = await session.scalar(select(func.count()).select_from(Offer).where(
+        Offer.status == status))
+    return int(found or 0)

@@ -14,6 +14,9 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import clock, events
+from gullak.kit.browse import Browse
+from gullak.kit.browse import Page as BrowsePage
+from gullak.kit.browse import page as browse_page
 from gullak.kit.ids import human_code, parse_cursor
 from gullak.kit.security import Subject
 from gullak.merchants import service as merchants
@@ -240,3 +243,24 @@ async def day_totals(session: AsyncSession, day: dt.date,
           AND e.to_status IN ('paid', 'refunded', 'partially_refunded')
     """), {"since": since, "until": since + dt.timedelta(days=1), "currency": currency})).one()
     return {"orders": int(row.orders), "gmv": int(row.gmv), "refunds": int(row.refunds)}
+
+
+async def find_by_number(session: AsyncSession, number: str) -> OrderSummary | None:
+    """The order with this number (`ORD-202601-000123`, any case): the console's search."""
+    order = await session.scalar(select(Order).where(Order.number == number.strip().upper()))
+    return None if order is None else OrderSummary.model_validate(order)
+
+
+# -- the back office's table of orders --------------------------------------------------------
+
+async def browse_orders(session: AsyncSession, browse: Browse, *, status: str | None = None,
+                        merchant_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None,
+                        number: str | None = None) -> BrowsePage:
+    """Orders for the console's table, sorted by id (time-ordered) or `created`."""
+    query = select(Order)
+    for column, value in ((Order.status, status), (Order.merchant_id, merchant_id),
+                          (Order.user_id, user_id), (Order.number, number)):
+        if value is not None:
+            query = query.where(column == value)
+    found = await browse_page(session, query, browse, Order.id, {"created": Order.created_at})
+    return BrowsePage([OrderSummary.model_validate(o) for o in found.rows], found.next_cursor)

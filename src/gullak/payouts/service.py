@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gullak.kit.browse import Browse, Page
 from gullak.payouts.disbursements import (
     approved_unpaid,
     open_attempt,
@@ -33,6 +35,7 @@ from gullak.payouts.methods import (
     remove_method,
 )
 from gullak.payouts.models import Withdrawal
+from gullak.payouts.schemas import SettlementDetail, SettlementPage
 from gullak.payouts.withdrawals import (
     cancel,
     decide,
@@ -42,6 +45,10 @@ from gullak.payouts.withdrawals import (
     quote,
     request,
 )
+
+if TYPE_CHECKING:
+    from gullak.kit.security import Subject
+    from gullak.settings import Settings
 
 __all__ = [
     "add_method", "approved_unpaid", "cancel", "decide", "edit", "get_method",
@@ -101,3 +108,144 @@ async def paid_on(session: AsyncSession, day: dt.date) -> dict[str, int]:
         .where(Withdrawal.status == "paid", Withdrawal.paid_at >= since,
                Withdrawal.paid_at < since + dt.timedelta(days=1)))).one()
     return {"withdrawals": int(row[0]), "withdrawn": int(row[1])}
+
+
+# -- settlements, read (settlements.py) -------------------------------------------------------
+
+async def list_settlements(session: AsyncSession, *, merchant_id: uuid.UUID | None = None,
+                           status: str | None = None, cursor: str | None = None,
+                           limit: int = 50) -> SettlementPage:
+    """Newest first, a keyset page at a time (the cursor: the last id seen)."""
+    from gullak.payouts import settlements
+
+    return await settlements.list_settlements(session, merchant_id=merchant_id, status=status,
+                                              cursor=cursor, limit=limit)
+
+
+async def get_settlement(session: AsyncSession, settlement_id: uuid.UUID, *,
+                         merchant_id: uuid.UUID | None = None) -> SettlementDetail:
+    """One settlement with its statement; with `merchant_id`, another merchant's is not
+    found."""
+    from gullak.payouts import settlements
+
+    return await settlements.get_settlement(session, settlement_id, merchant_id=merchant_id)
+
+
+def statement_csv(statement: SettlementDetail) -> str:
+    """The statement as the API's CSV: a header, then one row per line."""
+    from gullak.payouts import settlements
+
+    return settlements.statement_csv(statement)
+
+
+# -- the console: the withdrawals' review queue -----------------------------------------------
+
+@dataclass(frozen=True)
+class QueuedWithdrawal:
+    """A withdrawal in the review queue, with who made the request (`created_by`, of kind
+    `created_by_kind`: the user, an admin who ran a settlement, the settlement job) and who
+    last edited it: neither may approve it (withdrawals.decide)."""
+
+    id: uuid.UUID
+    code: str
+    owner_type: str
+    owner_id: uuid.UUID
+    purpose: str
+    kind: str
+    asset_code: str
+    amount: int
+    net: int
+    status: str
+    approvals_needed: int
+    round: int
+    created_by: uuid.UUID
+    created_by_kind: str
+    edited_by: uuid.UUID | None
+    created_at: dt.datetime
+
+
+def _queued(w: Withdrawal) -> QueuedWithdrawal:
+    return QueuedWithdrawal(
+        id=w.id, code=w.code, owner_type=w.owner_type, owner_id=w.owner_id, purpose=w.purpose,
+        kind=w.kind, asset_code=w.asset_code, amount=w.amount, net=w.net, status=w.status,
+        approvals_needed=w.approvals_needed, round=w.round, created_by=w.created_by,
+        created_by_kind=w.created_by_kind, edited_by=w.edited_by, created_at=w.created_at)
+
+
+async def browse_withdrawal_queue(session: AsyncSession, browse: Browse, *,
+                                  status: str = "review", owner_type: str | None = None,
+                                  purpose: str | None = None) -> Page:
+    """Withdrawals in `status` (review: the queue), a keyset page sortable by amount or
+    created_at; rows are QueuedWithdrawal."""
+    from gullak.kit.browse import page
+
+    query = select(Withdrawal).where(Withdrawal.status == status)
+    if owner_type is not None:
+        query = query.where(Withdrawal.owner_type == owner_type)
+    if purpose is not None:
+        query = query.where(Withdrawal.purpose == purpose)
+    found = await page(session, query, browse, Withdrawal.id,
+                       {"amount": Withdrawal.amount, "created_at": Withdrawal.created_at})
+    return Page([_queued(w) for w in found.rows], found.next_cursor)
+
+
+async def count_withdrawal_queue(session: AsyncSession) -> int:
+    from sqlalchemy import func
+
+    found = await session.scalar(select(func.count()).select_from(Withdrawal).where(
+        Withdrawal.status == "review"))
+    return int(found or 0)
+
+
+async def queued_withdrawal(session: AsyncSession, withdrawal_id: uuid.UUID) -> QueuedWithdrawal:
+    """One withdrawal with its maker and last editor (an unknown id: not found)."""
+    from gullak.payouts import errors
+
+    w = await session.get(Withdrawal, withdrawal_id, populate_existing=True)
+    if w is None:
+        raise errors.WithdrawalNotFound(field="withdrawal_id")
+    return _queued(w)
+
+
+async def queue_disbursement(session: AsyncSession, withdrawal_id: uuid.UUID) -> None:
+    """Enqueue the payment of an approved withdrawal in the caller's transaction, as the API
+    does after the approval that made it due."""
+    from gullak.payouts import jobs
+    from gullak.worker import enqueue
+
+    await enqueue(session, jobs.disburse, withdrawal_id=str(withdrawal_id))
+
+
+# -- settlements, as the back office's pages use them -----------------------------------------
+
+SETTLEMENT_STATUSES = ("nothing_to_pay", "unpaid", "paying", "paid", "returned")
+
+
+async def browse_settlements(session: AsyncSession, browse: Browse, *,
+                             merchant_id: uuid.UUID | None = None,
+                             status: str | None = None) -> Page:
+    """Settlements for the console's table (rows: SettlementOut), by id (time-ordered) or by
+    the period's last day (`period`)."""
+    from gullak.kit.browse import page
+    from gullak.payouts import settlements
+    from gullak.payouts.models import Settlement
+
+    query = select(Settlement)
+    if merchant_id is not None:
+        query = query.where(Settlement.merchant_id == merchant_id)
+    if status is not None:
+        query = query.where(Settlement.status == status)
+    found = await page(session, query, browse, Settlement.id, {"period": Settlement.period_end})
+    return Page([await settlements.settlement_out(session, s) for s in found.rows],
+                found.next_cursor)
+
+
+async def run_settlement(session: AsyncSession, settings: Settings, merchant_id: uuid.UUID,
+                         period_start: dt.date, period_end: dt.date,
+                         actor: Subject) -> tuple[SettlementDetail, bool]:
+    """Settle a merchant's period and request its payout: (the settlement, whether it is new);
+    see settlements.run_settlement."""
+    from gullak.payouts import settlements
+
+    return await settlements.run_settlement(session, settings, merchant_id, period_start,
+                                            period_end, actor)

@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gullak.kit import browse as browsing
 from gullak.kit import clock, events
+from gullak.kit.browse import Browse
 from gullak.kit.events import Event
 from gullak.kit.ids import uuid7
 from gullak.kit.security import Subject
@@ -29,6 +31,7 @@ from gullak.rewards.rules import (
     list_campaigns,
     list_rules,
     new_version,
+    rule_out,
     set_rule_status,
     update_campaign,
 )
@@ -45,7 +48,8 @@ from gullak.rewards.schemas import (
 )
 
 __all__ = [
-    "achievement_unlocked", "app_event", "confirm_due", "create_campaign", "create_rule",
+    "achievement_unlocked", "app_event", "browse_rules", "confirm_due", "create_campaign",
+    "create_rule",
     "dry_run", "evaluate", "get_campaign", "get_rule", "list_campaigns", "list_debts",
     "list_rewards", "list_rules", "my_rewards", "new_version", "order_refunded",
     "order_rewards", "order_status_changed", "profile_completed", "review_written",
@@ -217,3 +221,56 @@ async def list_debts(session: AsyncSession, *, user_id: uuid.UUID | None = None,
         query = query.where(Debt.status == status)
     rows, next_cursor = await keyset_page(session, query, Debt.id, cursor, limit)
     return DebtPage(items=[DebtOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+async def browse_rules(session: AsyncSession, browse: Browse, *, trigger: str | None = None,
+                       status: str | None = None, q: str | None = None) -> browsing.Page:
+    """One page of rules (RuleOut, their current version) for a table: by trigger, status and
+    a part of the name, sorted by name, trigger, status or creation."""
+    query = select(Rule)
+    for column, value in ((Rule.trigger, trigger), (Rule.status, status)):
+        if value is not None:
+            query = query.where(column == value)
+    if q is not None:
+        query = query.where(Rule.name.icontains(q, autoescape=True))
+    found = await browsing.page(session, query, browse, Rule.id, {
+        "name": Rule.name, "trigger": Rule.trigger, "status": Rule.status,
+        "created": Rule.created_at})
+    versions = {v.id: v for v in await session.scalars(select(RuleVersion).where(
+        RuleVersion.id.in_([r.version_id for r in found.rows])))}
+    return browsing.Page([rule_out(r, versions[r.version_id]) for r in found.rows],
+                         found.next_cursor)
+
+
+# -- the console: a user's rewards with why -----------------------------------------------------
+
+async def rule_names(session: AsyncSession, rule_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The names of these rules (the reason a reward was given)."""
+    if not rule_ids:
+        return {}
+    rows = await session.execute(select(Rule.id, Rule.name).where(Rule.id.in_(rule_ids)))
+    return {rule_id: name for rule_id, name in rows}
+
+
+async def user_decisions(session: AsyncSession, user_id: uuid.UUID,
+                         references: list[tuple[str, str]]) -> list[EvaluationOut]:
+    """Every rule considered for a user on these occasions ((reference_type, reference_id)
+    each): whether it applied and, if not, why. Read through the references' index."""
+    if not references:
+        return []
+    from sqlalchemy import tuple_
+
+    rows = list(await session.scalars(select(Evaluation).where(
+        Evaluation.user_id == user_id,
+        tuple_(Evaluation.reference_type, Evaluation.reference_id).in_(references))
+        .order_by(Evaluation.id.desc())))
+    version_ids = {uuid.UUID(d["rule_version_id"]) for e in rows for d in e.decisions}
+    named = {v: (name, number) for v, name, number in (await session.execute(
+        select(RuleVersion.id, Rule.name, RuleVersion.version)
+        .join(Rule, Rule.id == RuleVersion.rule_id)
+        .where(RuleVersion.id.in_(version_ids)))).all()} if version_ids else {}
+    return [EvaluationOut(reference_type=e.reference_type, reference_id=e.reference_id,
+                          decisions=[DecisionOut.model_validate({
+                              **d, "rule_name": named[uuid.UUID(d["rule_version_id"])][0],
+                              "version": named[uuid.UUID(d["rule_version_id"])][1]})
+                              for d in e.decisions]) for e in rows]

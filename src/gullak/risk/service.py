@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import clock
+from gullak.kit.browse import Browse, Page
 from gullak.kit.events import Event
 from gullak.risk import rules
 from gullak.risk.enforcement import act, blocked, guard
@@ -87,3 +88,35 @@ async def withdrawal_requested(session: AsyncSession, event: Event) -> None:
                                    str(event.data.get("asset_code")),
                                    int(event.data.get("amount") or 0), clock.now())
     await act(session, settings, user_id, found)
+
+
+# -- the console: the review queue ------------------------------------------------------------
+
+async def browse_risk_queue(session: AsyncSession, browse: Browse, *,
+                            status: str | None = "pending", rule: str | None = None) -> Page:
+    """Risk events (pending by default), a keyset page sortable by score or created_at; rows
+    are RiskEventOut."""
+    from sqlalchemy import select
+
+    from gullak.kit.browse import page
+    from gullak.risk.models import RiskEvent
+    from gullak.risk.schemas import RiskEventOut
+
+    query = select(RiskEvent)
+    if status is not None:
+        query = query.where(RiskEvent.status == status)
+    if rule is not None:
+        query = query.where(RiskEvent.rule == rule)
+    found = await page(session, query, browse, RiskEvent.id,
+                       {"score": RiskEvent.score, "created_at": RiskEvent.created_at})
+    return Page([RiskEventOut.model_validate(r) for r in found.rows], found.next_cursor)
+
+
+async def count_risk_queue(session: AsyncSession) -> int:
+    from sqlalchemy import func, select
+
+    from gullak.risk.models import RiskEvent
+
+    found = await session.scalar(select(func.count()).select_from(RiskEvent).where(
+        RiskEvent.status == "pending"))
+    return int(found or 0)

@@ -12,6 +12,12 @@ Internal notes and internal attachments are the back office's alone.
 
 from __future__ import annotations
 
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.kit.browse import Browse, Page
 from gullak.support.agents import (
     MOVES,
     assign,
@@ -51,3 +57,43 @@ __all__ = [
     "my_tickets", "open_ticket", "rate", "read", "reopen", "reply", "sla", "update_canned",
     "update_ticket", "user_message",
 ]
+
+
+# -- the console: the tickets' queue ----------------------------------------------------------
+
+# What waits on an agent (a ticket pending on its user does not).
+WAITING = ("open", "pending_agent")
+
+
+async def browse_ticket_queue(session: AsyncSession, browse: Browse, *,
+                              status: str | None = None, priority: str | None = None,
+                              assignee_id: uuid.UUID | None = None,
+                              unassigned: bool = False) -> Page:
+    """Tickets still being worked (open or pending; `status` picks one), a keyset page
+    sortable by due (the resolution's due time) or last_message_at; rows are
+    AgentTicketSummary."""
+    from gullak.kit import clock
+    from gullak.kit.browse import page
+    from gullak.support.common import agent_summary
+    from gullak.support.models import ACTIVE, Ticket
+
+    query = select(Ticket).where(Ticket.status.in_([status] if status else ACTIVE))
+    if priority is not None:
+        query = query.where(Ticket.priority == priority)
+    if assignee_id is not None:
+        query = query.where(Ticket.assignee_id == assignee_id)
+    if unassigned:
+        query = query.where(Ticket.assignee_id.is_(None))
+    found = await page(session, query, browse, Ticket.id,
+                       {"due": Ticket.resolution_due_at, "last_message_at": Ticket.last_message_at})
+    now = clock.now()
+    return Page([agent_summary(t, now) for t in found.rows], found.next_cursor)
+
+
+async def count_ticket_queue(session: AsyncSession) -> int:
+    """Tickets waiting on an agent: open, or answered by their user."""
+    from gullak.support.models import Ticket
+
+    found = await session.scalar(select(func.count()).select_from(Ticket).where(
+        Ticket.status.in_(WAITING)))
+    return int(found or 0)

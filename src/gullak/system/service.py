@@ -7,6 +7,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -18,6 +19,11 @@ from gullak.kit.errors import TooManyRequests
 from gullak.settings import get_settings
 from gullak.system import stats
 from gullak.system.schemas import DatabaseStatsOut
+
+if TYPE_CHECKING:
+    from gullak.db.engine import Database
+    from gullak.settings import Settings
+    from gullak.system import doctor
 
 
 @dataclass
@@ -227,3 +233,12 @@ async def database_stats(session: AsyncSession, *, limit: int = 20,
                          partitions: bool = False) -> DatabaseStatsOut:
     """Sizes, row estimates, dead tuples, unused indexes and the slowest statements (read only)."""
     return await stats.collect(session, limit=limit, partitions=partitions)
+
+
+# -- the installation's checks (`gullak doctor`), for the console -----------------------------
+
+async def doctor_checks(settings: Settings, db: Database) -> list[doctor.Check]:
+    """Every check `gullak doctor` runs, on the app's own database (a few small queries)."""
+    from gullak.system import doctor as checks  # doctor imports this module
+
+    return await checks.run(settings, db)
