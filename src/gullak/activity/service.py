@@ -26,6 +26,11 @@ from gullak.activity.steps import (
 )
 from gullak.activity.schemas import ReviewOut
 from gullak.kit.browse import Browse, Page
+from gullak.activity.models import DaySummary
+from gullak.activity.models import Validation
+from gullak.activity.reviews import review_out
+from gullak.kit.browse import page
+from gullak.activity import errors
 
 __all__ = [
     "REFERENCE", "cancel", "closes_at", "create", "finish", "finish_due", "get", "join",
@@ -41,7 +46,6 @@ async def verified_steps_on(session: AsyncSession, day: dt.date) -> int:
     """Every user's verified steps of one day, summed."""
     from sqlalchemy import func, select
 
-    from gullak.activity.models import DaySummary
 
     return int(await session.scalar(select(func.coalesce(func.sum(DaySummary.verified_steps), 0))
                                     .where(DaySummary.day == day)) or 0)
@@ -54,9 +58,6 @@ async def browse_step_reviews(session: AsyncSession, browse: Browse) -> Page:
     score; rows are ReviewOut."""
     from sqlalchemy import select
 
-    from gullak.activity.models import DaySummary, Validation
-    from gullak.activity.reviews import review_out
-    from gullak.kit.browse import page
 
     query = select(Validation).join(DaySummary, DaySummary.id == Validation.summary_id).where(
         Validation.outcome == "review", Validation.decided_at.is_(None),
@@ -69,7 +70,6 @@ async def browse_step_reviews(session: AsyncSession, browse: Browse) -> Page:
 async def count_step_reviews(session: AsyncSession) -> int:
     from sqlalchemy import func, select
 
-    from gullak.activity.models import DaySummary, Validation
 
     found = await session.scalar(select(func.count()).select_from(Validation).join(
         DaySummary, DaySummary.id == Validation.summary_id).where(
@@ -80,9 +80,6 @@ async def count_step_reviews(session: AsyncSession) -> int:
 
 async def get_step_review(session: AsyncSession, validation_id: uuid.UUID) -> ReviewOut:
     """One validation, decided or not (an unknown id: review_not_found)."""
-    from gullak.activity import errors
-    from gullak.activity.models import Validation
-    from gullak.activity.reviews import review_out
 
     found = await session.get(Validation, validation_id)
     if found is None:

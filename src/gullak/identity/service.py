@@ -89,6 +89,8 @@ from gullak.kit.browse import Browse, Page, page
 from gullak.kit.errors import InvalidInput
 from gullak.kit.security import Subject
 from gullak.settings import Settings
+from gullak.identity.sms import sender_from
+from gullak.identity.models import KycRecord
 
 _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
 
@@ -351,7 +353,6 @@ async def sign_ups_on(session: AsyncSession, day: dt.date) -> int:
 
 def sms_sender(settings: Settings) -> Any:
     """The configured text message sender (`identity.sms.SmsSender`: sandbox or Twilio)."""
-    from gullak.identity.sms import sender_from
 
     return sender_from(settings)
 
@@ -428,7 +429,6 @@ async def browse_kyc(session: AsyncSession, browse: Browse, *,
                      status: str | None = "pending") -> Page:
     """KYC records (pending by default), a keyset page sortable by created_at; rows are
     KycOut (numbers masked)."""
-    from gullak.identity.models import KycRecord
 
     query = select(KycRecord)
     if status is not None:
@@ -439,7 +439,6 @@ async def browse_kyc(session: AsyncSession, browse: Browse, *,
 
 
 async def count_kyc(session: AsyncSession, status: str = "pending") -> int:
-    from gullak.identity.models import KycRecord
 
     found = await session.scalar(select(func.count()).select_from(KycRecord).where(
         KycRecord.status == status))
@@ -447,7 +446,6 @@ async def count_kyc(session: AsyncSession, status: str = "pending") -> int:
 
 
 async def get_kyc(session: AsyncSession, record_id: uuid.UUID) -> KycOut:
-    from gullak.identity.models import KycRecord
 
     record = await session.get(KycRecord, record_id)
     if record is None:

@@ -86,6 +86,10 @@ from gullak.merchants.users import (
     update_merchant_user,
     user_out,
 )
+from gullak.merchants import reviews
+from gullak.merchants.models import Review
+from gullak.merchants.reviews import review_out
+from gullak.kit.errors import Conflict
 
 # Onboarding: where each status may go next. Rejected merchants may apply again.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -331,7 +335,6 @@ async def merchant_names(session: AsyncSession,
 async def merchant_reviews(session: AsyncSession, merchant_id: uuid.UUID, *,
                            limit: int = 50) -> list[UserReviewOut]:
     """Every review of a merchant, hidden ones included, newest first (reviews.py)."""
-    from gullak.merchants import reviews
 
     return await reviews.merchant_reviews(session, merchant_id, limit=limit)
 
@@ -352,8 +355,6 @@ async def browse_reviews(session: AsyncSession, merchant_id: uuid.UUID, browse: 
     """A page of one merchant's reviews, hidden ones included, for its portal (kit.browse:
     sort by created_at or rating); `answered` keeps those with (or without) a response.
     Rows are UserReviewOut."""
-    from gullak.merchants.models import Review
-    from gullak.merchants.reviews import review_out
 
     query = select(Review).where(Review.merchant_id == merchant_id)
     if answered is not None:
@@ -369,7 +370,6 @@ async def respond_to_review(session: AsyncSession, merchant_id: uuid.UUID,
                             actor: Subject) -> UserReviewOut:
     """The merchant's public answer to one of its reviews (reviews.respond: audited; another
     merchant's review is not found)."""
-    from gullak.merchants import reviews
 
     return await reviews.respond(session, merchant_id, review_id, response, actor)
 
@@ -401,8 +401,6 @@ async def count_onboarding(session: AsyncSession) -> int:
 async def browse_flagged_reviews(session: AsyncSession, browse: Browse) -> Page:
     """Visible reviews users flagged since their last moderation, a keyset page sortable by
     flags or created_at; rows are UserReviewOut."""
-    from gullak.merchants.models import Review
-    from gullak.merchants.reviews import review_out
 
     query = select(Review).where(Review.status == "visible", Review.flag_count > 0)
     found = await page(session, query, browse, Review.id,
@@ -411,7 +409,6 @@ async def browse_flagged_reviews(session: AsyncSession, browse: Browse) -> Page:
 
 
 async def count_flagged_reviews(session: AsyncSession) -> int:
-    from gullak.merchants.models import Review
 
     found = await session.scalar(select(func.count()).select_from(Review).where(
         Review.status == "visible", Review.flag_count > 0))
@@ -419,7 +416,6 @@ async def count_flagged_reviews(session: AsyncSession) -> int:
 
 
 async def get_review(session: AsyncSession, review_id: uuid.UUID) -> UserReviewOut:
-    from gullak.merchants import reviews
 
     return reviews.review_out(await reviews._review(session, review_id))
 
@@ -427,7 +423,6 @@ async def get_review(session: AsyncSession, review_id: uuid.UUID) -> UserReviewO
 async def moderate_review(session: AsyncSession, review_id: uuid.UUID, action: str,
                           reason: str | None, actor: Subject | None) -> UserReviewOut:
     """Hide a visible review (with a reason) or restore a hidden one (reviews.moderate)."""
-    from gullak.merchants import reviews
 
     return await reviews.moderate(session, review_id, action, reason, actor)
 
@@ -436,8 +431,6 @@ async def keep_review(session: AsyncSession, review_id: uuid.UUID, reason: str |
                       actor: Subject | None) -> UserReviewOut:
     """A moderator read the flags of a visible review and keeps it: its flag count starts
     again from zero (the flags themselves stay), so it leaves the flagged list. Audited."""
-    from gullak.kit.errors import Conflict
-    from gullak.merchants import reviews
 
     review = await reviews._review(session, review_id, lock=True)
     if review.status != "visible" or review.flag_count == 0:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gullak.kit.browse import Browse, Page
+from gullak.kit.browse import Browse, Page, page
+from gullak.payouts import errors, settlements
 from gullak.payouts.disbursements import (
     approved_unpaid,
     open_attempt,
@@ -34,7 +35,7 @@ from gullak.payouts.methods import (
     record_verification,
     remove_method,
 )
-from gullak.payouts.models import Withdrawal
+from gullak.payouts.models import Settlement, Withdrawal
 from gullak.payouts.schemas import SettlementDetail, SettlementPage
 from gullak.payouts.withdrawals import (
     cancel,
@@ -100,7 +101,6 @@ async def paid_on(session: AsyncSession, day: dt.date) -> dict[str, int]:
     in minor units of their assets, summed."""
     from sqlalchemy import func
 
-    from gullak.payouts.models import Withdrawal
 
     since = dt.datetime.combine(day, dt.time(), dt.UTC)
     row = (await session.execute(
@@ -116,7 +116,6 @@ async def list_settlements(session: AsyncSession, *, merchant_id: uuid.UUID | No
                            status: str | None = None, cursor: str | None = None,
                            limit: int = 50) -> SettlementPage:
     """Newest first, a keyset page at a time (the cursor: the last id seen)."""
-    from gullak.payouts import settlements
 
     return await settlements.list_settlements(session, merchant_id=merchant_id, status=status,
                                               cursor=cursor, limit=limit)
@@ -126,14 +125,12 @@ async def get_settlement(session: AsyncSession, settlement_id: uuid.UUID, *,
                          merchant_id: uuid.UUID | None = None) -> SettlementDetail:
     """One settlement with its statement; with `merchant_id`, another merchant's is not
     found."""
-    from gullak.payouts import settlements
 
     return await settlements.get_settlement(session, settlement_id, merchant_id=merchant_id)
 
 
 def statement_csv(statement: SettlementDetail) -> str:
     """The statement as the API's CSV: a header, then one row per line."""
-    from gullak.payouts import settlements
 
     return settlements.statement_csv(statement)
 
@@ -177,7 +174,6 @@ async def browse_withdrawal_queue(session: AsyncSession, browse: Browse, *,
                                   purpose: str | None = None) -> Page:
     """Withdrawals in `status` (review: the queue), a keyset page sortable by amount or
     created_at; rows are QueuedWithdrawal."""
-    from gullak.kit.browse import page
 
     query = select(Withdrawal).where(Withdrawal.status == status)
     if owner_type is not None:
@@ -199,7 +195,6 @@ async def count_withdrawal_queue(session: AsyncSession) -> int:
 
 async def queued_withdrawal(session: AsyncSession, withdrawal_id: uuid.UUID) -> QueuedWithdrawal:
     """One withdrawal with its maker and last editor (an unknown id: not found)."""
-    from gullak.payouts import errors
 
     w = await session.get(Withdrawal, withdrawal_id, populate_existing=True)
     if w is None:
@@ -226,9 +221,6 @@ async def browse_settlements(session: AsyncSession, browse: Browse, *,
                              status: str | None = None) -> Page:
     """Settlements for the console's table (rows: SettlementOut), by id (time-ordered) or by
     the period's last day (`period`)."""
-    from gullak.kit.browse import page
-    from gullak.payouts import settlements
-    from gullak.payouts.models import Settlement
 
     query = select(Settlement)
     if merchant_id is not None:
@@ -245,7 +237,6 @@ async def run_settlement(session: AsyncSession, settings: Settings, merchant_id:
                          actor: Subject) -> tuple[SettlementDetail, bool]:
     """Settle a merchant's period and request its payout: (the settlement, whether it is new);
     see settlements.run_settlement."""
-    from gullak.payouts import settlements
 
     return await settlements.run_settlement(session, settings, merchant_id, period_start,
                                             period_end, actor)

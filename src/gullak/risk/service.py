@@ -22,6 +22,9 @@ from gullak.risk import rules
 from gullak.risk.enforcement import act, blocked, guard
 from gullak.risk.review import get_event, lift, list_blocks, list_events, review
 from gullak.settings import get_settings
+from gullak.kit.browse import page
+from gullak.risk.models import RiskEvent
+from gullak.risk.schemas import RiskEventOut
 
 __all__ = ["blocked", "get_event", "guard", "lift", "list_blocks", "list_events", "review",
            "offer_redeemed", "user_signed_in", "user_signed_up", "withdrawal_requested"]
@@ -98,9 +101,6 @@ async def browse_risk_queue(session: AsyncSession, browse: Browse, *,
     are RiskEventOut."""
     from sqlalchemy import select
 
-    from gullak.kit.browse import page
-    from gullak.risk.models import RiskEvent
-    from gullak.risk.schemas import RiskEventOut
 
     query = select(RiskEvent)
     if status is not None:
@@ -115,7 +115,6 @@ async def browse_risk_queue(session: AsyncSession, browse: Browse, *,
 async def count_risk_queue(session: AsyncSession) -> int:
     from sqlalchemy import func, select
 
-    from gullak.risk.models import RiskEvent
 
     found = await session.scalar(select(func.count()).select_from(RiskEvent).where(
         RiskEvent.status == "pending"))

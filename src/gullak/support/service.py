@@ -49,6 +49,10 @@ from gullak.support.tickets import (
     reopen,
     user_message,
 )
+from gullak.kit import clock
+from gullak.kit.browse import page
+from gullak.support.common import agent_summary
+from gullak.support.models import ACTIVE, Ticket
 
 __all__ = [
     "MOVES", "File", "add_agent_attachment", "add_user_attachment", "assign", "change_status",
@@ -72,10 +76,6 @@ async def browse_ticket_queue(session: AsyncSession, browse: Browse, *,
     """Tickets still being worked (open or pending; `status` picks one), a keyset page
     sortable by due (the resolution's due time) or last_message_at; rows are
     AgentTicketSummary."""
-    from gullak.kit import clock
-    from gullak.kit.browse import page
-    from gullak.support.common import agent_summary
-    from gullak.support.models import ACTIVE, Ticket
 
     query = select(Ticket).where(Ticket.status.in_([status] if status else ACTIVE))
     if priority is not None:
@@ -92,7 +92,6 @@ async def browse_ticket_queue(session: AsyncSession, browse: Browse, *,
 
 async def count_ticket_queue(session: AsyncSession) -> int:
     """Tickets waiting on an agent: open, or answered by their user."""
-    from gullak.support.models import Ticket
 
     found = await session.scalar(select(func.count()).select_from(Ticket).where(
         Ticket.status.in_(WAITING)))
