@@ -42,7 +42,8 @@ def requests_of(app: FastAPI) -> list[tuple[str, str]]:
                                                 context.path)))
     assert len(found) > 300
     return found + [("GET", "/v1/no-such-thing"), ("DELETE", "/v1/events"),
-                    ("GET", "/v1/me/withdrawals/x/y/z"), ("PATCH", "/v1/me")]
+                    ("GET", "/v1/me/withdrawals/x/y/z"), ("PATCH", "/v1/me"),
+                    ("GET", "/console/queues/nothing"), ("DELETE", "/console/users")]
 
 
 def test_guarded_routers_find_what_fastapi_finds() -> None:
@@ -73,3 +74,21 @@ def test_a_router_under_a_prefix_is_left_to_fastapi() -> None:
     assert first(app.router.routes, "GET", "/v9/things")[0] is not None
     assert first(app.router.routes, "GET", "/things")[0] is not None
     assert first(app.router.routes, "GET", "/v9/other") == (None, None)
+
+
+def test_a_router_nested_under_its_parents_prefix_is_guarded() -> None:
+    from fastapi import APIRouter
+
+    app = FastAPI()
+    parent, child = APIRouter(prefix="/console/queues"), APIRouter()
+
+    @child.get("/kyc/{item}")
+    async def item(item: str) -> str:
+        return item
+
+    parent.include_router(child)
+    app.include_router(parent)
+    assert dispatch.install(app) == 1
+    assert first(app.router.routes, "GET", "/console/queues/kyc/7")[0] is not None
+    assert first(app.router.routes, "GET", "/kyc/7") == (None, None)
+    assert first(app.router.routes, "GET", "/console/queues/kyc") == (None, None)

@@ -5,13 +5,12 @@ the API: its answer carries codes and PINs in clear, once."""
 
 from __future__ import annotations
 
-import re
 import uuid
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from gullak.console.figures import decimal, given, whole
+from gullak.console.forms import decimal, given, moment, number, text
 from gullak.console.ledger_pages import short, when
 from gullak.console.tables import Column, Filter, choice, table, uuid_param
 from gullak.console.web import AdminPage, ConsoleRoute
@@ -25,14 +24,6 @@ READ, MANAGE = "giftcards.read", "giftcards.manage"
 STATUSES = tuple(s.value for s in CardStatus)
 TABS = (("/console/giftcards", "Cards"), ("/console/giftcards/designs", "Designs"),
         ("/console/giftcards/vouchers", "Vouchers"))
-NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
-
-
-def utc(value: str | None) -> str | None:
-    """A browser's date and time (no zone) read as UTC, as the form says."""
-    if value and NAIVE.match(value.strip()):
-        return value.strip() + "+00:00"
-    return value
 
 
 @router.get("/giftcards")
@@ -79,7 +70,7 @@ async def card_detail(card_id: uuid.UUID, page: AdminPage) -> Response:
 async def card_void(card_id: uuid.UUID, page: AdminPage) -> Response:
     await page.require(MANAGE)
     form = await page.form()
-    body = VoidIn.model_validate(given({"reason": form.get("reason"), "to": form.get("to")}))
+    body = VoidIn.model_validate(given({"reason": text(form, "reason"), "to": text(form, "to")}))
     out = await giftcards.void(page.session, card_id, page.subject, body.reason, body.to)
     return page.redirect(f"/console/giftcards/cards/{card_id}",
                          flash=f"The card {out.code} is {out.status.value}.")
@@ -97,8 +88,8 @@ async def design_create(page: AdminPage) -> Response:
     await page.require(MANAGE)
     form = await page.form()
     body = DesignIn.model_validate(given({
-        "product_id": form.get("product_id", "").strip(),
-        "face_value": whole(form, "face_value"), "validity_days": whole(form, "validity_days")}))
+        "product_id": text(form, "product_id"), "face_value": number(form, "face_value"),
+        "validity_days": number(form, "validity_days")}))
     out = await giftcards.create_design(page.session, body, page.subject)
     return page.redirect("/console/giftcards/designs", flash=f"{out.name} is sold as a card.")
 
@@ -114,10 +105,11 @@ async def voucher_list(page: AdminPage) -> Response:
 async def voucher_create(page: AdminPage) -> Response:
     await page.require(MANAGE)
     form = await page.form()
+    asset = text(form, "asset_code")
     body = VoucherIn.model_validate(given({
-        "code": form.get("code"), "name": form.get("name"),
-        "asset_code": (form.get("asset_code") or "").strip().upper(),
-        "amount": whole(form, "amount"), "max_uses": whole(form, "max_uses"),
-        "valid_from": utc(form.get("valid_from")), "valid_until": utc(form.get("valid_until"))}))
+        "code": text(form, "code"), "name": text(form, "name"),
+        "asset_code": asset.upper() if asset else None,
+        "amount": number(form, "amount"), "max_uses": number(form, "max_uses"),
+        "valid_from": moment(form, "valid_from"), "valid_until": moment(form, "valid_until")}))
     out = await giftcards.create_voucher(page.session, body, page.subject)
     return page.redirect("/console/giftcards/vouchers", flash=f"The voucher {out.code} is made.")

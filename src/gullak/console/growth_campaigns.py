@@ -20,7 +20,7 @@ from gullak.campaigns.schemas import (
     SegmentOut,
     Status,
 )
-from gullak.console import growth_forms as forms
+from gullak.console import forms
 from gullak.console.tables import Column, Filter, choice, param, table, uuid_param
 from gullak.console.web import AdminPage, ConsoleRoute, Page
 from gullak.kit import audit
@@ -112,7 +112,7 @@ def _fields(form: forms.Form) -> dict[str, Any]:
 async def campaign_create(page: AdminPage) -> Response:
     await page.require("campaigns.manage")
     form = await page.form()
-    body = CampaignIn.model_validate(forms.only_given(
+    body = CampaignIn.model_validate(forms.given(
         {**_fields(form), "send_at": forms.moment(form, "send_at")}))
     out = await campaigns.create_campaign(page.session, body, page.subject.id)
     await audit.record(page.session, page.subject, "campaigns.campaign.create", "campaign",
@@ -139,7 +139,7 @@ async def campaign_edit(campaign_id: uuid.UUID, page: AdminPage) -> Response:
     return await _form(page, f"Edit {c.name}", f"/console/campaigns/{c.id}", {
         "name": c.name, "segment_id": str(c.segment_id), "channel": c.channel.value,
         "template_code": c.template_code, "data": forms.pretty(c.data),
-        "send_at": forms.local(c.send_at), "throttle_per_minute": c.throttle_per_minute,
+        "send_at": forms.input_time(c.send_at), "throttle_per_minute": c.throttle_per_minute,
         "attribution_days": c.attribution_days,
         "variants": "\n".join(f"{v.code} {v.percent} {v.template_code or ''}".strip()
                               for v in c.variants)})
@@ -159,7 +159,7 @@ async def campaign_update(campaign_id: uuid.UUID, page: AdminPage) -> Response:
     await page.require("campaigns.manage")
     form = await page.form()
     # An emptied send time is cleared; other empty fields stay as they were.
-    body = CampaignPatch.model_validate({**forms.only_given(_fields(form)),
+    body = CampaignPatch.model_validate({**forms.given(_fields(form)),
                                          "send_at": forms.moment(form, "send_at")})
     changed = await campaigns.update_campaign(page.session, campaign_id, body, page.subject.id)
     return await _audited(page, "update", campaign_id, changed,
@@ -177,7 +177,7 @@ async def campaign_approve(campaign_id: uuid.UUID, page: AdminPage) -> Response:
 async def campaign_schedule(campaign_id: uuid.UUID, page: AdminPage) -> Response:
     await page.require("campaigns.manage")
     form = await page.form()
-    body = ScheduleIn.model_validate(forms.only_given({"send_at": forms.moment(form, "send_at")}))
+    body = ScheduleIn.model_validate(forms.given({"send_at": forms.moment(form, "send_at")}))
     changed = await campaigns.move(page.session, page.settings, campaign_id, "schedule", body)
     return await _audited(page, "schedule", campaign_id, changed, "The campaign was scheduled.")
 

@@ -10,7 +10,7 @@ from typing import Any, get_args
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from gullak.console import growth_forms as forms
+from gullak.console import forms
 from gullak.console.tables import Column, Filter, choice, param, table
 from gullak.console.web import AdminPage, ConsoleRoute, Page
 from gullak.kit.browse import Browse
@@ -85,7 +85,7 @@ async def rule_new(page: AdminPage) -> Response:
 
 
 def _rule(form: forms.Form) -> RuleIn:
-    return RuleIn.model_validate(forms.only_given({
+    return RuleIn.model_validate(forms.given({
         "name": forms.text(form, "name"), "trigger": forms.text(form, "trigger"),
         "campaign_id": forms.text(form, "campaign_id"), "status": forms.text(form, "status"),
         "kind": forms.text(form, "kind"), "value": forms.number(form, "value"),

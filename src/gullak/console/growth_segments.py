@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from gullak.campaigns import service as campaigns
 from gullak.campaigns.schemas import PreviewIn, SegmentIn, SegmentOut, SegmentPatch
-from gullak.console import growth_forms as forms
+from gullak.console import forms
 from gullak.console.tables import Column, Filter, param, table
 from gullak.console.web import AdminPage, ConsoleRoute
 from gullak.kit import audit
@@ -113,7 +113,7 @@ async def segment_new(page: AdminPage) -> Response:
 async def segment_create(page: AdminPage) -> Response:
     await page.require("campaigns.manage")
     form = await page.form()
-    body = SegmentIn.model_validate(forms.only_given({
+    body = SegmentIn.model_validate(forms.given({
         "name": forms.text(form, "name"), "description": forms.text(form, "description"),
         "filters": _filters(form.get("filters"))}))
     out = await campaigns.create_segment(page.session, body, page.subject.id)

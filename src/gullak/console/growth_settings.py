@@ -14,7 +14,7 @@ from pydantic import TypeAdapter
 
 from gullak.access import service as access
 from gullak.access.schemas import FlagIn, FlagOut, Key, SettingIn, SettingOut
-from gullak.console import growth_forms as forms
+from gullak.console import forms
 from gullak.console.web import AdminPage, ConsoleRoute, Page
 from gullak.kit import audit
 from gullak.kit.errors import InvalidInput, NotFound
@@ -94,7 +94,7 @@ async def setting_update(key: PathKey, page: AdminPage) -> Response:
         (s for s in await access.list_settings(page.session) if s.key == key), None)
     if current is None:
         raise NotFound(f"No setting {key}.", code="setting_not_found")
-    body = SettingIn.model_validate(forms.only_given({
+    body = SettingIn.model_validate(forms.given({
         "value": typed(form.get("value", ""), current.value_type),
         "description": forms.text(form, "description")}))
     return await _put_setting(page, key, body, _version(form))
@@ -122,7 +122,7 @@ async def flag_create(page: AdminPage) -> Response:
     await page.require("settings.manage")
     form = await page.form()
     key = _KEY.validate_python(forms.text(form, "key"))
-    body = FlagIn.model_validate(forms.only_given({
+    body = FlagIn.model_validate(forms.given({
         "enabled": forms.checked(form, "enabled"),
         "rollout_percent": forms.number(form, "rollout_percent"),
         "description": forms.text(form, "description")}))

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
-from gullak.console import growth_forms as forms
+from gullak.console import forms
 from gullak.console.tables import choice, param
 from gullak.console.web import AdminPage, ConsoleRoute
 from gullak.kit import audit
@@ -41,10 +41,10 @@ def _ordered(rendered: PreviewOut) -> list[tuple[str, list[tuple[str, str]]]]:
 
 
 def _fields(form: forms.Form) -> dict[str, Any]:
-    return forms.only_given({
+    return forms.given({
         "category": forms.text(form, "category"),
         "description": forms.text(form, "description"),
-        "channels": [c for c in CHANNELS if forms.checked(form, f"channel_{c}")],
+        "channels": forms.ticked(form, "channel_", CHANNELS),
         "variables": forms.words(form, "variables"),
         "content": forms.json_field(form, "content", None),
         "enabled": forms.checked(form, "enabled")})

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
-from gullak.console import growth_forms as forms
+from gullak.console import forms
 from gullak.console.web import AdminPage, ConsoleRoute
 from gullak.loyalty import service as loyalty
 from gullak.loyalty.errors import TierNotFound
@@ -36,7 +36,7 @@ async def tier_ladder(page: AdminPage) -> Response:
 async def tier_create(page: AdminPage) -> Response:
     await page.require("loyalty.manage")
     form = await page.form()
-    body = TierIn.model_validate(forms.only_given({
+    body = TierIn.model_validate(forms.given({
         "code": forms.text(form, "code"), "name": forms.text(form, "name"),
         "rank": forms.number(form, "rank"), "metric": forms.text(form, "metric"),
         "benefits": forms.lines(form, "benefits"), **_numbers(form)}))
@@ -58,7 +58,7 @@ async def tier_detail(code: Code, page: AdminPage) -> Response:
 async def tier_update(code: Code, page: AdminPage) -> Response:
     await page.require("loyalty.manage")
     form = await page.form()
-    body = TierPatch.model_validate(forms.only_given({
+    body = TierPatch.model_validate(forms.given({
         "name": forms.text(form, "name"), "benefits": forms.lines(form, "benefits"),
         "active": forms.checked(form, "active"), **_numbers(form)}))
     await loyalty.update_tier(page.session, code, body, page.subject)

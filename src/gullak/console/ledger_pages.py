@@ -13,7 +13,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from gullak.console.figures import decimal, owner_link, reference_link
+from gullak.console.figures import owner_link, reference_link
+from gullak.console.forms import decimal
 from gullak.console.tables import Column, Filter, choice, param, table, uuid_param
 from gullak.console.web import AdminPage, ConsoleRoute, Page
 from gullak.kit import audit

@@ -11,7 +11,7 @@ import uuid
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from gullak.console.figures import decimal, given, whole
+from gullak.console import forms
 from gullak.console.ledger_pages import short, when
 from gullak.console.tables import Column, Filter, choice, param, table, uuid_param
 from gullak.console.web import AdminPage, ConsoleRoute, Page
@@ -68,8 +68,8 @@ async def order_list(page: AdminPage) -> Response:
         Column("Merchant", lambda o: short(o.merchant_id),
                link=lambda o: f"/console/merchants/{o.merchant_id}"),
         Column("User", lambda o: short(o.user_id), link=lambda o: f"/console/users/{o.user_id}"),
-        Column("Total", lambda o: decimal(o.total, units.get(o.currency, 2)), numeric=True),
-        Column("Refunded", lambda o: decimal(o.refunded, units.get(o.currency, 2)),
+        Column("Total", lambda o: forms.decimal(o.total, units.get(o.currency, 2)), numeric=True),
+        Column("Refunded", lambda o: forms.decimal(o.refunded, units.get(o.currency, 2)),
                numeric=True),
         Column("Currency", lambda o: o.currency),
         Column("Created", lambda o: when(o.created_at), sort="created"),
@@ -101,8 +101,8 @@ async def order_detail(order_id: uuid.UUID, page: AdminPage) -> Response:
 async def order_advance(order_id: uuid.UUID, page: AdminPage) -> Response:
     await page.require("orders.manage")
     form = await page.form()
-    body = AdvanceIn.model_validate(given({"action": form.get("action"),
-                                           "reason": form.get("reason")}))
+    body = AdvanceIn.model_validate(forms.given({"action": forms.text(form, "action"),
+                                                 "reason": forms.text(form, "reason")}))
     out = await flows.advance(page.session, order_id, body.action, page.subject, body.reason)
     return page.redirect(f"/console/orders/{order_id}",
                          flash=f"Order {out.number} is {out.status.value.replace('_', ' ')}.")
@@ -112,9 +112,9 @@ async def order_advance(order_id: uuid.UUID, page: AdminPage) -> Response:
 async def order_refund(order_id: uuid.UUID, page: AdminPage) -> Response:
     await page.require("orders.refund")
     form = await page.form()
-    body = RefundIn.model_validate(given({
-        "amount": whole(form, "amount"), "reason": form.get("reason"),
-        "gateway_to_wallet": form.get("gateway_to_wallet") == "on"}))
+    body = RefundIn.model_validate(forms.given({
+        "amount": forms.number(form, "amount"), "reason": forms.text(form, "reason"),
+        "gateway_to_wallet": forms.checked(form, "gateway_to_wallet")}))
     out = await flows.refund(page.session, order_id, body.amount, body.reason, page.subject,
                              gateway_to_wallet=body.gateway_to_wallet)
     return page.redirect(f"/console/orders/{order_id}",

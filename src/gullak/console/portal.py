@@ -13,7 +13,8 @@ from fastapi.responses import Response
 
 from gullak.catalog import service as catalog
 from gullak.console import portal_offers, portal_sales, portal_shop, portal_team
-from gullak.console.portal_forms import merchant_id, posted
+from gullak.console.forms import posted
+from gullak.console.portal_forms import merchant_id
 from gullak.console.web import ConsoleRoute, MerchantPage
 from gullak.merchants import service as merchants
 from gullak.merchants.schemas import DocumentIn, Status

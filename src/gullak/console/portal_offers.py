@@ -12,16 +12,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from gullak.catalog import service as catalog
-from gullak.console.portal_forms import (
-    WEEKDAYS,
-    amount,
-    checked,
-    merchant_id,
-    newest_first,
-    posted,
-    when,
-    windows,
-)
+from gullak.console.forms import amount, input_time, joined, posted, ticked, when
+from gullak.console.portal_forms import WEEKDAYS, merchant_id, newest_first, windows
 from gullak.console.tables import Column, Filter, choice, param, table, uuid_param
 from gullak.console.web import ConsoleRoute, MerchantPage
 from gullak.kit import clock
@@ -63,11 +55,11 @@ def terms(form: Mapping[str, str], outlet_ids: list[str]) -> dict[str, Any]:
     values = posted(form, TEXT, ints=INTS, lists=("audience_tags", "tags", "cities"),
                     moments=("valid_from", "valid_until"), keep=KEEP)
     hours = form.get("hours", "").strip()
-    segments = checked(form, "segment_", [s.value for s in Segment])
+    segments = ticked(form, "segment_", [s.value for s in Segment])
     values.update(
-        weekdays=checked(form, "weekday_", WEEKDAYS) or None,
+        weekdays=ticked(form, "weekday_", WEEKDAYS) or None,
         hours=windows(hours) if hours else None,
-        outlet_ids=checked(form, "outlet_", outlet_ids),
+        outlet_ids=ticked(form, "outlet_", outlet_ids),
         **({"segments": segments} if segments else {}))
     return values
 
@@ -81,24 +73,20 @@ def _value(kind: ValueKind | None, value: int | None, unit: str, what: str) -> s
     return f"{shown} {what}"
 
 
-def _local(moment: dt.datetime) -> str:
-    """A time as a datetime-local field shows it (UTC, to the minute)."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M")
-
-
 def _form_values(offer: OfferOut | None) -> dict[str, Any]:
     """What the form shows: the offer's terms, or a new offer's (from now, for 30 days)."""
     if offer is None:
         now = clock.now()
-        return {"valid_from": _local(now), "valid_until": _local(now + dt.timedelta(days=30)),
+        return {"valid_from": input_time(now),
+                "valid_until": input_time(now + dt.timedelta(days=30)),
                 "per_user_limit": 1, "min_order_value": 0, "coins_required": 0,
                 "coins_earned": 0, "branded_coins_earned": 0, "min_level": 0,
                 "segments": ["all"], "weekdays": [], "outlet_ids": [], "hours": ""}
     values = offer.model_dump(mode="json")
     for name in ("audience_tags", "tags", "cities"):
-        values[name] = ", ".join(values[name])
-    values["valid_from"], values["valid_until"] = (_local(offer.valid_from),
-                                                   _local(offer.valid_until))
+        values[name] = joined(values[name])
+    values["valid_from"], values["valid_until"] = (input_time(offer.valid_from),
+                                                   input_time(offer.valid_until))
     values["hours"] = ", ".join(f"{w.start}-{w.end}" for w in offer.hours or [])
     values["weekdays"] = values["weekdays"] or []
     values["outlet_ids"] = [str(o) for o in offer.outlet_ids]

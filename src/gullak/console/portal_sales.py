@@ -9,7 +9,8 @@ import uuid
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from gullak.console.portal_forms import amount, merchant_id, newest_first, posted, when
+from gullak.console.forms import amount, posted, when
+from gullak.console.portal_forms import merchant_id, newest_first
 from gullak.console.tables import Column, Filter, choice, table
 from gullak.console.web import ConsoleRoute, MerchantPage
 from gullak.kit.browse import Browse

@@ -19,7 +19,8 @@ from gullak.catalog.schemas import (
     StockIn,
     VariantIn,
 )
-from gullak.console.portal_forms import WEEKDAYS, amount, merchant_id, newest_first, posted
+from gullak.console.forms import amount, joined, posted
+from gullak.console.portal_forms import WEEKDAYS, merchant_id, newest_first
 from gullak.console.tables import Column, Filter, choice, table
 from gullak.console.web import ConsoleRoute, MerchantPage
 from gullak.kit.browse import Browse
@@ -64,7 +65,7 @@ def _outlet_values(outlet: OutletOut | None) -> dict[str, Any]:
                 **{f"{day}_{edge}_1": time for day in WEEKDAYS
                    for edge, time in (("open", "09:00"), ("close", "21:00"))}}
     values: dict[str, Any] = outlet.model_dump(include=set(OUTLET_FIELDS))
-    values["features"] = ", ".join(outlet.features)
+    values["features"] = joined(outlet.features)
     for day, ranges in outlet.hours.items():
         for slot, window in zip(SLOTS, ranges, strict=False):
             values[f"{day}_open_{slot}"], values[f"{day}_close_{slot}"] = window.open, window.close

@@ -8,7 +8,8 @@ import uuid
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from gullak.console.portal_forms import merchant_id, posted
+from gullak.console.forms import posted
+from gullak.console.portal_forms import merchant_id
 from gullak.console.web import ConsoleRoute, MerchantPage
 from gullak.merchants import service as merchants
 from gullak.merchants.schemas import MerchantUserIn, MerchantUserPatch, Role

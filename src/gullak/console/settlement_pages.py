@@ -10,7 +10,7 @@ import uuid
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from gullak.console.figures import decimal, given
+from gullak.console.forms import decimal, given, text
 from gullak.console.ledger_pages import short, when
 from gullak.console.tables import Column, Filter, choice, table, uuid_param
 from gullak.console.web import AdminPage, ConsoleRoute
@@ -61,8 +61,8 @@ async def settlement_run(page: AdminPage) -> Response:
     await page.require(SETTLE)
     form = await page.form()
     merchant_id = uuid_param_of(form.get("merchant_id", ""))
-    body = SettlementRunIn.model_validate(given({"period_start": form.get("period_start"),
-                                                 "period_end": form.get("period_end")}))
+    body = SettlementRunIn.model_validate(given({"period_start": text(form, "period_start"),
+                                                 "period_end": text(form, "period_end")}))
     out, new = await payouts.run_settlement(page.session, page.settings, merchant_id,
                                             body.period_start, body.period_end, page.subject)
     await audit.record(page.session, page.subject, "payouts.settlement.run", "settlement",

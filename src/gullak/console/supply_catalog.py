@@ -13,7 +13,8 @@ from fastapi.responses import Response
 
 from gullak.catalog import service as catalog
 from gullak.catalog.schemas import CategoryIn, CategoryOut, CategoryPatch, FeedUrlIn, ProductIn
-from gullak.console import supply_forms as f
+from gullak.console import forms
+from gullak.console.supply_forms import categories, category_choices, with_merchants
 from gullak.console.tables import Column, Filter, choice, param, table, uuid_param
 from gullak.console.web import AdminPage, ConsoleRoute, Page
 from gullak.kit.browse import Browse
@@ -43,14 +44,14 @@ async def render(page: Page, template: str, current: str, **context: Any) -> Res
 async def category_tree(page: AdminPage) -> Response:
     await page.require("catalog.manage")
     return await render(page, "supply/categories.html", "/console/catalog", title="Catalog",
-                        rows=await f.categories(page.session))
+                        rows=await categories(page.session))
 
 
-def _category_fields(form: f.Form) -> dict[str, Any]:
-    values: dict[str, Any] = {name: f.text(form, name) for name in CATEGORY_TEXT}
-    values.update(parent_id=f.uuid_or_none(form, "parent_id"), type=f.text(form, "type"),
-                  display_order=f.number(form, "display_order") or 0,
-                  active=f.checked(form, "active"))
+def _category_fields(form: forms.Form) -> dict[str, Any]:
+    values: dict[str, Any] = {name: forms.text(form, name) for name in CATEGORY_TEXT}
+    values.update(parent_id=forms.object_id(form, "parent_id"), type=forms.text(form, "type"),
+                  display_order=forms.number(form, "display_order") or 0,
+                  active=forms.checked(form, "active"))
     return values
 
 
@@ -65,7 +66,7 @@ def _category_values(category: CategoryOut | None, parent: str) -> dict[str, str
 
 
 async def _category_form(page: Page, category: CategoryOut | None, parent: str = "") -> Response:
-    choices = [(value, label) for value, label in await f.category_choices(page.session)
+    choices = [(value, label) for value, label in await category_choices(page.session)
                if category is None or value != str(category.id)]
     return await render(
         page, "supply/category_form.html", "/console/catalog", category=category,
@@ -85,7 +86,7 @@ async def new_category(page: AdminPage) -> Response:
 @router.post("/catalog/categories")
 async def create_category(page: AdminPage) -> Response:
     await page.require("catalog.manage")
-    body = CategoryIn.model_validate(f.some(**_category_fields(await page.form())))
+    body = CategoryIn.model_validate(forms.given(_category_fields(await page.form())))
     out = await catalog.create_category(page.session, body, page.subject)
     return page.redirect("/console/catalog", flash=f"{out.name} was created.")
 
@@ -118,10 +119,10 @@ async def products(page: AdminPage) -> Response:
     await page.require("catalog.products")
     merchant_id, category_id = uuid_param(page, "merchant"), uuid_param(page, "category")
     status, q = choice(page, "status", PRODUCT_STATUSES), param(page, "q")
-    cats = await f.category_choices(page.session)
+    cats = await category_choices(page.session)
 
     async def fetch(browse: Browse) -> Rows:
-        return await f.with_merchants(page.session, await catalog.browse_products(
+        return await with_merchants(page.session, await catalog.browse_products(
             page.session, browse, merchant_id=merchant_id, category_id=category_id,
             status=status, q=q))
 
@@ -154,24 +155,25 @@ async def new_product(page: AdminPage) -> Response:
     return await render(page, "supply/product_form.html", "/console/catalog/products",
                         title="New product", merchant=merchant,
                         values={"asset_code": "INR", "status": "active"},
-                        categories=await f.category_choices(page.session))
+                        categories=await category_choices(page.session))
 
 
 @router.post("/catalog/products")
 async def create_product(page: AdminPage) -> Response:
     await page.require("catalog.products")
     form = await page.form()
-    merchant_id = f.uuid_or_none(form, "merchant_id")
+    merchant_id = forms.object_id(form, "merchant_id")
     if not isinstance(merchant_id, uuid.UUID):
         raise InvalidInput("Give the merchant's id.", field="merchant_id")
-    image = f.text(form, "image_url")
-    body = ProductIn.model_validate(f.some(
-        sku=f.text(form, "sku"), name=f.text(form, "name"), slug=f.text(form, "slug"),
-        description=f.text(form, "description"), price=f.number(form, "price"),
-        original_price=f.number(form, "original_price"), asset_code=f.text(form, "asset_code"),
-        category_id=f.uuid_or_none(form, "category_id"), tags=f.words(form, "tags"),
-        city=f.text(form, "city"), stock=f.number(form, "stock"),
-        status=f.text(form, "status"), images=[{"url": image}] if image else None))
+    image = forms.text(form, "image_url")
+    body = ProductIn.model_validate(forms.given(
+        sku=forms.text(form, "sku"), name=forms.text(form, "name"),
+        slug=forms.text(form, "slug"), description=forms.text(form, "description"),
+        price=forms.number(form, "price"), original_price=forms.number(form, "original_price"),
+        asset_code=forms.text(form, "asset_code"),
+        category_id=forms.object_id(form, "category_id"), tags=forms.comma_list(form, "tags"),
+        city=forms.text(form, "city"), stock=forms.number(form, "stock"),
+        status=forms.text(form, "status"), images=[{"url": image}] if image else None))
     out = await catalog.create_product(page.session, merchant_id, body, page.subject)
     return page.redirect(f"/console/catalog/products/{out.id}", flash=f"{out.name} was created.")
 
@@ -180,7 +182,7 @@ async def create_product(page: AdminPage) -> Response:
 async def product(product_id: uuid.UUID, page: AdminPage) -> Response:
     await page.require("catalog.products")
     out = await catalog.get_product(page.session, product_id)
-    names = dict(await f.category_choices(page.session))
+    names = dict(await category_choices(page.session))
     return await render(page, "supply/product.html", "/console/catalog/products",
                         title=out.name, product=out,
                         merchant=await merchants.get_merchant(page.session, out.merchant_id),
@@ -213,11 +215,11 @@ async def import_feed(merchant_id: uuid.UUID, page: AdminPage) -> Response:
     if len(body.encode()) > FEED_BYTES:
         raise InvalidInput("A pasted feed holds at most 2 MB; set a feed URL instead.",
                            field="body")
-    asset = f.text(form, "default_asset") or "INR"
+    asset = forms.text(form, "default_asset") or "INR"
     if not ASSET.match(asset):
         raise InvalidInput("An asset code is like INR.", field="default_asset")
     report = await catalog.import_feed(page.session, merchant_id, body, fmt,
-                                       full=f.checked(form, "full"), default_asset=asset,
+                                       full=forms.checked(form, "full"), default_asset=asset,
                                        actor=page.subject)
     return page.redirect(feed_url(merchant_id), flash=(
         f"{report.rows} rows: {report.created} created, {report.updated} updated, "
@@ -228,15 +230,15 @@ async def import_feed(merchant_id: uuid.UUID, page: AdminPage) -> Response:
 async def feed_source(merchant_id: uuid.UUID, page: AdminPage) -> Response:
     await page.require("catalog.products")
     form = await page.form()
-    body = FeedUrlIn.model_validate(f.some(url=f.text(form, "url"),
-                                           format=f.text(form, "format"),
-                                           full=f.checked(form, "full")))
+    body = FeedUrlIn.model_validate(forms.given(url=forms.text(form, "url"),
+                                               format=forms.text(form, "format"),
+                                               full=forms.checked(form, "full")))
     await catalog.put_feed_source(page.session, merchant_id, body, page.subject)
     return page.redirect(feed_url(merchant_id), flash="The nightly feed URL was saved.")
 
 
-def choice_of(form: f.Form, name: str, allowed: tuple[str, ...]) -> str:
-    value = f.text(form, name) or ""
+def choice_of(form: forms.Form, name: str, allowed: tuple[str, ...]) -> str:
+    value = forms.text(form, name) or ""
     if value not in allowed:
         raise InvalidInput(f"{name} is one of: {', '.join(allowed)}.", field=name)
     return value

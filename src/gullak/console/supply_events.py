@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from gullak.catalog import service as catalog
 from gullak.catalog.schemas import CancelIn, EventIn, EventOut, EventPatch
-from gullak.console import supply_forms as f
+from gullak.console import forms
 from gullak.console.supply_catalog import TABS
 from gullak.console.tables import choice, param
 from gullak.console.web import AdminPage, ConsoleRoute, Page
@@ -41,16 +41,17 @@ async def events(page: AdminPage) -> Response:
                              values={"status": status or "", "city": city or ""})
 
 
-def _fields(form: f.Form, *, new: bool) -> dict[str, Any]:
+def _fields(form: forms.Form, *, new: bool) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "title": f.text(form, "title"), "description": f.text(form, "description"),
-        "banner_url": f.text(form, "banner_url"), "starts_at": f.moment(form, "starts_at"),
-        "ends_at": f.moment(form, "ends_at"), "cities": f.words(form, "cities"),
-        "segments": [s for s in SEGMENTS if f.checked(form, f"segment_{s}")] or ["all"],
-        "featured_merchant_ids": f.words(form, "featured_merchant_ids"),
-        "discount_percent": f.number(form, "discount_percent")}
+        "title": forms.text(form, "title"), "description": forms.text(form, "description"),
+        "banner_url": forms.text(form, "banner_url"),
+        "starts_at": forms.moment(form, "starts_at"), "ends_at": forms.moment(form, "ends_at"),
+        "cities": forms.comma_list(form, "cities"),
+        "segments": forms.ticked(form, "segment_", SEGMENTS) or ["all"],
+        "featured_merchant_ids": forms.comma_list(form, "featured_merchant_ids"),
+        "discount_percent": forms.number(form, "discount_percent")}
     if new:
-        values.update(slug=f.text(form, "slug"), kind=f.text(form, "kind"))
+        values.update(slug=forms.text(form, "slug"), kind=forms.text(form, "kind"))
     return values
 
 
@@ -59,9 +60,10 @@ def _values(event: EventOut | None) -> dict[str, str]:
         return {"kind": "event", "segment_all": "1"}
     return {"title": event.title, "slug": event.slug, "kind": event.kind,
             "description": event.description or "", "banner_url": event.banner_url or "",
-            "starts_at": f.input_time(event.starts_at), "ends_at": f.input_time(event.ends_at),
-            "cities": f.joined(event.cities),
-            "featured_merchant_ids": f.joined(event.featured_merchant_ids),
+            "starts_at": forms.input_time(event.starts_at),
+            "ends_at": forms.input_time(event.ends_at),
+            "cities": forms.joined(event.cities),
+            "featured_merchant_ids": forms.joined(event.featured_merchant_ids),
             "discount_percent": "" if event.discount_percent is None
             else str(event.discount_percent),
             **{f"segment_{s}": "1" for s in event.segments}}
@@ -86,7 +88,7 @@ async def new_event(page: AdminPage) -> Response:
 @router.post("/catalog/events")
 async def create_event(page: AdminPage) -> Response:
     await page.require("events.manage")
-    body = EventIn.model_validate(f.some(**_fields(await page.form(), new=True)))
+    body = EventIn.model_validate(forms.given(_fields(await page.form(), new=True)))
     out = await catalog.create_event(page.session, body, page.subject)
     return page.redirect(url(out.id), flash="The draft event was created.")
 
@@ -115,6 +117,6 @@ async def schedule_event(event_id: uuid.UUID, page: AdminPage) -> Response:
 @router.post("/catalog/events/{event_id}/cancel")
 async def cancel_event(event_id: uuid.UUID, page: AdminPage) -> Response:
     await page.require("events.manage")
-    body = CancelIn.model_validate(f.some(reason=f.text(await page.form(), "reason")))
+    body = CancelIn.model_validate(forms.given(reason=forms.text(await page.form(), "reason")))
     await catalog.cancel_event(page.session, event_id, body.reason, page.subject)
     return page.redirect(url(event_id), flash="The event was cancelled.")

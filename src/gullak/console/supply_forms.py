@@ -1,14 +1,8 @@
-"""Posted form fields as the domains' `In` schemas take them. A browser sends only strings:
-these turn them into the values a JSON client would send (None for an empty field, a number
-for digits, a list for comma-separated words, an aware time for a datetime-local field) and
-leave anything else as typed, so that the schema refuses it with a 422 page."""
+"""What the supply pages' forms and lists share beyond reading fields: the category tree as a
+picker, and another domain's rows named by the merchant each belongs to."""
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-import uuid
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,67 +12,6 @@ from gullak.catalog import service as catalog
 from gullak.catalog.schemas import CategoryNode
 from gullak.kit.browse import Page as Rows
 from gullak.merchants import service as merchants
-
-Form = Mapping[str, str]
-_INTEGER = re.compile(r"^-?\d{1,19}$")
-
-
-def text(form: Form, name: str) -> str | None:
-    value = form.get(name, "").strip()
-    return value or None
-
-
-def number(form: Form, name: str) -> int | str | None:
-    """Digits as an int (the money fields are strict: "10" is not 10); anything else as
-    typed, for the schema to refuse."""
-    value = text(form, name)
-    if value is None:
-        return None
-    return int(value) if _INTEGER.match(value) else value
-
-
-def words(form: Form, name: str) -> list[str]:
-    """A comma-separated field as its words."""
-    return [w.strip() for w in form.get(name, "").split(",") if w.strip()]
-
-
-def checked(form: Form, name: str) -> bool:
-    return name in form and form[name] not in ("", "0", "false", "off")
-
-
-def moment(form: Form, name: str) -> str | None:
-    """A datetime-local value ("2024-05-01T10:00"), read as UTC as the console shows times;
-    a value with an offset keeps it."""
-    value = text(form, name)
-    if value is None:
-        return None
-    if re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$", value):
-        return value + "+00:00"
-    return value
-
-
-def input_time(value: dt.datetime | None) -> str:
-    """A time as a datetime-local field shows it (UTC, to the minute)."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M") if value else ""
-
-
-def some(**values: Any) -> dict[str, Any]:
-    """The fields that were filled in (a create form's empty field takes the default)."""
-    return {k: v for k, v in values.items() if v is not None and v != []}
-
-
-def joined(values: Iterable[Any] | None) -> str:
-    return ", ".join(str(v) for v in values or ())
-
-
-def uuid_or_none(form: Form, name: str) -> uuid.UUID | str | None:
-    value = text(form, name)
-    if value is None:
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return value  # the schema names the field
 
 
 async def categories(session: AsyncSession, *,

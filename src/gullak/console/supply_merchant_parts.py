@@ -11,7 +11,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from gullak.console import supply_forms as f
+from gullak.console import forms
+from gullak.console.supply_forms import category_choices
 from gullak.console.supply_merchants import base, tab
 from gullak.console.web import AdminPage, ConsoleRoute, Page
 from gullak.kit.errors import InvalidInput, NotFound
@@ -38,13 +39,13 @@ _RANGE = re.compile(r"^\s*(\S+)\s*(?:-|–|to)\s*(\S+)\s*$")
 
 # -- outlets ----------------------------------------------------------------------------------
 
-def _hours(form: f.Form) -> dict[str, list[dict[str, str]]]:
+def _hours(form: forms.Form) -> dict[str, list[dict[str, str]]]:
     """One field a weekday, "09:00-13:00, 17:00-22:00"; an empty field: closed that day.
     The service checks the times themselves."""
     hours: dict[str, list[dict[str, str]]] = {}
     for day, label in WEEKDAYS:
         ranges = []
-        for part in f.words(form, f"hours_{day}"):
+        for part in forms.comma_list(form, f"hours_{day}"):
             matched = _RANGE.match(part)
             if matched is None:
                 raise InvalidInput(f"{label}: write each range as 09:00-21:00.",
@@ -55,11 +56,11 @@ def _hours(form: f.Form) -> dict[str, list[dict[str, str]]]:
     return hours
 
 
-def _outlet_body(form: f.Form) -> OutletIn:
-    values: dict[str, Any] = {name: f.text(form, name) for name in OUTLET_TEXT}
-    values.update(hours=_hours(form), features=f.words(form, "features"),
-                  active=f.checked(form, "active"))
-    return OutletIn.model_validate(f.some(**values))
+def _outlet_body(form: forms.Form) -> OutletIn:
+    values: dict[str, Any] = {name: forms.text(form, name) for name in OUTLET_TEXT}
+    values.update(hours=_hours(form), features=forms.comma_list(form, "features"),
+                  active=forms.checked(form, "active"))
+    return OutletIn.model_validate(forms.given(values))
 
 
 def _outlet_values(outlet: OutletOut | None) -> dict[str, str]:
@@ -68,7 +69,7 @@ def _outlet_values(outlet: OutletOut | None) -> dict[str, str]:
     data = outlet.model_dump()
     values = {k: "" if data[k] is None else str(data[k]) for k in OUTLET_TEXT}
     values.update({f"hours_{day}": hours_text(outlet, day) for day, _ in WEEKDAYS})
-    values["features"] = f.joined(outlet.features)
+    values["features"] = forms.joined(outlet.features)
     values["active"] = "1" if outlet.active else ""
     return values
 
@@ -144,8 +145,9 @@ async def users(merchant_id: uuid.UUID, page: AdminPage) -> Response:
 async def add_user(merchant_id: uuid.UUID, page: AdminPage) -> Response:
     await page.require("merchants.manage")
     form = await page.form()
-    body = MerchantUserIn.model_validate(f.some(
-        email=f.text(form, "email"), name=f.text(form, "name"), role=f.text(form, "role"),
+    body = MerchantUserIn.model_validate(forms.given(
+        email=forms.text(form, "email"), name=forms.text(form, "name"),
+        role=forms.text(form, "role"),
         password=form.get("password") or None))
     user = await merchants.create_merchant_user(page.session, merchant_id, body, page.subject)
     return page.redirect(f"{base(merchant_id)}/users", flash=f"{user.email} can now sign in.")
@@ -155,8 +157,8 @@ async def add_user(merchant_id: uuid.UUID, page: AdminPage) -> Response:
 async def update_user(merchant_id: uuid.UUID, user_id: uuid.UUID, page: AdminPage) -> Response:
     await page.require("merchants.manage")
     form = await page.form()
-    body = MerchantUserPatch.model_validate(f.some(role=f.text(form, "role"),
-                                                   status=f.text(form, "status")))
+    body = MerchantUserPatch.model_validate(forms.given(role=forms.text(form, "role"),
+                                                       status=forms.text(form, "status")))
     user = await merchants.update_merchant_user(page.session, merchant_id, user_id,
                                                 role=body.role, status=body.status,
                                                 actor=page.subject)
@@ -179,8 +181,8 @@ async def review_document(merchant_id: uuid.UUID, document_id: uuid.UUID,
                           page: AdminPage) -> Response:
     await page.require("merchants.review")
     form = await page.form()
-    body = ReviewIn.model_validate(f.some(verdict=f.text(form, "verdict"),
-                                          reason=f.text(form, "reason")))
+    body = ReviewIn.model_validate(forms.given(verdict=forms.text(form, "verdict"),
+                                              reason=forms.text(form, "reason")))
     out = await merchants.review_document(page.session, merchant_id, document_id,
                                           body.verdict == "verified", body.reason, page.subject)
     return page.redirect(f"{base(merchant_id)}/documents",
@@ -201,10 +203,10 @@ async def bank_accounts(merchant_id: uuid.UUID, page: AdminPage) -> Response:
 async def add_bank_account(merchant_id: uuid.UUID, page: AdminPage) -> Response:
     await page.require("merchants.manage")
     form = await page.form()
-    body = BankAccountIn.model_validate(f.some(
-        account_holder=f.text(form, "account_holder"),
-        account_number=f.text(form, "account_number"), ifsc=f.text(form, "ifsc"),
-        bank_name=f.text(form, "bank_name"), primary=f.checked(form, "primary")))
+    body = BankAccountIn.model_validate(forms.given(
+        account_holder=forms.text(form, "account_holder"),
+        account_number=forms.text(form, "account_number"), ifsc=forms.text(form, "ifsc"),
+        bank_name=forms.text(form, "bank_name"), primary=forms.checked(form, "primary")))
     out = await merchants.add_bank_account(page.session, page.settings, merchant_id, body,
                                            page.subject)
     await merchants.queue_bank_verification(page.session, out.id)
@@ -230,7 +232,7 @@ async def verify_bank_account(merchant_id: uuid.UUID, account_id: uuid.UUID,
 async def commissions(merchant_id: uuid.UUID, page: AdminPage) -> Response:
     await page.require("merchants.read")
     merchant = await merchants.get_merchant(page.session, merchant_id)
-    choices = await f.category_choices(page.session)
+    choices = await category_choices(page.session)
     names = {key: label.lstrip("· ") for key, label in choices}
     return await tab(page, merchant, "supply/merchant_commissions.html", "/commissions",
                      commissions=await merchants.list_commissions(page.session, merchant_id),
@@ -241,9 +243,10 @@ async def commissions(merchant_id: uuid.UUID, page: AdminPage) -> Response:
 async def add_commission(merchant_id: uuid.UUID, page: AdminPage) -> Response:
     await page.require("merchants.manage")
     form = await page.form()
-    body = CommissionIn.model_validate(f.some(
-        category_id=f.uuid_or_none(form, "category_id"), rate_bps=f.number(form, "rate_bps"),
-        valid_from=f.moment(form, "valid_from"), valid_until=f.moment(form, "valid_until")))
+    body = CommissionIn.model_validate(forms.given(
+        category_id=forms.object_id(form, "category_id"),
+        rate_bps=forms.number(form, "rate_bps"), valid_from=forms.moment(form, "valid_from"),
+        valid_until=forms.moment(form, "valid_until")))
     await merchants.add_commission(page.session, merchant_id, body, page.subject)
     return page.redirect(f"{base(merchant_id)}/commissions", flash="The rate was added.")
 

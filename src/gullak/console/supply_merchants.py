@@ -10,7 +10,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from gullak.console import supply_forms as f
+from gullak.console import forms
+from gullak.console.supply_forms import category_choices
 from gullak.console.tables import Column, Filter, choice, param, table
 from gullak.console.web import AdminPage, ConsoleRoute, Page
 from gullak.kit.browse import Browse
@@ -81,12 +82,12 @@ async def merchant_list(page: AdminPage) -> Response:
 
 # -- create and edit --------------------------------------------------------------------------
 
-def _fields(form: f.Form) -> dict[str, Any]:
-    values: dict[str, Any] = {name: f.text(form, name) for name in TEXT_FIELDS}
-    values.update({name: f.number(form, name) for name in NUMBER_FIELDS})
-    values.update({name: f.text(form, name) for name in CHOICES})
-    values["category_id"] = f.uuid_or_none(form, "category_id")
-    values["tags"] = f.words(form, "tags")
+def _fields(form: forms.Form) -> dict[str, Any]:
+    values: dict[str, Any] = {name: forms.text(form, name) for name in TEXT_FIELDS}
+    values.update({name: forms.number(form, name) for name in NUMBER_FIELDS})
+    values.update({name: forms.text(form, name) for name in CHOICES})
+    values["category_id"] = forms.object_id(form, "category_id")
+    values["tags"] = forms.comma_list(form, "tags")
     return values
 
 
@@ -96,7 +97,7 @@ def _values(merchant: MerchantOut | None) -> dict[str, str]:
     data = merchant.model_dump()
     values = {k: "" if data[k] is None else str(data[k])
               for k in (*TEXT_FIELDS, *NUMBER_FIELDS, *CHOICES, "category_id")}
-    values["tags"] = f.joined(merchant.tags)
+    values["tags"] = forms.joined(merchant.tags)
     return values
 
 
@@ -104,7 +105,7 @@ async def _form(page: Page, merchant: MerchantOut | None) -> Response:
     return await page.render(
         "supply/merchant_form.html", title=f"Edit {merchant.name}" if merchant else "New merchant",
         merchant=merchant, values=_values(merchant), choices=CHOICES,
-        categories=await f.category_choices(page.session),
+        categories=await category_choices(page.session),
         action=base(merchant.id) if merchant else "/console/merchants")
 
 
@@ -117,7 +118,7 @@ async def new_merchant(page: AdminPage) -> Response:
 @router.post("/merchants")
 async def create_merchant(page: AdminPage) -> Response:
     await page.require("merchants.manage")
-    body = MerchantIn.model_validate(f.some(**_fields(await page.form())))
+    body = MerchantIn.model_validate(forms.given(_fields(await page.form())))
     merchant = await merchants.create_merchant(page.session, body, page.subject)
     return page.redirect(base(merchant.id), flash=f"{merchant.name} was created.")
 
@@ -142,7 +143,7 @@ async def update_merchant(merchant_id: uuid.UUID, page: AdminPage) -> Response:
 async def merchant_profile(merchant_id: uuid.UUID, page: AdminPage) -> Response:
     await page.require("merchants.read")
     merchant = await merchants.get_merchant(page.session, merchant_id)
-    names = dict(await f.category_choices(page.session))
+    names = dict(await category_choices(page.session))
     return await tab(page, merchant, "supply/merchant_profile.html", "",
                      category=names.get(str(merchant.category_id), "").lstrip("· "),
                      next_statuses=sorted(merchants.TRANSITIONS[merchant.status]),
@@ -153,8 +154,8 @@ async def merchant_profile(merchant_id: uuid.UUID, page: AdminPage) -> Response:
 async def set_status(merchant_id: uuid.UUID, page: AdminPage) -> Response:
     await page.require("merchants.review")
     form = await page.form()
-    body = StatusIn.model_validate(f.some(status=f.text(form, "status"),
-                                          reason=f.text(form, "reason")))
+    body = StatusIn.model_validate(forms.given(status=forms.text(form, "status"),
+                                              reason=forms.text(form, "reason")))
     out = await merchants.set_status(page.session, merchant_id, body.status, body.reason,
                                      page.subject)
     return page.redirect(base(merchant_id), flash=f"The merchant is now {out.status}.")

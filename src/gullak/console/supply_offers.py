@@ -11,7 +11,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from gullak.catalog import service as catalog
-from gullak.console import supply_forms as f
+from gullak.console import forms
+from gullak.console.supply_forms import with_merchants
 from gullak.console.tables import Column, Filter, choice, param, table, uuid_param
 from gullak.console.web import AdminPage, ConsoleRoute, Page
 from gullak.kit.browse import Browse
@@ -59,7 +60,7 @@ async def offer_list(page: AdminPage) -> Response:
     merchant_id, q = uuid_param(page, "merchant"), param(page, "q")
 
     async def fetch(browse: Browse) -> Rows:
-        return await f.with_merchants(page.session, await offers.browse_offers(
+        return await with_merchants(page.session, await offers.browse_offers(
             page.session, browse, status=status, merchant_id=merchant_id, type=kind, q=q))
 
     merchant = await merchants.get_merchant(page.session, merchant_id) if merchant_id else None
@@ -101,7 +102,7 @@ async def offer(offer_id: uuid.UUID, page: AdminPage) -> Response:
         moves=[(action, label) for action, label in MOVES.items()
                if out.status.value in offers.TRANSITIONS[action][0]],
         promotion={"is_featured": "1" if out.is_featured else "",
-                   "boosted_until": f.input_time(out.boosted_until),
+                   "boosted_until": forms.input_time(out.boosted_until),
                    "display_priority": str(out.display_priority)})
 
 
@@ -111,9 +112,9 @@ async def promote(offer_id: uuid.UUID, page: AdminPage) -> Response:
     await page.require("offers.manage")
     form = await page.form()
     body = AdminOfferPatch.model_validate({
-        "is_featured": f.checked(form, "is_featured"),
-        "boosted_until": f.moment(form, "boosted_until"),
-        "display_priority": f.number(form, "display_priority") or 0})
+        "is_featured": forms.checked(form, "is_featured"),
+        "boosted_until": forms.moment(form, "boosted_until"),
+        "display_priority": forms.number(form, "display_priority") or 0})
     await offers.update_offer(page.session, offer_id, body, page.subject)
     return page.redirect(url(offer_id), flash="The placement was saved.")
 
@@ -131,17 +132,18 @@ async def move(offer_id: uuid.UUID, action: str, page: AdminPage) -> Response:
 
 # -- terms: create for a merchant, edit ------------------------------------------------------
 
-def _terms(form: f.Form) -> dict[str, Any]:
-    values: dict[str, Any] = {name: f.text(form, name) for name in TEXT}
-    values.update({name: f.number(form, name) for name in NUMBERS})
+def _terms(form: forms.Form) -> dict[str, Any]:
+    values: dict[str, Any] = {name: forms.text(form, name) for name in TEXT}
+    values.update({name: forms.number(form, name) for name in NUMBERS})
     for name in ZEROS:  # an empty amount is none of it
         values[name] = 0 if values[name] is None else values[name]
-    values.update({name: f.words(form, name) for name in LISTS})
+    values.update({name: forms.comma_list(form, name) for name in LISTS})
     values.update(
-        category_id=f.uuid_or_none(form, "category_id"),
-        valid_from=f.moment(form, "valid_from"), valid_until=f.moment(form, "valid_until"),
-        weekdays=[d for d in WEEKDAYS if f.checked(form, f"day_{d}")] or None,
-        segments=[s for s in SEGMENTS if f.checked(form, f"segment_{s}")] or ["all"],
+        category_id=forms.object_id(form, "category_id"),
+        valid_from=forms.moment(form, "valid_from"),
+        valid_until=forms.moment(form, "valid_until"),
+        weekdays=forms.ticked(form, "day_", WEEKDAYS) or None,
+        segments=forms.ticked(form, "segment_", SEGMENTS) or ["all"],
         outlet_ids=[key.removeprefix("outlet_") for key in form if key.startswith("outlet_")])
     return values
 
@@ -153,10 +155,10 @@ def _values(out: OfferOut | None) -> dict[str, str]:
                                           "branded_coins_earned", "min_level")}}
     data = out.model_dump(mode="json")
     values = {k: "" if data[k] is None else str(data[k]) for k in (*TEXT, *NUMBERS)}
-    values.update({k: f.joined(data[k]) for k in LISTS})
+    values.update({k: forms.joined(data[k]) for k in LISTS})
     values.update(category_id=str(out.category_id or ""),
-                  valid_from=f.input_time(out.valid_from),
-                  valid_until=f.input_time(out.valid_until))
+                  valid_from=forms.input_time(out.valid_from),
+                  valid_until=forms.input_time(out.valid_until))
     values.update({f"day_{d}": "1" for d in data["weekdays"] or ()})
     values.update({f"segment_{s}": "1" for s in data["segments"]})
     values.update({f"outlet_{o}": "1" for o in data["outlet_ids"]})
@@ -183,8 +185,8 @@ def _flat(nodes: list[Any]) -> list[Any]:
 async def create_offer(page: AdminPage) -> Response:
     await page.require("offers.manage")
     form = await page.form()
-    body = AdminOfferIn.model_validate(f.some(merchant_id=f.uuid_or_none(form, "merchant_id"),
-                                              **_terms(form)))
+    body = AdminOfferIn.model_validate(forms.given(
+        _terms(form), merchant_id=forms.object_id(form, "merchant_id")))
     out = await offers.create_offer(page.session, body.merchant_id, body, page.subject)
     return page.redirect(url(out.id), flash="The draft offer was created.")
 

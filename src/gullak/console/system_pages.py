@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from gullak.console.figures import size
+from gullak.console.forms import size
 from gullak.console.web import AdminPage, ConsoleRoute
 from gullak.system import service as system
 

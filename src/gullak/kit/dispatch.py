@@ -29,13 +29,12 @@ def _patterns(routes: list[BaseRoute]) -> list[str] | None:
     patterns: list[str] = []
     for route in routes:
         nested: Any = getattr(route, "original_router", None)
-        if nested is not None:  # a router included in this one, its paths as they are
-            if getattr(getattr(route, "include_context", None), "prefix", ""):
-                return None
+        if nested is not None:  # a router included in this one, under its prefix if any
+            prefix = getattr(getattr(route, "include_context", None), "prefix", "") or ""
             inner = _patterns(list(nested.routes))
-            if inner is None:
+            if inner is None or "{" in prefix:  # a prefix with parameters: left to FastAPI
                 return None
-            patterns += inner
+            patterns += [_under(prefix, p) for p in inner]
             continue
         regex = getattr(route, "path_regex", None)
         if regex is None or not hasattr(route, "methods"):
@@ -44,10 +43,16 @@ def _patterns(routes: list[BaseRoute]) -> list[str] | None:
     return patterns
 
 
+def _under(prefix: str, pattern: str) -> str:
+    """A route's path expression ("^/x$") as it is matched under a plain `prefix`."""
+    return "^" + re.escape(prefix) + pattern.removeprefix("^") if prefix else pattern
+
+
 def paths_pattern(routes: list[BaseRoute]) -> re.Pattern[str] | None:
     """One expression matching any path of `routes`, or None when one of them is not a plain
-    path route (a mount, a router included under a prefix): such a router is asked as before.
-    A router's own prefix is already in its routes' paths."""
+    path route (a mount, a router included under a prefix with parameters): such a router is
+    asked as before. A router's own prefix is already in its routes' paths; a router included
+    in it (the console's pages) is matched under the prefix it was included with."""
     patterns = _patterns(routes)
     if not patterns:
         return None
