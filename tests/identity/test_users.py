@@ -1012,3 +1012,14 @@ async def test_wallet_balances_and_history_pages(client: httpx.AsyncClient,
         assert_problem(await client.get("/v1/me/wallet/history", headers=alice.headers,
                                         params=params), 422, "validation_error", field)
     assert await snapshot(connection) == before
+
+
+async def test_admin_user_search_by_email_finds_only_that_email(
+        session: AsyncSession, connection: AsyncConnection) -> None:
+    # A query that is not a phone number must not match every user without a phone.
+    await connection.execute(text(
+        "INSERT INTO users (id, phone, email, referral_code, status, created_at, updated_at)"
+        " VALUES (gen_random_uuid(), NULL, NULL, 'NOPHONE1', 'active', now(), now())"))
+    found = await service.find_users(session, "nobody@example.com")
+    assert found == []
+    assert [u.referral_code for u in await service.find_users(session, "nophone1")] == ["NOPHONE1"]

@@ -244,9 +244,13 @@ async def find_users(session: AsyncSession, query: str | None, limit: int = 50) 
             phone = normalize_phone(q)
         except errors.InvalidPhone:
             phone = None
-        stmt = stmt.where((User.phone == phone) | (func.lower(User.email) == q.lower())
-                          | (func.lower(User.username) == q.lower())
-                          | (User.referral_code == q.upper()))
+        # Only a query that is a phone number compares phones: `phone == None` would be
+        # `phone IS NULL` and find every user without one.
+        matches = [func.lower(User.email) == q.lower(), func.lower(User.username) == q.lower(),
+                   User.referral_code == q.upper()]
+        if phone is not None:
+            matches.append(User.phone == phone)
+        stmt = stmt.where(or_(*matches))
     return [UserOut.model_validate(u) for u in await session.scalars(stmt)]
 
 
