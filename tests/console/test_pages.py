@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.console.menu import ITEMS, MERCHANT_ITEMS
@@ -53,3 +54,25 @@ async def test_an_unknown_page_is_a_page(client: httpx.AsyncClient) -> None:
     r = await client.get("/console/no/such/page")
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
     assert "content-security-policy" in r.headers
+
+
+async def test_menu_counts_are_kept_briefly_and_dropped_by_a_write(
+        client: httpx.AsyncClient, session: AsyncSession, settings: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from gullak.console import queues
+
+    calls: list[str] = []
+    real = queues.COUNTS["kyc"]
+
+    async def counted(page: object) -> int:
+        calls.append("kyc")
+        return await real(page)  # type: ignore[arg-type]
+
+    monkeypatch.setitem(queues.COUNTS, "kyc", counted)
+    browser = await admin_browser(client, session, settings, "kyc.review")
+    await browser.get("/console")
+    await browser.get("/console/queues/kyc")
+    assert calls == ["kyc"]  # the second page used the kept count
+    await browser.post("/console/logout")
+    await admin_browser(client, session, settings, "kyc.review")
+    assert calls == ["kyc", "kyc"]  # the write dropped it

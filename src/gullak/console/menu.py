@@ -5,6 +5,7 @@ and the page itself refuses anyone else (web.Page.require)."""
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -83,10 +84,28 @@ def visible(page: Page) -> list[tuple[str, list[Item]]]:
     return list(sections.items())
 
 
-async def counts(page: Page) -> dict[str, int]:
-    """Open items of each queue this admin may work on (a page render runs these few
-    counts; each is an indexed count of a status)."""
-    found: dict[str, Counter] = importlib.import_module("gullak.console.queues").COUNTS
-    return {item.count: await found[item.count](page) for item in ITEMS
-            if item.count and item.count in found and page.can(item.permission)}
+# The queues' counts, kept a few seconds: eight counts were a quarter of a page's time
+# (py-spy, docs/console.md). A write through this process's console drops them, so an admin
+# sees their own decision at once; other processes' decisions show within COUNTS_TTL.
+COUNTS_TTL = 5.0
+_counted: dict[str, tuple[float, int]] = {}
 
+
+async def counts(page: Page) -> dict[str, int]:
+    """Open items of each queue this admin may work on."""
+    found: dict[str, Counter] = importlib.import_module("gullak.console.queues").COUNTS
+    now, shown = time.monotonic(), {}
+    for item in ITEMS:
+        if not item.count or item.count not in found or not page.can(item.permission):
+            continue
+        kept = _counted.get(item.count)
+        if kept is None or kept[0] <= now:
+            kept = (now + COUNTS_TTL, await found[item.count](page))
+            _counted[item.count] = kept
+        shown[item.count] = kept[1]
+    return shown
+
+
+def forget_counts() -> None:
+    """After a write: the next page counts afresh."""
+    _counted.clear()

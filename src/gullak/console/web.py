@@ -201,6 +201,8 @@ class ConsoleRoute(APIRoute):
         handle = super().get_route_handler()
 
         async def route(request: Request) -> Response:
+            if request.method not in SAFE_METHODS:
+                menu.forget_counts()
             try:
                 response = await handle(request)
             except SignInNeeded as exc:
@@ -225,6 +227,8 @@ class ConsoleRoute(APIRoute):
                 response = error_page(request, 422, InvalidInput.title,
                                       "Some fields need another look.",
                                       _fields(list(exc.errors(include_url=False))))
+            if request.method not in SAFE_METHODS:
+                menu.forget_counts()  # again: a page drawn meanwhile counted before the commit
             return secured(response)
 
         return route
