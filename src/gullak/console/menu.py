@@ -4,14 +4,19 @@ and the page itself refuses anyone else (web.Page.require)."""
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from gullak.console.web import Page
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gullak.activity import service as activity
+from gullak.identity import service as identity
+from gullak.merchants import service as merchants
+from gullak.offers import service as offers
+from gullak.payouts import service as payouts
+from gullak.risk import service as risk
+from gullak.support import service as support
 
 
 @dataclass(frozen=True)
@@ -20,7 +25,7 @@ class Item:
     label: str
     path: str
     permission: str  # "": any signed-in account of the portal
-    count: str | None = None  # a key of queues.COUNTS
+    count: str | None = None  # a key of COUNTS
 
 
 ITEMS: tuple[Item, ...] = (
@@ -71,15 +76,28 @@ MERCHANT_ITEMS: tuple[Item, ...] = (
     Item("Team", "Users", "/merchant/users", "merchant.users.manage"),
 )
 
-Counter = Callable[["Page"], Awaitable[int]]
+Counter = Callable[[AsyncSession], Awaitable[int]]
+Can = Callable[[str], bool]
+
+# Open items of each queue (indexed counts of a status, through the domains' services).
+COUNTS: dict[str, Counter] = {
+    "merchants": merchants.count_onboarding,
+    "offers": lambda session: offers.count_offers(session, "pending"),
+    "kyc": lambda session: identity.count_kyc(session, "pending"),
+    "steps": activity.count_step_reviews,
+    "withdrawals": payouts.count_withdrawal_queue,
+    "reviews": merchants.count_flagged_reviews,
+    "tickets": support.count_ticket_queue,
+    "risk": risk.count_risk_queue,
+}
 
 
-def visible(page: Page) -> list[tuple[str, list[Item]]]:
+def visible(portal: str, can: Can) -> list[tuple[str, list[Item]]]:
     """The menu's sections, each with the items this account may open."""
-    items = ITEMS if page.portal == "console" else MERCHANT_ITEMS
+    items = ITEMS if portal == "console" else MERCHANT_ITEMS
     sections: dict[str, list[Item]] = {}
     for item in items:
-        if not item.permission or page.can(item.permission):
+        if not item.permission or can(item.permission):
             sections.setdefault(item.section, []).append(item)
     return list(sections.items())
 
@@ -91,16 +109,15 @@ COUNTS_TTL = 5.0
 _counted: dict[str, tuple[float, int]] = {}
 
 
-async def counts(page: Page) -> dict[str, int]:
+async def counts(session: AsyncSession, can: Can) -> dict[str, int]:
     """Open items of each queue this admin may work on."""
-    found: dict[str, Counter] = importlib.import_module("gullak.console.queues").COUNTS
     now, shown = time.monotonic(), {}
     for item in ITEMS:
-        if not item.count or item.count not in found or not page.can(item.permission):
+        if not item.count or not can(item.permission):
             continue
         kept = _counted.get(item.count)
         if kept is None or kept[0] <= now:
-            kept = (now + COUNTS_TTL, await found[item.count](page))
+            kept = (now + COUNTS_TTL, await COUNTS[item.count](session))
             _counted[item.count] = kept
         shown[item.count] = kept[1]
     return shown

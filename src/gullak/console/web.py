@@ -113,10 +113,10 @@ class Page:
 
     async def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         page = templates.get_template(template)
-        counts = await menu.counts(self) if self.portal == "console" else {}
+        counts = await menu.counts(self.session, self.can) if self.portal == "console" else {}
         html = page.render(
             page=self, csrf=self.signed.csrf, flash=service.take_flash(self.signed),
-            menu=menu.visible(self), counts=counts, partial=self.partial, **context)
+            menu=menu.visible(self.portal, self.can), counts=counts, partial=self.partial, **context)
         return HTMLResponse(html, status_code=status)
 
     @property
