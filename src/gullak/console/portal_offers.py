@@ -15,6 +15,8 @@ from gullak.catalog import service as catalog
 from gullak.console.forms import amount, input_time, joined, posted, ticked, when
 from gullak.console.portal_forms import WEEKDAYS, merchant_id, newest_first, windows
 from gullak.console.tables import Column, Filter, choice, param, table, uuid_param
+from gullak.kit.browse import Browse
+from gullak.kit.browse import Page as Rows
 from gullak.console.web import ConsoleRoute, MerchantPage
 from gullak.kit import clock
 from gullak.kit.errors import NotFound
@@ -114,12 +116,10 @@ async def offer_list(page: MerchantPage) -> Response:
     mine = merchant_id(page)
     status = choice(page, "status", STATUSES)
 
-    async def listing(cursor: str | None, limit: int) -> tuple[list[OfferOut], str | None]:
-        found = await offers.list_offers(page.session, merchant_id=mine, status=status,
-                                         cursor=cursor, limit=limit)
-        return found.items, found.next_cursor
+    async def fetch(browse: Browse) -> Rows:
+        return await offers.browse_offers(page.session, browse, merchant_id=mine, status=status)
 
-    return await table(page, title="Offers", fetch=newest_first(listing), columns=[
+    return await table(page, title="Offers", fetch=fetch, columns=[
         Column("Title", lambda o: o.title, link=lambda o: f"/merchant/offers/{o.id}"),
         Column("Type", lambda o: o.type.value), Column("Status", lambda o: o.status.value),
         Column("From", lambda o: when(o.valid_from)),

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from gullak.console.forms import amount, posted, when
-from gullak.console.portal_forms import merchant_id, newest_first
+from gullak.console.portal_forms import merchant_id
 from gullak.console.tables import Column, Filter, choice, table
 from gullak.console.web import ConsoleRoute, MerchantPage
 from gullak.kit.browse import Browse
@@ -19,9 +19,8 @@ from gullak.merchants import service as merchants
 from gullak.merchants.schemas import ResponseIn
 from gullak.orders import flows
 from gullak.orders import service as orders
-from gullak.orders.schemas import AdvanceIn, OrderOut, OrderSummary, Status
+from gullak.orders.schemas import AdvanceIn, OrderOut, Status
 from gullak.payouts import service as payouts
-from gullak.payouts.schemas import SettlementOut
 
 router = APIRouter(route_class=ConsoleRoute)
 ORDER_STATUSES = tuple(s.value for s in Status)
@@ -48,12 +47,10 @@ async def order_list(page: MerchantPage) -> Response:
     mine = merchant_id(page)
     status = choice(page, "status", ORDER_STATUSES)
 
-    async def listing(cursor: str | None, limit: int) -> tuple[list[OrderSummary], str | None]:
-        found = await orders.list_orders(page.session, merchant_id=mine, status=status,
-                                         cursor=cursor, limit=limit)
-        return found.items, found.next_cursor
+    async def fetch(browse: Browse) -> Rows:
+        return await orders.browse_orders(page.session, browse, merchant_id=mine, status=status)
 
-    return await table(page, title="Orders", fetch=newest_first(listing), columns=[
+    return await table(page, title="Orders", fetch=fetch, columns=[
         Column("Number", lambda o: o.number, link=lambda o: f"/merchant/orders/{o.id}"),
         Column("Status", lambda o: o.status.value), Column("Fulfilment", lambda o: o.fulfilment),
         Column("Total", lambda o: amount(o.total, o.currency), numeric=True),
@@ -120,12 +117,11 @@ async def settlements(page: MerchantPage) -> Response:
     mine = merchant_id(page)
     status = choice(page, "status", SETTLEMENT_STATUSES)
 
-    async def listing(cursor: str | None, limit: int) -> tuple[list[SettlementOut], str | None]:
-        found = await payouts.list_settlements(page.session, merchant_id=mine, status=status,
-                                               cursor=cursor, limit=limit)
-        return found.items, found.next_cursor
+    async def fetch(browse: Browse) -> Rows:
+        return await payouts.browse_settlements(page.session, browse, merchant_id=mine,
+                                                status=status)
 
-    return await table(page, title="Settlements", fetch=newest_first(listing), columns=[
+    return await table(page, title="Settlements", fetch=fetch, columns=[
         Column("Code", lambda s: s.code, link=lambda s: f"/merchant/settlements/{s.id}"),
         Column("From", lambda s: s.period_start), Column("To", lambda s: s.period_end),
         Column("Status", lambda s: s.status.replace("_", " ")),

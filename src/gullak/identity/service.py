@@ -72,7 +72,6 @@ from gullak.identity.schemas import (
     UserOut,
 )
 from gullak.identity.sessions import (
-    _revoke_family,
     authenticate_bearer,
     list_sessions,
     refresh,
@@ -419,12 +418,8 @@ async def user_sessions(session: AsyncSession, user_id: uuid.UUID) -> list[Sessi
 async def end_user_session(session: AsyncSession, user_id: uuid.UUID,
                            family_id: uuid.UUID) -> None:
     """An admin ends one of a user's open sessions (another user's id is not found)."""
-    found = await session.scalar(select(AuthSession.id).where(
-        AuthSession.family_id == family_id, AuthSession.subject_type == "user",
-        AuthSession.subject_id == user_id, AuthSession.status == "active"))
-    if found is None:
-        raise errors.ItemNotFound("No such session.")
-    await _revoke_family(session, family_id, "ended by an admin")
+    await revoke_session(session, Subject("user", user_id), family_id,
+                         reason="ended by an admin")
 
 
 # -- the console: the KYC review queue --------------------------------------------------------

@@ -84,14 +84,15 @@ async def _revoke_family(session: AsyncSession, family_id: uuid.UUID, reason: st
     await notify.publish(session, f"session:{family_id}")
 
 
-async def revoke_session(session: AsyncSession, subject: Subject, family_id: uuid.UUID) -> None:
+async def revoke_session(session: AsyncSession, subject: Subject, family_id: uuid.UUID, *,
+                         reason: str = "signed out") -> None:
     """End one of the subject's own sessions; another's id is not found, as if absent."""
     found = await session.scalar(select(AuthSession.id).where(
         AuthSession.family_id == family_id, AuthSession.subject_type == subject.kind,
         AuthSession.subject_id == subject.id, AuthSession.status == "active"))
     if found is None:
         raise errors.ItemNotFound("No such session.")
-    await _revoke_family(session, family_id, "signed out")
+    await _revoke_family(session, family_id, reason)
 
 
 async def revoke_all(session: AsyncSession, subject_type: str, subject_id: uuid.UUID, *,

@@ -36,7 +36,7 @@ from gullak.payouts.methods import (
     remove_method,
 )
 from gullak.payouts.models import Settlement, Withdrawal
-from gullak.payouts.schemas import SettlementDetail, SettlementPage
+from gullak.payouts.schemas import SettlementDetail
 from gullak.payouts.withdrawals import (
     cancel,
     decide,
@@ -111,15 +111,6 @@ async def paid_on(session: AsyncSession, day: dt.date) -> dict[str, int]:
 
 
 # -- settlements, read (settlements.py) -------------------------------------------------------
-
-async def list_settlements(session: AsyncSession, *, merchant_id: uuid.UUID | None = None,
-                           status: str | None = None, cursor: str | None = None,
-                           limit: int = 50) -> SettlementPage:
-    """Newest first, a keyset page at a time (the cursor: the last id seen)."""
-
-    return await settlements.list_settlements(session, merchant_id=merchant_id, status=status,
-                                              cursor=cursor, limit=limit)
-
 
 async def get_settlement(session: AsyncSession, settlement_id: uuid.UUID, *,
                          merchant_id: uuid.UUID | None = None) -> SettlementDetail:
