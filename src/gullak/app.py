@@ -15,7 +15,7 @@ from fastapi.datastructures import Default
 from gullak import __version__, domains
 from gullak.db import routing
 from gullak.db.engine import Database, resolve_url
-from gullak.kit import dispatch, http, notify, openapi, problems
+from gullak.kit import dispatch, express, http, notify, openapi, problems
 from gullak.kit import logging as gullak_logging
 from gullak.settings import Settings, check_startup, get_settings
 
@@ -69,6 +69,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None,
     for router in domains.routers(wiring):
         app.include_router(router)
     dispatch.install(app)
+    if settings.express_lane:
+        express.install(app)
     return app
 
 

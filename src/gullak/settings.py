@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # How long an API process may reuse a verified API key, an open session or an admin's
     # permissions; a change drops them at once in every process (kit/notify.py). 0: no cache.
     auth_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # The hottest routes answered without FastAPI's routing and dependency solving
+    # (kit/express.py); off, every request goes the ordinary way.
+    express_lane: bool = True
     # A direct PostgreSQL URL for the cache's LISTEN connection, when GULLAK_DATABASE_URL goes
     # through a transaction-pooling PgBouncer (which cannot keep a LISTEN); unset: the same.
     database_listen_url: str | None = None

@@ -42,7 +42,7 @@ from gullak.identity.schemas import (
 )
 from gullak.identity.service import Client
 from gullak.identity.social import verifiers_from
-from gullak.kit import audit
+from gullak.kit import audit, express
 from gullak.kit.openapi import errors
 from gullak.kit.schemas import Text
 from gullak.kit.security import Subject, require, require_kind
@@ -242,6 +242,7 @@ async def submit_kyc(body: KycIn, subject: Me, request: Request, session: Sessio
 
 
 @me.get("/wallet", summary="Balances in every asset, zero where never held")
+@express.lane
 async def my_wallet(subject: Me, session: ReadSessionDep) -> list[HoldingOut]:
     return await service.wallet(session, subject.id)
 

@@ -83,6 +83,8 @@ class ErrorBoundary:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except BodyTooLarge:
+            raise  # BodyGuard, just outside, answers it (the express lane reads bodies too)
         except Exception as exc:
             if started:  # too late for an answer of our own: let the server close it
                 raise

@@ -176,7 +176,10 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
                                            exception_formatter=structlog.dev.plain_traceback)
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Below the level, a line is dropped before any processor runs: the access line of
+        # every request at level warning cost 4% of a balance read's CPU (py-spy).
+        processors=[structlog.stdlib.filter_by_level, *shared,
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -99,6 +99,7 @@ def require(permission: str) -> object:
                             keep_changes=bool(hooks))
         return subject
 
+    guard.permission = permission  # type: ignore[attr-defined]  # read by the express lane
     return Depends(guard)
 
 
@@ -110,4 +111,5 @@ def require_kind(*kinds: SubjectKind) -> object:
             raise Forbidden("This endpoint is for another kind of account.")
         return subject
 
+    guard.kinds = kinds  # type: ignore[attr-defined]  # read by the express lane
     return Depends(guard)

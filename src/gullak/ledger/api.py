@@ -11,7 +11,7 @@ from pydantic import Field, StringConstraints
 
 from gullak.db.routing import ReadSessionDep
 from gullak.db.uow import SessionDep, autocommit
-from gullak.kit import audit
+from gullak.kit import audit, express
 from gullak.kit.schemas import ONE_LINE, Text
 from gullak.kit.security import Subject, require
 from gullak.ledger import service
@@ -107,6 +107,7 @@ async def get_account(account_id: uuid.UUID, session: ReadSessionDep, _: Reader)
 
 
 @router.get("/accounts/{account_id}/balance")
+@express.lane
 async def get_balance(account_id: uuid.UUID, session: ReadSessionDep, _: Reader) -> BalanceOut:
     return await service.balance(session, account_id)
 
@@ -167,6 +168,7 @@ async def set_limits(account_id: uuid.UUID, body: LimitsIn, session: SessionDep,
 
 
 @router.post("/transfers", status_code=201)
+@express.lane  # one statement: a refusal leaves nothing for the ordinary way to undo
 async def create_transfer(body: TransferIn, key: KeyHeader, session: SessionDep,
                           subject: Writer) -> TransferOut:
     # The transfer row records who made it (actor_type, actor_id): no audit row beside it, and
