@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Cookie, Depends, FastAPI
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -36,6 +36,7 @@ from tests.helpers.users import SignedIn, sign_in
 BALANCE = "/v1/ledger/accounts/{account_id}/balance"
 TRANSFERS = "/v1/ledger/transfers"
 WALLET = "/v1/me/wallet"
+HISTORY = "/v1/ledger/accounts/{account_id}/history"
 # Differ between any two answers: when and to which request.
 VARYING = {"date", "x-request-id"}
 
@@ -110,7 +111,10 @@ def same_answer(lane: httpx.Response, ordinary: httpx.Response) -> None:
 
 def test_the_marked_routes_take_the_lane(app: FastAPI) -> None:
     assert sorted((lane.method, lane.route.path) for lane in express.lanes(app)) == [
-        ("GET", BALANCE), ("GET", WALLET), ("POST", TRANSFERS)]
+        ("GET", "/v1/ledger/accounts/{account_id}"), ("GET", BALANCE), ("GET", HISTORY),
+        ("GET", "/v1/ledger/assets"), ("GET", "/v1/ledger/holds/{hold_id}"),
+        ("GET", "/v1/ledger/transfers/{transfer_id}"), ("GET", "/v1/me"), ("GET", WALLET),
+        ("GET", "/v1/me/wallet/assets"), ("GET", "/v1/me/wallet/history"), ("POST", TRANSFERS)]
     assert any(m.cls is express.ExpressLane for m in app.user_middleware)
 
 
@@ -167,6 +171,41 @@ async def test_the_wallet_is_answered_for_users_only(world: World, client: httpx
         same_answer(await client.get(WALLET, headers=headers),
                     await ordinary.get(WALLET, headers=headers))
     assert (counted.answered, counted.declined) == (1, 2)
+
+
+QUERIES = [
+    # (query, answered by the lane)
+    ({}, True),
+    ({"limit": 1}, True),
+    ({"limit": 2, "kind": "earn", "since": "2020-01-01T00:00:00Z"}, True),
+    ({"limit": 0}, False),
+    ({"limit": "many"}, False),
+    ({"cursor": "abc"}, False),
+    ({"since": "yesterday"}, False),
+    ({"unknown": "ignored"}, True),
+]
+
+
+@pytest.mark.parametrize(("query", "answered"), QUERIES, ids=[str(q[0]) for q in QUERIES])
+async def test_a_query_is_read_as_the_ordinary_way_reads_it(
+        world: World, client: httpx.AsyncClient, ordinary: httpx.AsyncClient,
+        query: dict[str, Any], answered: bool) -> None:
+    await world.book.fund(world.funded, 25)
+    path = HISTORY.format(account_id=world.funded.id)
+    counted = Counted(HISTORY)
+    lane = await client.get(path, params=query, headers=world.reader.headers)
+    assert (counted.answered, counted.declined) == ((1, 0) if answered else (0, 1))
+    same_answer(lane, await ordinary.get(path, params=query, headers=world.reader.headers))
+    if answered:
+        assert len(lane.json()["entries"]) == query.get("limit", 2)
+
+
+async def test_a_user_reads_their_profile_by_the_lane(world: World, client: httpx.AsyncClient,
+                                                      ordinary: httpx.AsyncClient) -> None:
+    counted = Counted("/v1/me")
+    same_answer(await client.get("/v1/me", headers=world.alice.headers),
+                await ordinary.get("/v1/me", headers=world.alice.headers))
+    assert (counted.answered, counted.declined) == (1, 0)
 
 
 def transfer(world: World, amount: object, **extra: Any) -> dict[str, Any]:
@@ -279,15 +318,16 @@ async def _subject_extra() -> str:
 Reader = Annotated[Subject, require("ledger.read")]
 
 
-@pytest.mark.parametrize("shape", ["query", "other dependency", "no guard", "no model", "PUT"])
+@pytest.mark.parametrize("shape", ["cookie", "other dependency", "no guard", "no model", "PUT"])
 def test_a_route_the_lane_cannot_answer_cannot_be_marked(unmarked: None, settings: Settings,
                                                          db: Database, shape: str) -> None:
     router = APIRouter()
-    if shape == "query":
+    if shape == "cookie":
         @router.get("/x")
         @express.lane
-        async def with_query(q: str, session: ReadSessionDep, _: Reader) -> dict[str, str]:
-            return {"q": q}
+        async def with_cookie(c: Annotated[str, Cookie()], session: ReadSessionDep,
+                              _: Reader) -> dict[str, str]:
+            return {"c": c}
     elif shape == "other dependency":
         @router.get("/x")
         @express.lane

@@ -116,6 +116,7 @@ async def step_up(body: StepUpIn, subject: Me, request: Request, session: Sessio
 
 
 @me.get("")
+@express.lane
 async def get_me(subject: Me, session: SessionDep) -> UserOut:
     return UserOut.model_validate(await service.get_user(session, subject.id))
 
@@ -248,11 +249,13 @@ async def my_wallet(subject: Me, session: ReadSessionDep) -> list[HoldingOut]:
 
 
 @me.get("/wallet/assets", summary="The assets a wallet holds: names, kinds, scales, expiry")
+@express.lane
 async def wallet_assets(subject: Me, session: ReadSessionDep) -> list[AssetOut]:
     return await service.assets(session)
 
 
 @me.get("/wallet/history", summary="Entries of one asset's wallet, newest first")
+@express.lane
 async def my_wallet_history(
     subject: Me,
     session: SessionDep,

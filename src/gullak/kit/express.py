@@ -5,12 +5,12 @@ routing, solving the same dependencies on every request, the exception middlewar
 response's wrappers (py-spy, bench/README.md). A route marked with `@express.lane` is also
 answered by `ExpressLane`, the innermost middleware, which calls the route's own endpoint
 with what its dependencies would have given, using FastAPI's own functions where it can: the
-path, header and body parameters extracted and validated by the route's own fields, the
+path, query, header and body parameters extracted and validated by the route's own fields, the
 subject of `security.current_subject` checked as the route's guard checks it, the unit of work
 of `uow.request_session` or the session of `routing.read_session`, and the answer serialized
 by the route's response field with its status. What the lane gives is worked out from the
-route when the app is made; a route with a dependency the lane does not know (a query, a
-cookie, a form, any other dependency) cannot be marked: making the app fails.
+route when the app is made; a route with a dependency the lane does not know (a cookie, a
+form, any other dependency) cannot be marked: making the app fails.
 
 The lane answers only successes. On anything else (no credentials, credentials that fail, a
 permission or kind refused, a parameter or body that does not validate, an error of the
@@ -99,8 +99,8 @@ def _build(route: APIRoute) -> Lane:
     methods = route.methods or set()
     if len(methods) != 1 or not methods <= {"GET", "POST"}:
         raise ValueError("one method, GET or POST")
-    if route.dependencies or dependant.query_params or dependant.cookie_params:
-        raise ValueError("no query or cookie parameters, no route-level dependencies")
+    if route.dependencies or dependant.cookie_params:
+        raise ValueError("no cookie parameters, no route-level dependencies")
     if dependant.body_params and (len(dependant.body_params) > 1 or route._embed_body_fields
                                   or isinstance(dependant.body_params[0].field_info, Form)):
         raise ValueError("at most one JSON body, not embedded")
@@ -250,11 +250,17 @@ def _unit(app: Any) -> Callable[[], AbstractAsyncContextManager[AsyncSession]] |
 
 async def _parameters(found: Lane, request: Request, params: dict[str, str],
                       body: bytes) -> dict[str, Any] | None:
-    """The path, header and body parameters as FastAPI extracts them; None if any is invalid."""
+    """The path, query, header and body parameters as FastAPI extracts them; None if any is
+    invalid."""
     dependant = found.route.dependant
     values, errors = request_params_to_args(dependant.path_params, params)
     if errors:
         return None
+    if dependant.query_params:
+        query, errors = request_params_to_args(dependant.query_params, request.query_params)
+        if errors:
+            return None
+        values.update(query)
     if dependant.header_params:
         headers, errors = request_params_to_args(dependant.header_params, request.headers)
         if errors:

@@ -78,6 +78,7 @@ class BalanceAtOut(Out):
 
 
 @router.get("/assets")
+@express.lane
 async def list_assets(session: ReadSessionDep, _: Reader) -> list[AssetOut]:
     return await service.list_assets(session)
 
@@ -102,6 +103,7 @@ async def open_account(body: AccountIn, session: SessionDep, subject: Writer) ->
 
 
 @router.get("/accounts/{account_id}")
+@express.lane
 async def get_account(account_id: uuid.UUID, session: ReadSessionDep, _: Reader) -> AccountOut:
     return await service.get_account(session, account_id)
 
@@ -120,6 +122,7 @@ async def get_balance_at(account_id: uuid.UUID, at: dt.datetime, session: ReadSe
 
 
 @router.get("/accounts/{account_id}/history")
+@express.lane
 async def get_history(
     account_id: uuid.UUID,
     session: ReadSessionDep,
@@ -187,6 +190,7 @@ async def create_transaction(body: BatchIn, key: KeyHeader, session: SessionDep,
 
 
 @router.get("/transfers/{transfer_id}")
+@express.lane
 async def get_transfer(transfer_id: uuid.UUID, session: ReadSessionDep, _: Reader) -> TransferOut:
     return await service.get_transfer(session, transfer_id)
 
@@ -208,6 +212,7 @@ async def place_hold(body: HoldIn, key: KeyHeader, session: SessionDep,
 
 
 @router.get("/holds/{hold_id}")
+@express.lane
 async def get_hold(hold_id: uuid.UUID, session: ReadSessionDep, _: Reader) -> HoldOut:
     return await service.get_hold(session, hold_id)
 
