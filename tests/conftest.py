@@ -22,15 +22,13 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gullak import domains
-from gullak.app import create_app
 from gullak.db import embedded, migrate
 from gullak.db.engine import Database
-from gullak.db.uow import request_session
 from gullak.kit import clock
 from gullak.ledger.verify import Report, verify_database
 from gullak.settings import Settings
 from tests.helpers.http import http_client
-from tests.helpers.sessions import rolled_back_sessions
+from tests.helpers.sessions import rolled_back_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -148,9 +146,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def app(settings: Settings, db: Database, connection: AsyncConnection) -> FastAPI:
     """The app, every request's unit of work inside the test's rolled-back transaction."""
-    application = create_app(settings, db)
-    application.dependency_overrides[request_session] = rolled_back_sessions(connection)
-    return application
+    return rolled_back_app(settings, db, connection)
 
 
 @pytest.fixture

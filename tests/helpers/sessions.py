@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from gullak.db.uow import transaction
+from gullak.app import create_app
+from gullak.db.engine import Database
+from gullak.db.uow import request_session, transaction
+from gullak.settings import Settings
 
 
 def rolled_back_sessions(connection: AsyncConnection
@@ -19,3 +23,10 @@ def rolled_back_sessions(connection: AsyncConnection
             yield s
 
     return test_session
+
+
+def rolled_back_app(settings: Settings, db: Database, connection: AsyncConnection) -> FastAPI:
+    """The app, every request's unit of work inside the test's rolled-back transaction."""
+    application = create_app(settings, db)
+    application.dependency_overrides[request_session] = rolled_back_sessions(connection)
+    return application

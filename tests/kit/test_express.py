@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from gullak.app import create_app
 from gullak.db.engine import Database
 from gullak.db.routing import ReadSessionDep
-from gullak.db.uow import request_session
 from gullak.kit import express
 from gullak.kit.security import Subject, current_subject, require
 from gullak.ledger.schemas import AccountOut
@@ -30,7 +29,7 @@ from gullak.settings import Settings
 from tests.helpers.admins import Key, make_key
 from tests.helpers.http import http_client
 from tests.helpers.ledger import Book, make_book
-from tests.helpers.sessions import rolled_back_sessions
+from tests.helpers.sessions import rolled_back_app
 from tests.helpers.users import SignedIn, sign_in
 
 BALANCE = "/v1/ledger/accounts/{account_id}/balance"
@@ -44,9 +43,7 @@ VARYING = {"date", "x-request-id"}
 @pytest.fixture
 def plain(settings: Settings, db: Database, connection: AsyncConnection) -> FastAPI:
     """The same app without the lane, every request in the test's transaction as `app`'s."""
-    application = create_app(settings.model_copy(update={"express_lane": False}), db)
-    application.dependency_overrides[request_session] = rolled_back_sessions(connection)
-    return application
+    return rolled_back_app(settings.model_copy(update={"express_lane": False}), db, connection)
 
 
 @pytest.fixture
