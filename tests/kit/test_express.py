@@ -110,8 +110,11 @@ def test_the_marked_routes_take_the_lane(app: FastAPI) -> None:
     assert sorted((lane.method, lane.route.path) for lane in express.lanes(app)) == [
         ("GET", "/v1/ledger/accounts/{account_id}"), ("GET", BALANCE), ("GET", HISTORY),
         ("GET", "/v1/ledger/assets"), ("GET", "/v1/ledger/holds/{hold_id}"),
-        ("GET", "/v1/ledger/transfers/{transfer_id}"), ("GET", "/v1/me"), ("GET", WALLET),
-        ("GET", "/v1/me/wallet/assets"), ("GET", "/v1/me/wallet/history"), ("POST", TRANSFERS)]
+        ("GET", "/v1/ledger/transfers/{transfer_id}"), ("GET", "/v1/me"),
+        ("GET", "/v1/me/achievements"), ("GET", "/v1/me/cashback/summary"),
+        ("GET", "/v1/me/notifications"), ("GET", "/v1/me/notifications/unread-count"),
+        ("GET", "/v1/me/rewards"), ("GET", WALLET), ("GET", "/v1/me/wallet/assets"),
+        ("GET", "/v1/me/wallet/history"), ("GET", "/v1/orders"), ("POST", TRANSFERS)]
     assert any(m.cls is express.ExpressLane for m in app.user_middleware)
 
 

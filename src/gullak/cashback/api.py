@@ -30,6 +30,7 @@ from gullak.cashback.schemas import (
     SummaryOut,
 )
 from gullak.db.uow import SessionDep
+from gullak.kit import express
 from gullak.kit.errors import GullakError
 from gullak.kit.openapi import errors
 from gullak.kit.schemas import Text
@@ -79,6 +80,7 @@ async def my_cashback(subject: User, session: SessionDep,
 
 
 @router.get("/v1/me/cashback/summary", summary="My cashback totals: pending, confirmed, rejected")
+@express.lane
 async def my_summary(subject: User, session: SessionDep) -> SummaryOut:
     return await service.my_summary(session, subject.id)
 

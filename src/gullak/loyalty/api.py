@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 
 from gullak.db.engine import Database
 from gullak.db.uow import SessionDep
+from gullak.kit import express
 from gullak.kit.openapi import MEDIA_TYPE, REF, errors
 from gullak.kit.security import Subject, require, require_kind
 from gullak.loyalty import flows, service
@@ -66,6 +67,7 @@ async def my_tier(subject: User, session: SessionDep) -> MyTierOut:
 
 
 @router.get("/v1/me/achievements", summary="Achievements with my progress")
+@express.lane
 async def my_achievements(subject: User, session: SessionDep) -> list[MyAchievementOut]:
     return await service.my_achievements(session, subject.id)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from gullak.db.uow import SessionDep
-from gullak.kit import audit
+from gullak.kit import audit, express
 from gullak.kit.openapi import errors
 from gullak.kit.security import Subject, require, require_kind
 from gullak.notifications import service
@@ -40,6 +40,7 @@ def _settings(request: Request) -> Settings:
 
 
 @router.get("/v1/me/notifications", summary="My notifications, newest first")
+@express.lane
 async def my_notifications(user: User, session: SessionDep, unread: bool = False,
                            cursor: uuid.UUID | None = None,
                            limit: Limit = 50) -> NotificationPage:
@@ -48,6 +49,7 @@ async def my_notifications(user: User, session: SessionDep, unread: bool = False
 
 
 @router.get("/v1/me/notifications/unread-count", summary="How many of my notifications are unread")
+@express.lane
 async def unread_count(user: User, session: SessionDep) -> UnreadOut:
     return UnreadOut(unread=await service.unread_count(session, user.id))
 

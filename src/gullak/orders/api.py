@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from gullak.db.uow import SessionDep
+from gullak.kit import express
 from gullak.kit.errors import Forbidden
 from gullak.kit.schemas import Text
 from gullak.kit.security import Subject, require, require_kind
@@ -67,6 +68,7 @@ async def place(body: OrderIn, subject: User, session: SessionDep, request: Requ
 
 
 @router.get("/v1/orders", summary="My orders, newest first")
+@express.lane
 async def mine(subject: User, session: SessionDep, status: Status | None = None,
                cursor: Text | None = None, limit: Limit = 20) -> OrderPage:
     return await service.list_orders(session, user_id=subject.id, status=status,

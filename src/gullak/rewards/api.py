@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from gullak.db.uow import SessionDep
+from gullak.kit import express
 from gullak.kit.openapi import errors
 from gullak.kit.schemas import Text
 from gullak.kit.security import Subject, require, require_kind
@@ -45,6 +46,7 @@ Cursor = Annotated[Text | None, Query(max_length=100)]
 # -- users ------------------------------------------------------------------------------------
 
 @router.get("/v1/me/rewards", summary="My rewards, newest first")
+@express.lane
 async def my_rewards(subject: User, session: SessionDep, cursor: Cursor = None,
                      limit: Limit = 20) -> RewardPage:
     return await service.my_rewards(session, subject.id, cursor, limit)
