@@ -23,7 +23,7 @@ from gullak.app import create_app
 from gullak.db.engine import Database
 from gullak.db.routing import ReadSessionDep
 from gullak.kit import express
-from gullak.kit.security import Subject, current_subject, require
+from gullak.kit.security import Subject, current_subject, require, require_kind
 from gullak.ledger.schemas import AccountOut
 from gullak.settings import Settings
 from tests.helpers.admins import Key, make_key
@@ -353,3 +353,25 @@ def test_a_route_the_lane_cannot_answer_cannot_be_marked(unmarked: None, setting
     application.include_router(router)
     with pytest.raises(RuntimeError, match="cannot take the express lane"):
         express.lanes(application)
+
+
+def test_every_guard_of_a_route_is_checked(unmarked: None, settings: Settings,
+                                           db: Database) -> None:
+    router = APIRouter()
+
+    @router.get("/two-guards")
+    @express.lane
+    async def both(_: Reader, user: Annotated[Subject, require_kind("user")],
+                   session: ReadSessionDep) -> dict[str, str]:
+        return {}
+
+    application = create_app(settings, db)
+    application.include_router(router)
+    [found] = [f for f in express.lanes(application) if f.route.path == "/two-guards"]
+    assert [name for name, _ in found.guards] == ["_", "user"]
+    assert [name for name, _ in found.sessions] == ["session"]
+    service = Subject("service", uuid.uuid4(), frozenset({"ledger.read"}))
+    user = Subject("user", uuid.uuid4(), frozenset())
+    reading_user = Subject("user", uuid.uuid4(), frozenset({"ledger.read"}))
+    passes = {s: all(check(s) for _, check in found.guards) for s in (service, user, reading_user)}
+    assert passes == {service: False, user: False, reading_user: True}

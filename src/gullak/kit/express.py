@@ -57,7 +57,8 @@ _marked: set[Callable[..., Any]] = set()
 
 
 def lane(endpoint: F) -> F:
-    """Marks a read-only route's endpoint for the express lane (put it under `@router.get`)."""
+    """Marks a route's endpoint for the express lane, under its `@router.get` or `.post`; what
+    may be marked is in the module's docstring and docs/architecture.md."""
     _marked.add(endpoint)
     return endpoint
 
@@ -67,10 +68,10 @@ class Lane:
     route: APIRoute
     pattern: re.Pattern[str]
     method: str
-    subject_param: str
-    session_param: str | None
-    reads: bool  # routing.read_session: the replica when it may serve, one statement at a time
-    check: Callable[[security.Subject], bool]
+    guards: tuple[tuple[str, Callable[[security.Subject], bool]], ...]  # parameter, its check
+    # parameter, and whether it is routing.read_session's (the replica when it may serve, one
+    # statement at a time) rather than the unit of work itself
+    sessions: tuple[tuple[str, bool], ...]
 
     @property
     def answered(self) -> Any:
@@ -106,25 +107,30 @@ def _build(route: APIRoute) -> Lane:
         raise ValueError("at most one JSON body, not embedded")
     if route.response_field is None or not isinstance(route.response_class, DefaultPlaceholder):
         raise ValueError("the answer must be the route's response model, in the default class")
-    subject_param = session_param = None
-    reads = False
-    check: Callable[[security.Subject], bool] = lambda subject: False  # noqa: E731
+    guards: list[tuple[str, Callable[[security.Subject], bool]]] = []
+    sessions: list[tuple[str, bool]] = []
     for sub in dependant.dependencies:
         call: Any = sub.call
+        name = sub.name or ""
         if call is routing.read_session or call is uow.request_session:
-            session_param, reads = sub.name, call is routing.read_session
+            sessions.append((name, call is routing.read_session))
         elif getattr(call, "permission", None) is not None:
-            permission: str = call.permission
-            subject_param, check = sub.name, lambda subject: subject.can(permission)
+            guards.append((name, _can(call.permission)))
         elif getattr(call, "kinds", None) is not None:
-            kinds: tuple[str, ...] = call.kinds
-            subject_param, check = sub.name, lambda subject: subject.kind in kinds
+            guards.append((name, _is(call.kinds)))
         else:
             raise ValueError(f"the dependency {sub.name!r} is not one the lane gives")
-    if subject_param is None:
+    if not guards:
         raise ValueError("no permission or kind guard: the lane is for authenticated requests")
-    return Lane(route, route.path_regex, next(iter(methods)), subject_param, session_param, reads,
-                check)
+    return Lane(route, route.path_regex, next(iter(methods)), tuple(guards), tuple(sessions))
+
+
+def _can(permission: str) -> Callable[[security.Subject], bool]:
+    return lambda subject: subject.can(permission)
+
+
+def _is(kinds: tuple[str, ...]) -> Callable[[security.Subject], bool]:
+    return lambda subject: subject.kind in kinds
 
 
 def lanes(app: FastAPI) -> list[Lane]:
@@ -284,12 +290,12 @@ async def _parameters(found: Lane, request: Request, params: dict[str, str],
 async def _run(found: Lane, request: Request, primary: AsyncSession,
                values: dict[str, Any]) -> bytes | None:
     subject = await security.current_subject(request, primary)
-    if not found.check(subject):
-        return None
-    values[found.subject_param] = subject
-    if found.session_param:
-        values[found.session_param] = (
-            await routing.read_session(request, primary) if found.reads else primary)
+    for name, check in found.guards:  # every guard of the route, each as it checks
+        if not check(subject):
+            return None
+        values[name] = subject
+    for name, reads in found.sessions:
+        values[name] = await routing.read_session(request, primary) if reads else primary
     route = found.route
     raw = await route.endpoint(**values)
     content: bytes = await serialize_response(
