@@ -29,6 +29,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 import structlog
@@ -73,11 +74,12 @@ class Lane:
     # statement at a time) rather than the unit of work itself
     sessions: tuple[tuple[str, bool], ...]
 
-    @property
+    # The counter's children, looked up once rather than on every request.
+    @cached_property
     def answered(self) -> Any:
         return LANE.labels(self.route.path, "answered")
 
-    @property
+    @cached_property
     def declined(self) -> Any:
         return LANE.labels(self.route.path, "declined")
 
