@@ -202,6 +202,19 @@ async def test_merchant_users_see_and_touch_only_their_own_products(
         assert r.json()["price"] == 9_000
 
 
+async def test_an_unknown_category_filter_is_a_documented_404(
+        app: FastAPI, session: AsyncSession, merchant_id: uuid.UUID,
+        connection: AsyncConnection) -> None:
+    subject = await merchant_subject(session, merchant_id)
+    before = await state(connection)
+    async with acting_as(app, subject) as api:
+        r = await api.get("/v1/merchant/products", params={"category_id": str(uuid.uuid4())})
+        assert_problem(r, 404, "category_not_found", "category_id")
+    # A client generated from the document has a type for it.
+    assert "404" in app.openapi()["paths"]["/v1/merchant/products"]["get"]["responses"]
+    assert await state(connection) == before
+
+
 async def test_staff_may_read_but_not_change_products(app: FastAPI, session: AsyncSession,
                                                       merchant_id: uuid.UUID) -> None:
     staff = await merchant_subject(session, merchant_id, role="staff", real=True)

@@ -17,6 +17,7 @@ import jwt
 import pyotp
 import pytest
 from cryptography.exceptions import InvalidTag
+from fastapi import FastAPI
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -966,7 +967,7 @@ async def credit(session: AsyncSession, user_id: str, amounts: list[int]) -> str
     return str(account.id)
 
 
-async def test_wallet_balances_and_history_pages(client: httpx.AsyncClient,
+async def test_wallet_balances_and_history_pages(app: FastAPI, client: httpx.AsyncClient,
                                                  connection: AsyncConnection,
                                                  session: AsyncSession, alice: SignedIn,
                                                  bob: SignedIn) -> None:
@@ -1003,6 +1004,8 @@ async def test_wallet_balances_and_history_pages(client: httpx.AsyncClient,
     before = await snapshot(connection)
     assert_problem(await client.get("/v1/me/wallet/history", headers=alice.headers,
                                     params={"asset": "GOLD"}), 404, "asset_not_found")
+    # A client generated from the document has a type for it.
+    assert "404" in app.openapi()["paths"]["/v1/me/wallet/history"]["get"]["responses"]
     r = await client.get("/v1/me/wallet/history", headers=bob.headers, params={"asset": "COIN"})
     assert (r.status_code, r.json()) == (200, {"entries": [], "next_cursor": None})
     for params, field in (({"asset": "coin"}, "asset"), ({}, "asset"),

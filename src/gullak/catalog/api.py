@@ -41,6 +41,7 @@ from gullak.catalog.schemas import (
 from gullak.db.routing import ReadSessionDep
 from gullak.db.uow import SessionDep
 from gullak.kit.errors import GullakError
+from gullak.kit.openapi import errors
 from gullak.kit.schemas import Text
 from gullak.kit.security import Subject, require
 from gullak.worker import enqueue
@@ -115,7 +116,7 @@ async def event(event_id: uuid.UUID, session: ReadSessionDep) -> EventOut:
 merchant = APIRouter(prefix="/v1/merchant/products", tags=["merchant catalog"])
 
 
-@merchant.get("", summary="The merchant's products, every status")
+@merchant.get("", responses=errors(404), summary="The merchant's products, every status")
 async def my_products(subject: MerchantReader, session: SessionDep,
                       status: list[ProductStatus] = Query(default=["active", "inactive"]),
                       category_id: uuid.UUID | None = None, cursor: uuid.UUID | None = None,

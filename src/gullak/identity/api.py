@@ -254,7 +254,8 @@ async def wallet_assets(subject: Me, session: ReadSessionDep) -> list[AssetOut]:
     return await service.assets(session)
 
 
-@me.get("/wallet/history", summary="Entries of one asset's wallet, newest first")
+@me.get("/wallet/history", responses=errors(404),
+        summary="Entries of one asset's wallet, newest first")
 @express.lane
 async def my_wallet_history(
     subject: Me,
