@@ -198,3 +198,27 @@ async def test_a_product_sold_by_variant_is_priced_and_reserved_by_its_variant(
     on_hand = await session.scalar(text(
         "SELECT on_hand FROM inventory WHERE variant_id = :v"), {"v": medium.id})
     assert on_hand == 1
+
+
+async def test_an_order_left_to_the_gateway_is_answered_as_it_reads_back(
+        client: httpx.AsyncClient, actors: Actors, shop: Shop, session: AsyncSession) -> None:
+    # Placement builds its answer from the rows it wrote, not from a read: the two must agree,
+    # field for field, for an order of several items, a coin tender and the gateway's part.
+    user = uuid.uuid4()
+    await fund(session, user, "REZ", 1_000)
+    me = {**actors.user(user), "Idempotency-Key": "gateway-1"}
+    body = order_body(shop, (shop.dosa, 2), (shop.tea, 1), fulfilment="delivery",
+                      delivery_address={"line1": "4 Residency Road", "city": "Bengaluru"})
+    placed = await client.post("/v1/orders", json=body, headers=me)
+    assert placed.status_code == 201, placed.text
+    order = placed.json()
+    assert order["status"] == "awaiting_payment" and order["pay_by"] is not None
+    assert [(t["kind"], t["status"]) for t in order["tenders"]] == [
+        ("coins", "held"), ("gateway", "pending")]
+    assert [(e["from_status"], e["to_status"]) for e in order["events"]] == [
+        (None, "created"), ("created", "awaiting_payment")]
+    read = await client.get(f"/v1/orders/{order['id']}", headers=actors.user(user))
+    assert read.status_code == 200
+    assert read.json() == order
+    replayed = await client.post("/v1/orders", json=body, headers=me)  # read back, the old way
+    assert replayed.status_code == 200 and replayed.json() == order

@@ -150,9 +150,22 @@ def server_row(name: str, data: Mapping[str, Any], at: dt.datetime) -> dict[str,
             "unit": unit if isinstance(unit, str) else None, "properties": props}
 
 
+_ONE = """
+INSERT INTO activity_events (id, occurred_at, received_at, user_id, name, source,
+                             client_event_id, merchant_id, offer_id, amount, unit, properties)
+VALUES (%(id)s, %(occurred_at)s, %(received_at)s, %(user_id)s, %(name)s, %(source)s,
+        %(client_event_id)s, %(merchant_id)s, %(offer_id)s, %(amount)s, %(unit)s,
+        %(properties)s::jsonb)
+"""
+
+
 async def record(session: AsyncSession, name: str, data: Mapping[str, Any]) -> None:
-    """One server event, in the publisher's unit of work: one INSERT."""
-    await session.execute(insert(ActivityEvent).values(server_row(name, data, clock.now())))
+    """One server event, in the publisher's unit of work: one INSERT, on the driver (an order's
+    placement and every payment publish one; SQLAlchemy's insert costs several times the
+    round trip's client CPU)."""
+    row = server_row(name, data, clock.now())
+    row["properties"] = orjson.dumps(row["properties"]).decode()
+    await (await _driver(session)).execute(_ONE, row)
 
 
 async def record_many(session: AsyncSession, name: str, datas: Sequence[Mapping[str, Any]]) -> None:

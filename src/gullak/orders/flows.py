@@ -168,9 +168,8 @@ async def place_order(session: AsyncSession, actor: Subject, data: OrderIn, poli
         offer_id=offer_id, redemption_id=redemption_id, notes=plan.notes,
         pay_by=now + policy.unpaid if plan.gateway else None,
         idempotency_key=idempotency_key, request_hash=digest, created_at=now, updated_at=now)
-    session.add(order)
-    service.add_event(session, order, None, "created", actor)
-    await session.flush()
+    items: list[OrderItem] = []
+    tenders: list[OrderTender] = []
     ttl = min(policy.unpaid + MARGIN, MAX_RESERVATION)
     for line in lines:
         try:
@@ -181,41 +180,47 @@ async def place_order(session: AsyncSession, actor: Subject, data: OrderIn, poli
             reservation_id: uuid.UUID | None = reservation.id
         except StockNotFound:  # a product whose stock is not counted (a service, a voucher)
             reservation_id = None
-        session.add(OrderItem(order_id=order.id, user_id=order.user_id,
-                              product_id=line.product_id, variant_id=line.variant_id,
-                              sku=line.sku, name=line.name,
-                              unit_price=line.unit_price, quantity=line.quantity,
-                              line_total=line.total, reservation_id=reservation_id))
+        items.append(OrderItem(order_id=order.id, user_id=order.user_id,
+                               product_id=line.product_id, variant_id=line.variant_id,
+                               sku=line.sku, name=line.name,
+                               unit_price=line.unit_price, quantity=line.quantity,
+                               line_total=line.total, reservation_id=reservation_id))
     expires = now + (policy.reward_hold if kind == "reward" else policy.unpaid + MARGIN)
-    card_accounts = {card.card_id: card.account_id for _, card in cards}
     for position, part in enumerate(plan.tenders):
-        account_id = card_accounts[part.gift_card_id] if part.gift_card_id is not None else \
+        # Known from the balances read to price it; a tender is only planned from a balance.
+        account_id = part.account_id or \
             (await ledger.user_account(session, user_id, part.asset_code)).id
         hold = await ledger.place_hold(session, HoldIn(
             account_id=account_id, asset_code=part.asset_code, amount=part.amount,
             expires_at=expires, reference_type=REFERENCE, reference_id=str(order.id)),
             idempotency_key=f"order:{order.id}:hold:{slot(part)}")
-        session.add(OrderTender(order_id=order.id, user_id=order.user_id,
-                                position=position, kind=part.kind,
-                                asset_code=part.asset_code, amount=part.amount, rate=part.rate,
-                                status="held", hold_id=hold.id, gift_card_id=part.gift_card_id,
-                                captured=0, released=0, refunded=0, commission=0,
-                                commission_refunded=0))
-    if plan.gateway:
-        payment = await payments.create_payment(
-            session, user_id=user_id, purpose="order", reference_id=str(order.id),
-            amount=plan.gateway, currency=INR, key=f"order:{order.id}:payment",
-            gateway=policy.gateway)
-        session.add(OrderTender(order_id=order.id, user_id=order.user_id,
-                                position=len(plan.tenders), kind="gateway",
-                                asset_code=INR, amount=plan.gateway, rate=1, status="pending",
-                                payment_id=payment.id, captured=0, released=0, refunded=0,
-                                commission=0, commission_refunded=0))
-        await service.move(session, order, "awaiting_payment", None, "waiting for the gateway")
-    else:
+        tenders.append(OrderTender(
+            order_id=order.id, user_id=order.user_id, position=position, kind=part.kind,
+            asset_code=part.asset_code, amount=part.amount, rate=part.rate, status="held",
+            hold_id=hold.id, gift_card_id=part.gift_card_id, captured=0, released=0,
+            refunded=0, commission=0, commission_refunded=0))
+    history = [service.event_row(order, None, "created", actor)]
+    if not plan.gateway:
+        await service.write_new(session, order, history, items, tenders)
         await _paid(session, order, None, "paid with coins and wallet cash"
                     if kind == "purchase" else "coins held until delivery")
-    return await service.order_out(session, order), True
+        return await service.order_out(session, order), True
+    payment = await payments.create_payment(
+        session, user_id=user_id, purpose="order", reference_id=str(order.id),
+        amount=plan.gateway, currency=INR, key=f"order:{order.id}:payment",
+        gateway=policy.gateway)
+    tenders.append(OrderTender(
+        order_id=order.id, user_id=order.user_id, position=len(plan.tenders), kind="gateway",
+        asset_code=INR, amount=plan.gateway, rate=1, status="pending", payment_id=payment.id,
+        captured=0, released=0, refunded=0, commission=0, commission_refunded=0))
+    # Written already waiting for the gateway, with both moves in its history, then announced:
+    # one statement for the order's rows, and the answer built from them, nothing read back.
+    before = service.shift(order, "awaiting_payment")
+    history.append(service.event_row(order, before, order.status, None,
+                                     "waiting for the gateway"))
+    await service.write_new(session, order, history, items, tenders)
+    await service.announce(session, order, before, None, "waiting for the gateway")
+    return service.out_of(order, items, tenders, history), True
 
 
 # -- paying -----------------------------------------------------------------------------------

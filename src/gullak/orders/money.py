@@ -39,6 +39,7 @@ class Candidate:
     available: int
     requested: int | None = None  # None: as much as it can
     gift_card_id: uuid.UUID | None = None
+    account_id: uuid.UUID | None = None  # the ledger account it is held on, when known
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Allocation:
     rate: int
     amount: int  # minor units of the asset
     gift_card_id: uuid.UUID | None = None
+    account_id: uuid.UUID | None = None
 
     @property
     def value(self) -> int:
@@ -88,7 +90,8 @@ def allocate(total: int, candidates: Sequence[Candidate], coin_cap: int | None) 
         units = min(want, limit // c.rate)
         if units <= 0:
             continue
-        plan.tenders.append(Allocation(c.kind, c.asset_code, c.rate, units, c.gift_card_id))
+        plan.tenders.append(Allocation(c.kind, c.asset_code, c.rate, units, c.gift_card_id,
+                                       c.account_id))
         remaining -= units * c.rate
         if c.kind == "coins" and coin_room is not None:
             coin_room -= units * c.rate

@@ -125,7 +125,7 @@ def card_candidates(cards: Sequence[Card]) -> list[Candidate]:
                 f"The gift card has {card.available} available.", field="gift_cards",
                 asset_code=INR, available=card.available)
         found.append(Candidate("gift_card", INR, 1, card.available, asked.amount,
-                               card.card_id))
+                               card.card_id, card.account_id))
     return found
 
 
@@ -135,21 +135,24 @@ async def tenders(session: AsyncSession, policy: Policy, data: OrderIn, user_id:
     cash, in that order unless the client lists its own; then gift cards; the gateway pays
     the rest."""
     assets = {a.code: a for a in await ledger.list_assets(session)}
-    available = {h.asset_code: h.available
-                 for h in await ledger.holdings(session, "user", user_id)}
+    held = await ledger.holdings(session, "user", user_id)
+    available = {h.asset_code: h.available for h in held}
+    accounts = {h.asset_code: h.account_id for h in held}
     branded = offers.branded_code(data.merchant_id)  # none held if not created yet
     rates = dict(policy.coin_rates)
 
     def candidate(code: str, requested: int | None) -> Candidate | None:
         asset = assets.get(code)
         if code == INR:
-            return Candidate("wallet", INR, 1, available.get(INR, 0), requested)
+            return Candidate("wallet", INR, 1, available.get(INR, 0), requested,
+                             account_id=accounts.get(INR))
         if asset is None or asset.kind != "coin" or asset.merchant_id not in (
                 None, data.merchant_id):
             return None
         rate = coin_rate(code, asset.scale, rates)
         return None if rate is None else Candidate("coins", code, rate,
-                                                   available.get(code, 0), requested)
+                                                   available.get(code, 0), requested,
+                                                   account_id=accounts.get(code))
 
     found: list[Candidate] = []
     if data.tenders is not None:
@@ -177,7 +180,9 @@ async def reward_tender(session: AsyncSession, user_id: uuid.UUID, asset_code: s
     if asset.kind != "coin":
         raise errors.InvalidOrder("Items priced in this asset cannot be ordered.",
                                   code="unsupported_currency", field="items")
-    have = {h.asset_code: h.available for h in await ledger.holdings(session, "user", user_id)}
-    plan = allocate(total, [Candidate("coins", asset_code, 1, have.get(asset_code, 0), total)],
-                    None) if total else Plan()
+    have = {h.asset_code: h for h in await ledger.holdings(session, "user", user_id)}
+    mine = have.get(asset_code)
+    plan = allocate(total, [Candidate(
+        "coins", asset_code, 1, mine.available if mine else 0, total,
+        account_id=mine.account_id if mine else None)], None) if total else Plan()
     return plan

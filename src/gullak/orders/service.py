@@ -10,14 +10,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+import orjson
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from gullak.kit import clock, events
 from gullak.kit.browse import Browse
 from gullak.kit.browse import Page as BrowsePage
 from gullak.kit.browse import page as browse_page
-from gullak.kit.ids import human_code, parse_cursor
+from gullak.kit.ids import human_code, parse_cursor, uuid7
 from gullak.kit.security import Subject
 from gullak.merchants import service as merchants
 from gullak.orders import errors
@@ -59,34 +61,87 @@ def actor_of(actor: Subject | None) -> tuple[str, uuid.UUID | None]:
     return (SYSTEM, None) if actor is None else (str(actor.kind), actor.id)
 
 
+def event_row(order: Order, before: str | None, after: str, actor: Subject | None,
+              reason: str | None = None, data: dict[str, Any] | None = None) -> OrderEvent:
+    kind, actor_id = actor_of(actor)
+    return OrderEvent(id=uuid7(), order_id=order.id, user_id=order.user_id,
+                      from_status=before, to_status=after, actor_type=kind, actor_id=actor_id,
+                      reason=reason, data=data or {}, at=clock.now())
+
+
 def add_event(session: AsyncSession, order: Order, before: str | None, after: str,
               actor: Subject | None, reason: str | None = None,
-              data: dict[str, Any] | None = None) -> None:
-    kind, actor_id = actor_of(actor)
-    session.add(OrderEvent(order_id=order.id, user_id=order.user_id,
-                           from_status=before, to_status=after,
-                           actor_type=kind, actor_id=actor_id, reason=reason, data=data or {},
-                           at=clock.now()))
+              data: dict[str, Any] | None = None) -> OrderEvent:
+    event = event_row(order, before, after, actor, reason, data)
+    session.add(event)
+    return event
 
 
-async def move(session: AsyncSession, order: Order, target: str, actor: Subject | None,
-               reason: str | None = None, data: dict[str, Any] | None = None) -> None:
-    """Change the status, or refuse (409 invalid_transition) with nothing changed: callers
-    move before they touch anything else. Announced as `order.status_changed` in the same
-    unit, for the domains that tell others (partners' webhooks, payments)."""
+def shift(order: Order, target: str) -> str:
+    """Change the status in hand, or refuse (409 invalid_transition); returns the one before."""
     check_move(order, target)
     before = order.status
     order.status = target
     order.updated_at = clock.now()
-    add_event(session, order, before, target, actor, reason, data)
+    return before
+
+
+async def move(session: AsyncSession, order: Order, target: str, actor: Subject | None,
+               reason: str | None = None, data: dict[str, Any] | None = None) -> OrderEvent:
+    """Change the status, or refuse (409 invalid_transition) with nothing changed: callers
+    move before they touch anything else. Announced as `order.status_changed` in the same
+    unit, for the domains that tell others (partners' webhooks, payments).
+    Returns the history row."""
+    before = shift(order, target)
+    event = add_event(session, order, before, target, actor, reason, data)
+    await announce(session, order, before, actor, reason)
+    return event
+
+
+async def announce(session: AsyncSession, order: Order, before: str | None,
+                   actor: Subject | None, reason: str | None) -> None:
+    """`order.status_changed`, from `before` to the order's status now."""
     kind, actor_id = actor_of(actor)
     await events.publish(session, "order.status_changed", {
         "order_id": str(order.id), "user_id": str(order.user_id),
         "merchant_id": str(order.merchant_id), "number": order.number, "kind": order.kind,
         "outlet_id": str(order.outlet_id) if order.outlet_id else None,
         "total": order.total, "refunded": order.refunded, "currency": order.currency,
-        "from_status": before, "to_status": target, "actor_type": kind,
+        "from_status": before, "to_status": order.status, "actor_type": kind,
         "actor_id": str(actor_id) if actor_id else None, "reason": reason})
+
+
+# A new order's rows in one statement, each table's from a JSON array of its rows: the
+# children's foreign keys are checked at the statement's end, when the order is there.
+_WRITE = text("""
+WITH o AS (INSERT INTO orders
+           SELECT * FROM jsonb_populate_recordset(NULL::orders, CAST(:orders AS jsonb))),
+     e AS (INSERT INTO order_events
+           SELECT * FROM jsonb_populate_recordset(NULL::order_events, CAST(:events AS jsonb))),
+     i AS (INSERT INTO order_items
+           SELECT * FROM jsonb_populate_recordset(NULL::order_items, CAST(:items AS jsonb)))
+INSERT INTO order_tenders
+SELECT * FROM jsonb_populate_recordset(NULL::order_tenders, CAST(:tenders AS jsonb))
+""")
+
+
+def _rows(objects: list[Any]) -> str:
+    for obj in objects:
+        if obj.id is None:  # in the order made, as a flush would give them
+            obj.id = uuid7()
+    return orjson.dumps([{c.name: getattr(obj, c.key) for c in obj.__table__.columns}
+                         for obj in objects]).decode()
+
+
+async def write_new(session: AsyncSession, order: Order, history: list[OrderEvent],
+                    items: list[OrderItem], tenders: list[OrderTender]) -> None:
+    """Insert a new order with its history, items and tenders, every column given, in one
+    round trip where the ORM's flush takes one per table. The order is then the session's,
+    as if loaded, so later moves in the unit update it; the other rows are read when needed."""
+    await session.execute(_WRITE, {"orders": _rows([order]), "events": _rows(history),
+                                   "items": _rows(items), "tenders": _rows(tenders)})
+    make_transient_to_detached(order)
+    session.add(order)
 
 
 def check_move(order: Order, target: str) -> None:
@@ -119,10 +174,19 @@ async def order_out(session: AsyncSession, order: Order) -> OrderOut:
     await session.refresh(order)
     events = await session.scalars(select(OrderEvent).where(
         OrderEvent.order_id == order.id).order_by(OrderEvent.id))
+    return out_of(order, await items_of(session, order.id), await tenders_of(session, order.id),
+                  list(events))
+
+
+def out_of(order: Order, items: list[OrderItem], tenders: list[OrderTender],
+           events: list[OrderEvent]) -> OrderOut:
+    """The order as read back, from rows in hand: items by id, tenders by position, events
+    by id, as `order_out` reads them."""
     return OrderOut.model_validate(order).model_copy(update={
-        "items": [ItemOut.model_validate(i) for i in await items_of(session, order.id)],
-        "tenders": [TenderOut.model_validate(t) for t in await tenders_of(session, order.id)],
-        "events": [EventOut.model_validate(e) for e in events]})
+        "items": [ItemOut.model_validate(i) for i in sorted(items, key=lambda i: i.id)],
+        "tenders": [TenderOut.model_validate(t)
+                    for t in sorted(tenders, key=lambda t: t.position)],
+        "events": [EventOut.model_validate(e) for e in sorted(events, key=lambda e: e.id)]})
 
 
 def visible(viewer: Subject, order: Order) -> bool:
@@ -229,7 +293,6 @@ async def day_totals(session: AsyncSession, day: dt.date,
                      currency: str = "INR") -> dict[str, int]:
     """Orders in `currency` paid on a UTC day (how many, and their totals: the GMV) and what
     was refunded on it, in minor units."""
-    from sqlalchemy import text
 
     since = dt.datetime.combine(day, dt.time(), dt.UTC)
     row = (await session.execute(text("""

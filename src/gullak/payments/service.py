@@ -77,7 +77,7 @@ async def create_payment(session: AsyncSession, *, user_id: uuid.UUID, purpose: 
         request_hash=digest,
         invoice_number=invoice,
     ).on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
-        .returning(Payment.id))
+        .returning(Payment))  # the whole row: nothing to read back
     if inserted is None:
         existing = await session.scalar(select(Payment).where(
             Payment.user_id == user_id, Payment.idempotency_key == key))
@@ -85,7 +85,7 @@ async def create_payment(session: AsyncSession, *, user_id: uuid.UUID, purpose: 
         if existing.request_hash != digest:
             raise errors.IdempotencyKeyReused(field="key")
         return payment_out(existing)
-    return payment_out(await load(session, inserted))
+    return payment_out(inserted)
 
 
 async def create_topup(session: AsyncSession, settings: Settings, *, user_id: uuid.UUID,
