@@ -113,6 +113,27 @@ async def test_bad_ranges_are_refused(app: FastAPI) -> None:
     assert bad_group.status_code == not_a_day.status_code == 422
 
 
+# The first and last days a date can hold, with and without the default start 29 days back.
+EDGES = [{"until": "0001-01-01"}, {"until": "0001-01-15"},
+         {"since": "0001-01-01", "until": "0001-01-01"},
+         {"since": "9999-12-01", "until": "9999-12-31"}]
+RANGED = [p for p in PATHS if not p.endswith(("catalogue", "active-users"))]
+
+
+@pytest.mark.parametrize("params", EDGES)
+@pytest.mark.parametrize("path", RANGED)
+@pytest.mark.parametrize("group", ["day", "week", "month"])
+async def test_the_first_and_last_days_a_date_holds_are_answered(
+        app: FastAPI, params: dict[str, str], path: str, group: str) -> None:
+    by_period = not path.endswith("top-merchants") and (
+        "/users/" not in path or path.endswith("/daily"))
+    async with acting_as(app, admin(*READER)) as c:
+        r = await c.get(path, params={**params, **({"group": group} if by_period else {})})
+    assert r.status_code == 200, r.text
+    if by_period or path.endswith("top-merchants"):
+        assert r.json() == []  # nothing happened in the year 1 or 9999
+
+
 async def test_user_stats_total_the_days_and_show_balances(
         app: FastAPI, session: AsyncSession, settings: Settings) -> None:
     today = clock.now().date()

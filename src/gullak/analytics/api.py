@@ -47,7 +47,8 @@ def _settings(request: Request) -> Settings:
 
 def _range(since: dt.date | None, until: dt.date | None) -> tuple[dt.date, dt.date]:
     last = until or clock.now().date()
-    return since or last - dt.timedelta(days=29), last
+    # 30 days back, or as far back as a date goes (an `until` in the year 1).
+    return since or last - min(dt.timedelta(days=29), last - dt.date.min), last
 
 
 @router.post("/v1/events", summary="Record a batch of the app's activity events")
