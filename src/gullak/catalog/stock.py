@@ -111,26 +111,33 @@ async def reserve(session: AsyncSession, data: ReserveIn, *,
     `checked`: the caller read the item with `sale_line` in this unit of work."""
     if not checked:
         await _check_item(session, data.product_id, data.variant_id, for_sale=True)
-    params: dict[str, Any] = {"p": data.product_id, "v": data.variant_id, "q": data.quantity}
-    stock_id = await session.scalar(text(
-        "UPDATE inventory SET reserved = reserved + :q, updated_at = now()"
+    now = clock.now()
+    out = ReservationOut(id=uuid7(), product_id=data.product_id, variant_id=data.variant_id,
+                         quantity=data.quantity, status="pending", reference=data.reference,
+                         expires_at=now + dt.timedelta(seconds=data.ttl_seconds),
+                         created_at=now, resolved_at=None)
+    params: dict[str, Any] = {"p": data.product_id, "v": data.variant_id, "q": data.quantity,
+                              "id": out.id, "ref": out.reference, "now": now,
+                              "until": out.expires_at}
+    # The stock counted and the reservation written in one round trip (an order's placement
+    # makes one for each item); no row back: not that many free, or no stock counted.
+    placed = await session.scalar(text(
+        "WITH s AS (UPDATE inventory SET reserved = reserved + :q, updated_at = now()"
         f" WHERE product_id = :p AND {_key(data.variant_id)} AND on_hand - reserved >= :q"
+        " RETURNING id)"
+        " INSERT INTO inventory_reservations (id, stock_id, product_id, variant_id, quantity,"
+        " status, reference, expires_at, created_at, resolved_at)"
+        " SELECT :id, s.id, :p, CAST(:v AS uuid), :q, 'pending', CAST(:ref AS text), :until,"
+        " :now, NULL FROM s"
         " RETURNING id"), params)
-    if stock_id is None:
+    if placed is None:
         exists = await session.scalar(text(
             f"SELECT id FROM inventory WHERE product_id = :p AND {_key(data.variant_id)}"),
             params)
         if exists is None:
             raise errors.StockNotFound()
         raise errors.OutOfStock(f"Fewer than {data.quantity} available.", field="quantity")
-    now = clock.now()
-    row = Reservation(id=uuid7(), stock_id=stock_id, product_id=data.product_id,
-                      variant_id=data.variant_id, quantity=data.quantity, status="pending",
-                      reference=data.reference, created_at=now,
-                      expires_at=now + dt.timedelta(seconds=data.ttl_seconds))
-    session.add(row)
-    await session.flush()
-    return ReservationOut.model_validate(row)
+    return out
 
 
 async def get_reservation(session: AsyncSession, reservation_id: uuid.UUID) -> ReservationOut:

@@ -63,7 +63,11 @@ async def record(session: AsyncSession, partner: Partner, row: PartnerOrder,
 
 
 async def order_status_changed(session: AsyncSession, event: Event) -> None:
-    """The handler of `order.status_changed`: only orders a partner placed have a row here."""
+    """The handler of `order.status_changed`: only orders a partner placed have a row here.
+    An order leaves 'created' only while it is placed, before the partner's row is written:
+    `flows.place` records those moves itself, so they are not looked up."""
+    if event.data.get("from_status") in (None, "created"):
+        return
     try:
         order_id = uuid.UUID(str(event.data.get("order_id")))
     except ValueError:
