@@ -91,6 +91,9 @@ async def test_bad_credentials_are_refused(
         "no colon": raw(f"{key.holder}{key.key}".encode()),
         "not base64": {"authorization": "Basic %%%not-base64%%%"},
         "not utf-8": raw(b"\xff\xfe:\xff"),
+        "NUL in the holder": raw(f"{key.holder}\x00:{key.key}".encode()),
+        "NUL in the key": raw(f"{key.holder}:{key.key}\x00".encode()),
+        "NUL in a partner's holder": raw(f"gp_\x00:{key.key}".encode()),
         "nothing after the scheme": {"authorization": "Basic"},
         "unknown scheme": {"authorization": f"Token {key.holder}:{key.key}"},
     }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from typing import Annotated
 
@@ -37,7 +35,7 @@ from gullak.kit import audit
 from gullak.kit.errors import InvalidInput
 from gullak.kit.openapi import errors
 from gullak.kit.schemas import Text
-from gullak.kit.security import Subject, require, require_kind
+from gullak.kit.security import Subject, basic_credentials, require, require_kind
 from gullak.settings import Settings
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -51,13 +49,10 @@ def settings_of(request: Request) -> Settings:
 
 async def basic(request: Request, session: AsyncSession, credentials: str) -> Subject | None:
     """HTTP Basic `holder:key` of a service client's API key."""
-    try:
-        holder, _, key = base64.b64decode(credentials, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    found = basic_credentials(credentials)
+    if found is None:
         return None
-    if not holder or not key:
-        return None
-    return await service.authenticate_api_key(session, holder, key)
+    return await service.authenticate_api_key(session, *found)
 
 
 async def audit_denial(request: Request, session: AsyncSession, subject: Subject,

@@ -9,6 +9,8 @@ audit log) and kept even though the request fails.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -85,6 +87,19 @@ async def current_subject(request: Request, session: SessionDep) -> Subject:
 
 
 CurrentSubject = Annotated[Subject, Depends(current_subject)]
+
+
+def basic_credentials(credentials: str) -> tuple[str, str] | None:
+    """The holder and key of HTTP Basic credentials (`holder:key` in base64), or None when
+    they are not that: not base64, not UTF-8, a part missing, or a NUL, which no holder or key
+    holds and which PostgreSQL refuses in a text it is asked to compare."""
+    try:
+        holder, _, key = base64.b64decode(credentials, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    if not holder or not key or "\x00" in holder or "\x00" in key:
+        return None
+    return holder, key
 
 
 def require(permission: str) -> object:

@@ -5,8 +5,6 @@ webhook events with their API key (/v1/partner); users link and unlink partners
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from typing import Annotated
 
@@ -17,7 +15,13 @@ from gullak.db.uow import SessionDep
 from gullak.kit import audit
 from gullak.kit.openapi import errors
 from gullak.kit.schemas import Text
-from gullak.kit.security import CurrentSubject, Subject, require, require_kind
+from gullak.kit.security import (
+    CurrentSubject,
+    Subject,
+    basic_credentials,
+    require,
+    require_kind,
+)
 from gullak.orders.flows import Policy
 from gullak.partners import errors as partner_errors
 from gullak.partners import flows, outbox, service
@@ -48,13 +52,10 @@ EventStatus = Annotated[Text | None, Query(pattern="^(pending|delivered|failed)$
 
 async def basic(request: Request, session: AsyncSession, credentials: str) -> Subject | None:
     """HTTP Basic `holder:key` of a partner's API key (holders start with gp_)."""
-    try:
-        holder, _, key = base64.b64decode(credentials, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    found = basic_credentials(credentials)
+    if found is None:
         return None
-    if not holder or not key:
-        return None
-    return await service.authenticate(session, holder, key)
+    return await service.authenticate(session, *found)
 
 
 async def current_partner(subject: CurrentSubject) -> Subject:
