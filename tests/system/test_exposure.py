@@ -38,6 +38,8 @@ async def test_metrics_answer_loopback_only_by_default(settings: Settings, db: D
         # Without a configured token, no bearer value opens it.
         r = await c.get("/metrics", headers={"authorization": "Bearer anything"})
         assert r.status_code == 401
+    # The refusal is one the document gives, so that a client has a type for it.
+    assert "401" in app.openapi()["paths"]["/metrics"]["get"]["responses"]
 
 
 async def test_metrics_answer_a_listed_network(settings: Settings, db: Database) -> None:

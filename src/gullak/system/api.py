@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gullak import __version__
 from gullak.db.uow import SessionDep
 from gullak.kit.errors import Unauthorized
+from gullak.kit.openapi import errors
 from gullak.kit.security import Subject, require
 from gullak.settings import Settings
 from gullak.system import service
@@ -40,7 +41,7 @@ async def ready(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics (allowed networks, or a bearer token)",
-            response_class=Response)
+            response_class=Response, responses=errors(401))
 async def metrics(request: Request) -> Response:
     # They name versions and routes: a map for an attacker, so not for everyone.
     if not may_scrape(request.app.state.settings, request):
