@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import pytest
 from annotated_types import Ge
-from pydantic import StringConstraints, ValidationError
+from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from gullak.kit.schemas import (
     BigInt,
@@ -108,3 +108,37 @@ def test_json_within_the_limits_passes() -> None:
 
 def test_unknown_fields_are_refused_by_name() -> None:
     assert refused(titel="typo") == [("titel", "extra_forbidden")]
+
+
+def _request_bodies() -> list[type[In]]:
+    from gullak.app import create_app
+    from gullak.settings import Settings
+
+    create_app(Settings(env="test"))  # every domain's schemas imported
+    found: list[type[In]] = []
+    pending: list[type[In]] = [In]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return [cls for cls in found if not cls.__name__.endswith("Out")]
+
+
+def test_no_request_body_takes_a_time_without_an_offset() -> None:
+    """A naive time compared with the aware times the platform keeps raises TypeError (a 500):
+    every time a client sends is an AwareDatetime, refused by name without an offset."""
+    naive = "2030-01-01T10:00:00"
+    takers = []
+    for cls in _request_bodies():
+        for name, field in cls.model_fields.items():
+            if "datetime" not in str(field.annotation):
+                continue
+            metadata = tuple(field.metadata)
+            adapter: TypeAdapter[Any] = TypeAdapter(
+                Annotated[(field.annotation, *metadata)] if metadata else field.annotation)
+            try:
+                adapter.validate_python(naive)
+            except ValidationError:
+                continue
+            takers.append(f"{cls.__module__}.{cls.__name__}.{name}")
+    assert takers == []

@@ -11,12 +11,14 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gullak.kit import clock
 from gullak.kit.ids import uuid7
 from gullak.kit.security import Subject
 from tests.helpers.offers import Actors
+from tests.helpers.problems import assert_problem
+from tests.helpers.state import changed, fingerprint
 from tests.orders.support import fund, make_shop, order_body
 from tests.rewards.support import balances
 
@@ -95,6 +97,29 @@ async def test_campaigns(client: httpx.AsyncClient, actors: Actors) -> None:
     r = await client.get("/v1/admin/rewards/campaigns", params={"status": "active"},
                          headers=manage)
     assert campaign["id"] in [c["id"] for c in r.json()]
+
+
+async def test_times_without_an_offset_are_refused_and_named(
+        client: httpx.AsyncClient, actors: Actors, connection: AsyncConnection) -> None:
+    manage = actors.admin("rewards.manage", "rewards.read")
+    r = await client.post("/v1/admin/rewards/campaigns", headers=manage, json={
+        "name": "Diwali", "asset_code": "REZ", "starts_at": clock.now().isoformat()})
+    assert r.status_code == 201, r.text
+    url = f"/v1/admin/rewards/campaigns/{r.json()['id']}"
+    before = await fingerprint(connection)
+    # Compared with the campaign's own times, which have one, a naive time was a 500.
+    for method, path, body, field in [
+            ("PATCH", url, {"ends_at": "9999-12-31"}, "ends_at"),
+            ("POST", "/v1/admin/rewards/campaigns",
+             {"name": "Holi", "asset_code": "REZ", "starts_at": clock.now().isoformat(),
+              "ends_at": "2099-01-01T00:00:00"}, "ends_at"),
+            ("POST", RULES, rule_body(conditions={"starts_at": "2030-01-01T10:00:00"}),
+             "conditions.starts_at"),
+            ("POST", "/v1/admin/rewards/dry-run", {"trigger": "order_completed",
+                                                   "at": "2030-01-01T10:00:00"}, "at")]:
+        r = await client.request(method, path, json=body, headers=manage)
+        assert_problem(r, 422, "validation_error", field)
+    assert changed(before, await fingerprint(connection)) == []
 
 
 async def test_an_order_completed_over_http_is_explained(

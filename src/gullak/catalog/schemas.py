@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, Field, StringConstraints
+from pydantic import AnyHttpUrl, AwareDatetime, Field, StringConstraints
 
 from gullak.kit import schemas as kit
 from gullak.kit.schemas import In, JsonObject, Out
@@ -300,8 +300,8 @@ class EventIn(In):
     kind: EventKind = "event"
     description: Text | None = None
     banner_url: Url | None = None
-    starts_at: dt.datetime
-    ends_at: dt.datetime
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
     cities: list[City] = Field(default_factory=list, max_length=200)  # empty: everywhere
     segments: list[Segment] = Field(default=["all"], min_length=1)  # pydantic copies it
     featured_merchant_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
@@ -312,8 +312,8 @@ class EventPatch(In):
     title: Name | None = None
     description: Text | None = None
     banner_url: Url | None = None
-    starts_at: dt.datetime | None = None
-    ends_at: dt.datetime | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
     cities: list[City] | None = Field(default=None, max_length=200)
     segments: list[Segment] | None = Field(default=None, min_length=1)
     featured_merchant_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)

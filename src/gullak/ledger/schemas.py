@@ -7,7 +7,7 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints
 
 from gullak.kit import schemas as kit
 from gullak.kit.schemas import BIGINT, In, JsonObject, Out
@@ -97,7 +97,7 @@ class TransferIn(In):
     reference_id: RefText | None = None
     metadata: JsonObject = Field(default_factory=dict)
     # For credits of an expiring asset: when this grant expires (default: the asset's lifetime).
-    lot_expires_at: dt.datetime | None = None
+    lot_expires_at: AwareDatetime | None = None
 
 
 class TransferOut(Out):
@@ -128,7 +128,7 @@ class HoldIn(In):
     account_id: uuid.UUID
     asset_code: AssetCode
     amount: Amount
-    expires_at: dt.datetime
+    expires_at: AwareDatetime
     reference_type: RefText | None = None
     reference_id: RefText | None = None
     metadata: JsonObject = Field(default_factory=dict)

@@ -8,7 +8,7 @@ import uuid
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import EmailStr, Field
+from pydantic import AwareDatetime, EmailStr, Field
 
 from gullak.identity.schemas import DeviceIn
 from gullak.kit.schemas import (
@@ -317,8 +317,8 @@ class BankAccountOut(Out):
 class CommissionIn(In):
     category_id: uuid.UUID | None = None  # None: every category without its own rate
     rate_bps: int = Field(ge=0, le=10_000)
-    valid_from: dt.datetime
-    valid_until: dt.datetime | None = None
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime | None = None
 
 
 class CommissionOut(Out):

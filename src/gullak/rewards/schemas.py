@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, model_validator
 
 from gullak.kit.schemas import INT, Amount, In, JsonObject, Out, Text
 
@@ -62,8 +62,8 @@ class ConditionsIn(In):
     days: list[Annotated[int, Field(ge=1, le=7)]] = Field(default_factory=list, max_length=7)
     hours: list[HourWindow] = Field(default_factory=list, max_length=24)
     customer: Literal["new", "returning"] | None = None
-    starts_at: dt.datetime | None = None
-    ends_at: dt.datetime | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
     event_names: list[Code] = Field(default_factory=list, max_length=50)
     achievement_codes: list[Code] = Field(default_factory=list, max_length=50)
     referral_roles: list[Literal["referrer", "referee"]] = Field(default_factory=list,
@@ -138,8 +138,8 @@ class CampaignIn(In):
     name: Name
     asset_code: AssetCode
     status: CampaignStatus = "draft"
-    starts_at: dt.datetime
-    ends_at: dt.datetime | None = None
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime | None = None
     budget: Amount | None = None
     per_user_limit: Positive | None = None
 
@@ -153,7 +153,7 @@ class CampaignIn(In):
 class CampaignPatch(In):
     name: Name | None = None
     status: CampaignStatus | None = None
-    ends_at: dt.datetime | None = None
+    ends_at: AwareDatetime | None = None
     budget: Amount | None = None
     per_user_limit: Positive | None = None
 
@@ -238,7 +238,7 @@ class DryRunIn(In):
 
     trigger: Trigger
     user_id: uuid.UUID | None = None
-    at: dt.datetime | None = None
+    at: AwareDatetime | None = None
     amount: Amount = 0
     merchant_id: uuid.UUID | None = None
     payment_methods: list[Code] = Field(default_factory=list, max_length=10)
