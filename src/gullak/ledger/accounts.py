@@ -14,7 +14,7 @@ from gullak.kit.errors import InvalidInput
 from gullak.kit.ids import uuid7
 from gullak.kit.sql import Array
 from gullak.ledger import errors
-from gullak.ledger.common import check_amount
+from gullak.ledger.common import check_amount, rows
 from gullak.ledger.models import Account, Asset
 from gullak.ledger.schemas import AccountIn, AccountOut, AssetIn, AssetOut, OwnerType
 
@@ -55,7 +55,7 @@ async def open_account(session: AsyncSession, data: AccountIn) -> AccountOut:
     # Nearly every call finds the account open: one read, where opening takes three.
     found = await _find(session, data, platform)
     if found is not None:
-        return AccountOut.model_validate(found)
+        return found
     asset = await get_asset(session, data.asset_code)
     shards = PLATFORM_SHARDS if platform else 1
     account_id = uuid7()
@@ -81,16 +81,23 @@ async def open_account(session: AsyncSession, data: AccountIn) -> AccountOut:
         )
     account = await _find(session, data, platform)
     assert account is not None
-    return AccountOut.model_validate(account)
+    return account
 
 
-async def _find(session: AsyncSession, data: AccountIn, platform: bool) -> Account | None:
-    return await session.scalar(select(Account).where(
-        Account.owner_type == data.owner_type.value,
-        Account.owner_id.is_(None) if platform else Account.owner_id == data.owner_id,
-        Account.asset_code == data.asset_code,
-        Account.purpose == data.purpose,
-    ))
+# Every posting finds its accounts first (a payment's capture finds four): one statement on
+# the driver, written once, where building an ORM select each time cost more than the read.
+_COLUMNS = tuple(AccountOut.model_fields)
+_FIND_OWNED = f"""SELECT {", ".join(_COLUMNS)} FROM ledger_accounts
+WHERE owner_type = %s AND owner_id = %s AND asset_code = %s AND purpose = %s"""
+_FIND_PLATFORM = f"""SELECT {", ".join(_COLUMNS)} FROM ledger_accounts
+WHERE owner_type = 'platform' AND owner_id IS NULL AND asset_code = %s AND purpose = %s"""
+
+
+async def _find(session: AsyncSession, data: AccountIn, platform: bool) -> AccountOut | None:
+    found = await rows(session, _FIND_PLATFORM, (data.asset_code, data.purpose)) if platform \
+        else await rows(session, _FIND_OWNED, (data.owner_type.value, data.owner_id,
+                                                data.asset_code, data.purpose))
+    return AccountOut.model_validate(dict(zip(_COLUMNS, found[0]))) if found else None
 
 
 async def user_account(session: AsyncSession, user_id: uuid.UUID, asset_code: str) -> AccountOut:
