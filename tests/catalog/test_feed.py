@@ -127,7 +127,10 @@ async def test_unreadable_feeds_change_nothing(session: AsyncSession,
                                                merchant_id: uuid.UUID) -> None:
     before = await state(connection)
     for body, fmt in (("{not json", "json"), ('{"rows": []}', "json"),
-                      ("name,price\nA,1\n", "csv"), (b"\xff\xfe", "csv")):
+                      ("name,price\nA,1\n", "csv"), (b"\xff\xfe", "csv"),
+                      # a header cell over the csv module's limit (a body larger than the
+                      # tests' limit: the nightly job's fetched feeds take 20 MB)
+                      ("sku,name,price," + "x" * 200_000 + "\nA,B,1,2\n", "csv")):
         with pytest.raises(errors.InvalidFeed):
             await service.import_feed(session, merchant_id, body, fmt)
     assert await state(connection) == before
@@ -163,6 +166,48 @@ async def test_feed_upload_over_http(app: FastAPI, session: AsyncSession,
                            content=json.dumps([{"sku": "X-1", "name": "Extra", "price": 5}]),
                            headers={"content-type": "application/json"})
         assert (r.json()["created"], r.json()["removed"]) == (1, 0)
+
+
+DEEP = "[" * 5000 + "]" * 5000
+
+
+async def test_hostile_feeds_are_refused_whole_or_by_row_over_http(
+        app: FastAPI, session: AsyncSession, connection: AsyncConnection,
+        merchant_id: uuid.UUID) -> None:
+    subject = await merchant_subject(session, merchant_id)
+    await session.commit()
+    before = await state(connection)
+    unreadable = [
+        ('{"products": ' + DEEP + "}", "application/json"),  # nested past the parser's stack
+        (DEEP, "application/json"),
+        ("sku,name,price\rA,B,1\r", "text/csv"),  # bare carriage returns
+    ]
+    async with acting_as(app, subject) as api:
+        for body, media in unreadable:
+            r = await api.post("/v1/merchant/products/feed", content=body,
+                               headers={"content-type": media})
+            assert_problem(r, 422, "invalid_feed")
+        assert await state(connection) == before
+        csv_rows = ("sku,name,price,attributes,attr_size\n"
+                    f'D-1,Deep,100,"{DEEP}",L\n'
+                    "D-2,Number,100,5,L\n"
+                    'D-3,List,100,"[1, 2]",L\n')
+        json_rows = json.dumps([
+            {"sku": "J-1", "name": "Nul", "price": 100, "attributes": {"a": "x\u0000"}},
+            {"sku": "J-2", "name": "Nested", "price": 100, "attributes": {"a": [[[[[[[[[1]]]]]]]]]}},
+            {"sku": "J-3", "name": "Huge", "price": 100, "attributes": {"n": 2**64}}])
+        for body, media, skus in ((csv_rows, "text/csv", ["D-1", "D-2", "D-3"]),
+                                  (json_rows, "application/json", ["J-1", "J-2", "J-3"])):
+            r = await api.post("/v1/merchant/products/feed?full=false", content=body,
+                               headers={"content-type": media})
+            assert r.status_code == 200, r.text
+            report = r.json()
+            assert (report["created"], report["failed"]) == (0, 3), report
+            assert [(e["row"], e["field"]) for e in report["errors"]] == [
+                (row, None if media == "text/csv" else "attributes") for row in (1, 2, 3)]
+            if media == "application/json":
+                assert [e["sku"] for e in report["errors"]] == skus
+    assert await products(connection, merchant_id) == []
 
 
 async def test_the_nightly_job_fetches_and_imports_each_source(

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gullak.catalog.errors import InvalidFeed
 from gullak.catalog.schemas import AssetCode, FeedRowError, Minor, Name, Sku, Slug, Tag, Text, Url
+from gullak.kit.schemas import JsonObject
 
 MAX_ROWS = 50_000
 MAX_BYTES = 20 * 1024 * 1024
@@ -38,7 +39,7 @@ class FeedRow(BaseModel):
     category: Slug | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=30)
     image_urls: list[Url] = Field(default_factory=list, max_length=30)
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: JsonObject = Field(default_factory=dict)
     stock: int | None = Field(default=None, ge=0, le=10**9)
     status: str = Field(default="active", pattern="^(active|inactive)$")
 
@@ -67,10 +68,12 @@ def parse(body: bytes | str, fmt: str) -> list[ParsedRow]:
 
 def _csv_rows(body: str) -> list[Any]:
     reader = csv.DictReader(io.StringIO(body))
-    if not reader.fieldnames or "sku" not in [f.strip() for f in reader.fieldnames]:
-        raise InvalidFeed("A CSV feed needs a header row with at least a 'sku' column.")
     rows: list[Any] = []
     try:
+        # The header is read here too: a cell over the csv module's limit, or a bare carriage
+        # return, is as unreadable in the first line as in any other.
+        if not reader.fieldnames or "sku" not in [f.strip() for f in reader.fieldnames]:
+            raise InvalidFeed("A CSV feed needs a header row with at least a 'sku' column.")
         for record in reader:
             rows.append(_from_csv(record))
     except csv.Error as exc:
@@ -95,7 +98,9 @@ def _from_csv(record: dict[str | None, Any]) -> dict[str, Any] | str:
         elif name == "attributes":
             try:
                 row[name] = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # nested past the parser's stack too
+                return "attributes: not a JSON object."
+            if not isinstance(row[name], dict):
                 return "attributes: not a JSON object."
         else:
             row[name] = text
@@ -107,7 +112,7 @@ def _from_csv(record: dict[str | None, Any]) -> dict[str, Any] | str:
 def _json_rows(body: str) -> list[Any]:
     try:
         data = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # nested past the parser's stack too
         raise InvalidFeed("The feed is not valid JSON.") from exc
     if isinstance(data, dict):
         data = data.get("products")
