@@ -80,7 +80,8 @@ async def test_a_batch_card_is_checked_and_claimed_through_the_ledger(
 
 
 async def test_a_partner_batch_reports_every_row(
-        client: httpx.AsyncClient, actors: Actors, session: AsyncSession) -> None:
+        client: httpx.AsyncClient, actors: Actors, session: AsyncSession,
+        connection: AsyncConnection) -> None:
     _, existing, _ = await issue(session, 1_000)
     csv = ("code,pin,amount\n"
            "PARTNER-AAAA-0001,1234,10000\n"       # 2: issued
@@ -113,6 +114,13 @@ async def test_a_partner_batch_reports_every_row(
                             content="value\n1\n", headers={**actors.admin(*MANAGE),
                                                            "content-type": "text/csv"})
     assert_problem(bad, 422, "invalid_gift_card_batch")
+    # A header line the csv module cannot read (a bare carriage return) is refused the same.
+    before = await snapshot(connection)
+    bad = await client.post("/v1/admin/gift-cards/batches", params={"name": "x"},
+                            content="amount\r1000\r", headers={**actors.admin(*MANAGE),
+                                                                "content-type": "text/csv"})
+    assert_problem(bad, 422, "invalid_gift_card_batch")
+    assert await snapshot(connection) == before
 
 
 async def test_wrong_pins_change_nothing_and_lock_the_card(

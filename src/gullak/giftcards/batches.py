@@ -45,7 +45,10 @@ def _rows(body: bytes) -> list[dict[str, str]]:
     except UnicodeDecodeError as exc:
         raise errors.InvalidBatch("The file is not UTF-8 text.") from exc
     reader = csv.DictReader(io.StringIO(text))
-    fields = [f.strip().lower() for f in reader.fieldnames or []]
+    try:
+        fields = [f.strip().lower() for f in reader.fieldnames or []]
+    except csv.Error as exc:  # the header line is as unreadable as any other can be
+        raise errors.InvalidBatch("The file is not valid CSV.") from exc
     if "amount" not in fields:
         raise errors.InvalidBatch("The file needs a header line with an `amount` column.")
     unknown = set(fields) - {"amount", "code", "pin", "validity_days"}
