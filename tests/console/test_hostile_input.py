@@ -54,6 +54,22 @@ async def test_the_sign_in_page_takes_any_query(client: httpx.AsyncClient, query
     assert "set-cookie: x=1" not in str(r.headers).lower()
 
 
+@pytest.mark.parametrize(("path", "query", "status"), [
+    ("/console", {"to": "0001-01-01"}, 200),
+    ("/console", {"from": "9999-12-31"}, 422),  # up to today: a range ending before it starts
+    ("/console", {"from": "9999-12-31", "to": "9999-12-31"}, 200),
+    ("/console", {"from": "0001-01-01", "to": "0001-01-01"}, 200),
+    ("/console/audit", {"until": "9999-12-31"}, 200),
+    ("/console/audit", {"since": "0001-01-01"}, 200)])
+async def test_the_first_and_last_days_a_date_holds_are_answered(
+        client: httpx.AsyncClient, session: AsyncSession, settings: Settings, path: str,
+        query: dict[str, str], status: int) -> None:
+    # A day 30 days before the first or a day after the last one was an OverflowError (500).
+    browser = await admin_browser(client, session, settings, "analytics.read", "audit.read")
+    r = await browser.get(path, **query)
+    assert r.status_code == status, (r.status_code, r.text[:300])
+
+
 async def test_an_admin_without_a_queue_permission_is_refused_and_audited(
         client: httpx.AsyncClient, session: AsyncSession, settings: Settings) -> None:
     browser = await admin_browser(client, session, settings, "users.read")

@@ -61,7 +61,9 @@ async def audit_log(page: AdminPage) -> Response:
         return await access.browse_audit(
             page.session, browse, actor_type=actor_type, actor_id=actor_id, action=action,
             entity_type=entity_type, entity_id=entity_id, outcome=outcome, since=since,
-            until=until + dt.timedelta(days=1) if until else None)
+            # Through the end of the day; after the last day a date holds, nothing is.
+            until=until + dt.timedelta(days=1) if until and until.date() < dt.date.max
+            else None)
 
     columns = [
         Column("When", lambda e: e.at, link=lambda e: f"/console/audit/{e.id}", sort="at"),

@@ -58,9 +58,11 @@ def _day(page: Page, name: str) -> dt.date | None:
 def _range(page: Page) -> tuple[dt.date, dt.date]:
     """`?from=&to=` (either may be left out): the last 30 days up to today by default."""
     first, last = _day(page, "from"), _day(page, "to")
+    # The span stops at the first and last days a date holds (a `to` in the year 1).
+    span = dt.timedelta(days=DEFAULT_DAYS - 1)
     last = last or (clock.now().date() if first is None else
-                    min(clock.now().date(), first + dt.timedelta(days=DEFAULT_DAYS - 1)))
-    first = first or last - dt.timedelta(days=DEFAULT_DAYS - 1)
+                    min(clock.now().date(), first + min(span, dt.date.max - first)))
+    first = first or last - min(span, last - dt.date.min)
     if last < first:
         raise InvalidInput("The range ends before it starts.", code="invalid_date_range",
                            field="to")
