@@ -31,6 +31,7 @@ from gullak.payouts.providers.base import (
     VerificationUnavailable,
 )
 from gullak.payouts.providers.razorpayx import RazorpayX, narration
+from gullak.payouts.providers.sandbox import Sandbox
 from gullak.payouts.providers.xendit import XenditPayouts, to_major, to_minor
 
 KEY_ID, KEY_SECRET, HOOK_SECRET = "rzp_test_abc", "rzp-secret-value-123", "whsec-razor-456"
@@ -438,6 +439,13 @@ def test_razorpayx_an_event_about_no_payout_is_kept_but_not_acted_on() -> None:
 def test_razorpayx_malformed_bodies_are_invalid_payloads(body: bytes) -> None:
     with pytest.raises(InvalidPayload):
         razorpayx(unused).parse_webhook({}, body)
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b"[]", b"not json"])
+def test_sandbox_malformed_bodies_are_invalid_payloads(body: bytes) -> None:
+    # Nested past the parser's stack, a signed callback was a RecursionError (500).
+    with pytest.raises(InvalidPayload):
+        Sandbox(None, "secret").parse_webhook({}, body)  # type: ignore[arg-type]
 
 
 JSON = st.recursive(

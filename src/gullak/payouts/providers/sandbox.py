@@ -133,7 +133,7 @@ class Sandbox:
         try:
             body = json.loads(raw_body)
             event_id, ref, status = body["event_id"], body["ref"], body["status"]
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise InvalidPayload("not a sandbox payout event") from exc
         if not isinstance(event_id, str) or not isinstance(ref, str):
             raise InvalidPayload("a sandbox payout event needs event_id and ref")
