@@ -5,9 +5,11 @@ nothing."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import io
+import json
 import uuid
 from typing import Any
 
@@ -86,6 +88,14 @@ async def test_the_merchant_list_filters_sorts_and_downloads(
     for bad in ({"status": "sleeping"}, {"sort": "gstin"}, {"cursor": "not-a-cursor"}):
         r = await browser.get("/console/merchants", **bad)
         assert 400 <= r.status_code < 500, bad
+    # Cursors are opaque, not unforgeable: a row id or a uuid value that is no text was a 500.
+    for sort, forged in (("name", ["name", "Alpha Brews", 5]),
+                         ("name", ["name", "Alpha Brews", ["x"]]),
+                         ("-id", ["-id", 7, str(uuid.uuid4())]),
+                         ("-created_at", ["-created_at", 7, str(uuid.uuid4())])):
+        cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+        r = await browser.get("/console/merchants", sort=sort, cursor=cursor)
+        assert r.status_code == 422, (forged, r.status_code)
 
 
 async def test_merchants_page_by_cursor_in_any_order(session: AsyncSession) -> None:

@@ -57,6 +57,8 @@ def _decode(column: ColumnElement[Any], value: Any) -> Any:
         return value
     if value is None:
         return None
+    if kind in (dt.datetime, dt.date, uuid.UUID) and not isinstance(value, str):
+        raise ValueError("not text")  # a forged cursor: their parsers take only text
     if kind is dt.datetime:
         return dt.datetime.fromisoformat(value)
     if kind is dt.date:
@@ -81,8 +83,8 @@ def _parse(cursor: str, sort: str, column: ColumnElement[Any]) -> tuple[Any, uui
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         named, value, row_id = orjson.loads(raw)
-        if named != sort:
-            raise ValueError("another sort")
+        if named != sort or not isinstance(row_id, str):
+            raise ValueError("another sort, or a forged row id")
         return _decode(column, value), uuid.UUID(row_id)
     except (ValueError, TypeError, orjson.JSONDecodeError):
         raise InvalidInput("Malformed cursor.", code="invalid_cursor", field="cursor") from None
