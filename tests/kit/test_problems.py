@@ -1,8 +1,10 @@
-"""Database errors as problems: a value PostgreSQL refuses (SQLSTATE class 22) is the client's
-422, a database that cannot be reached is 503, anything else is our 500."""
+"""Database errors as problems: a value PostgreSQL refuses (SQLSTATE class 22), or one past the
+end of its type in Python's arithmetic, is the client's 422, a database that cannot be reached
+is 503, anything else is our 500."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 
 import httpx
@@ -40,6 +42,12 @@ async def underflow(session: SessionDep) -> float:
     return float(await session.scalar(text("SELECT CAST(1e-300 AS float8) ^ 2")) or 0)
 
 
+@probe.get("/day-before")
+async def day_before(day: dt.date) -> str:
+    # Arithmetic the schemas did not bound: a day before 0001-01-01 is past the type.
+    return (day - dt.timedelta(days=1)).isoformat()
+
+
 @probe.get("/unreachable")
 async def unreachable() -> None:
     raise OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused"))
@@ -63,6 +71,7 @@ async def probing(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     "/v1/probe/text?value=a%00b",  # NUL: refused before it is sent
     "/v1/probe/json?value=%7B%22a%22%3A%22%5Cu0000%22%7D",  # 22P05 untranslatable \u0000
     "/v1/probe/underflow",  # 22003 underflow in arithmetic
+    "/v1/probe/day-before?day=0001-01-01",  # OverflowError in Python's own arithmetic
 ])
 async def test_a_value_postgresql_refuses_is_invalid_input(probing: httpx.AsyncClient,
                                                            url: str) -> None:

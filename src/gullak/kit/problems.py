@@ -168,6 +168,15 @@ async def on_unencodable(request: Request, exc: Exception) -> JSONResponse:
                    "A value holds a character that cannot be stored.")
 
 
+async def on_out_of_range(request: Request, exc: Exception) -> JSONResponse:
+    # Arithmetic past the end of a type on a value that slipped past the schemas (a day 29
+    # days before 0001-01-01, an hour after 9999-12-31 23:30): the input is at fault, as with
+    # PostgreSQL's own "out of range" (22003). The unit of work is already rolled back.
+    log.warning("invalid_value", error=type(exc).__name__)
+    return problem(request, 422, "invalid_value", "Invalid value",
+                   "A value is out of range or holds a character that cannot be stored.")
+
+
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error")
     return problem(request, 500, "internal_error", "Internal error")
@@ -181,4 +190,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(PoolTimeout, on_pool_timeout)
     app.add_exception_handler(UnicodeEncodeError, on_unencodable)
+    app.add_exception_handler(OverflowError, on_out_of_range)
     app.add_exception_handler(Exception, on_unexpected)
