@@ -115,6 +115,11 @@ async def test_today_waits_and_reads_back_with_summary(
     ([day_sample(100) | {"start": "2026-01-01T00:00:00+00:00"}], "validation_error"),
     ([interval(100, 8) | {"end": "2020-01-01T00:00:00+00:00"}], "validation_error"),
     ([interval(100, 8) | {"start": "2026-01-01T08:00:00"}], "validation_error"),
+    # An interval in the last hour a time holds (its 24-hour bound was past the type: a 500).
+    ([interval(100, 8) | {"start": "9999-12-31T23:30:00+00:00",
+                          "end": "9999-12-31T23:40:00+00:00"}], "steps_in_future"),
+    ([interval(100, 8) | {"start": "9999-12-31T23:30:00-14:00",
+                          "end": "9999-12-31T23:40:00-14:00"}], "steps_in_future"),
     ([day_sample(1_000), day_sample(100, TODAY + dt.timedelta(days=3))], "steps_in_future"),
     ([day_sample(100, device="\u0000")], "validation_error"),
     ([day_sample(100)] * 501, "validation_error"),

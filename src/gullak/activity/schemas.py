@@ -46,7 +46,9 @@ class SampleIn(In):
         if self.day is None:
             if self.start is None or self.end is None:
                 raise ValueError("an interval has a start and an end")
-            if not self.start < self.end <= self.start + dt.timedelta(hours=24):
+            # A difference, not start + 24 hours: that sum is past the type for a start in
+            # the last day a time holds.
+            if not dt.timedelta(0) < self.end - self.start <= dt.timedelta(hours=24):
                 raise ValueError("an interval ends after it starts, within 24 hours")
         return self
 
