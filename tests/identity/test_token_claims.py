@@ -33,6 +33,10 @@ MALFORMED: dict[str, dict[str, Any]] = {
     "exp a float": {"exp": 9_999_999_999.5},
     "exp true": {"exp": True},
     "exp null": {"exp": None},
+    "exp past the year 9999": {"exp": 10 ** 30},
+    "exp a second past the calendar": {"exp": tokens.LATEST + 1},
+    "iat past the year 9999": {"iat": 2 ** 62},
+    "iat negative": {"iat": -(10 ** 30)},
     "iat a string": {"iat": "yesterday"},
     "kind a list": {"kind": ["user"]},
     "kind an object": {"kind": {"admin": True}},
@@ -91,8 +95,15 @@ async def test_well_formed_claims_of_no_session_are_refused(
 def test_read_access_refuses_claims_of_the_wrong_shape(change: dict[str, Any]) -> None:
     secret = "s" * 43
     claims: dict[str, Any] = {"iss": "gullak", "sub": str(uuid.uuid4()), "kind": "user",
-                              "sid": str(uuid.uuid4()), "iat": 1, "exp": 2 ** 40}
+                              "sid": str(uuid.uuid4()), "iat": 1, "exp": 2 ** 34}
     token = resigned(jwt.encode(claims, secret, algorithm="HS256"), secret, change)
     with pytest.raises(Unauthorized) as refused:
         tokens.read_access(secret, token)
     assert refused.value.code == "invalid_token"
+
+
+def test_read_access_accepts_the_claims_those_changes_start_from() -> None:
+    secret = "s" * 43
+    claims: dict[str, Any] = {"iss": "gullak", "sub": str(uuid.uuid4()), "kind": "user",
+                              "sid": str(uuid.uuid4()), "iat": 1, "exp": 2 ** 34}
+    assert tokens.read_access(secret, jwt.encode(claims, secret, algorithm="HS256"))["exp"] == 2 ** 34

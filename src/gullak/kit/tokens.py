@@ -15,6 +15,8 @@ from gullak.kit.errors import Unauthorized
 
 ALGORITHM = "HS256"
 ISSUER = "gullak"
+# The last second a datetime holds: a later `exp` cannot be compared with a session's expiry.
+LATEST = int(dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp())
 
 
 def issue_access(secret: str, *, subject: uuid.UUID, kind: str, session_id: uuid.UUID,
@@ -29,8 +31,8 @@ def issue_access(secret: str, *, subject: uuid.UUID, kind: str, session_id: uuid
 def read_access(secret: str, token: str) -> dict[str, Any]:
     """The claims of a valid token; anything else (expired, tampered, another algorithm,
     `alg: none`, claims of the wrong shape) is refused the same way, without saying which.
-    `sub` and `sid` come back as canonical UUID strings, `exp` and `iat` as integers and
-    `kind` as a string."""
+    `sub` and `sid` come back as canonical UUID strings, `exp` and `iat` as integers that a
+    datetime can hold and `kind` as a string."""
     try:
         claims: dict[str, Any] = jwt.decode(
             token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
@@ -43,7 +45,8 @@ def read_access(secret: str, token: str) -> dict[str, Any]:
     # release, a bug): they must not reach code that trusts their shape.
     for name in ("sub", "sid"):
         claims[name] = _uuid(claims[name])
-    if not all(type(claims[name]) is int for name in ("exp", "iat")):
+    if not all(type(claims[name]) is int and 0 <= claims[name] <= LATEST
+               for name in ("exp", "iat")):
         raise _refused()
     if not isinstance(claims["kind"], str):
         raise _refused()
