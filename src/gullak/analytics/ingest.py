@@ -19,14 +19,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-import psycopg
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.analytics import catalogue
 from gullak.analytics.models import ActivityEvent
 from gullak.analytics.schemas import EventBatchOut, EventIn, RefusedEventOut
-from gullak.db.engine import UnitSession
+from gullak.db.engine import driver_of
 from gullak.kit import clock
 from gullak.kit.ids import uuid7
 from gullak.settings import Settings
@@ -62,15 +61,6 @@ def day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), dt.UTC)
 
 
-async def _driver(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
-    if isinstance(session, UnitSession):
-        if session.orm_started and (session.new or session.dirty or session.deleted):
-            await session.flush()
-        return session.driver
-    connection = await session.connection()
-    return connection.sync_connection.connection.driver_connection  # type: ignore[union-attr,return-value]
-
-
 async def ingest(session: AsyncSession, settings: Settings, user_id: uuid.UUID,
                  events: Sequence[EventIn]) -> EventBatchOut:
     """Store a client's batch; what was stored, what was already there, what was refused."""
@@ -101,7 +91,7 @@ async def ingest(session: AsyncSession, settings: Settings, user_id: uuid.UUID,
         rows.append((event.occurred_at, event.name, event.client_event_id, kept))
     stored = 0
     if rows:
-        conn = await _driver(session)
+        conn = await driver_of(session)
         cursor = await conn.execute(_INSERT, {
             "batch": orjson.dumps(rows).decode(), "now": now, "user": user_id,
             "today": day_start(now.date())})
@@ -165,7 +155,7 @@ async def record(session: AsyncSession, name: str, data: Mapping[str, Any]) -> N
     round trip's client CPU)."""
     row = server_row(name, data, clock.now())
     row["properties"] = orjson.dumps(row["properties"]).decode()
-    await (await _driver(session)).execute(_ONE, row)
+    await (await driver_of(session)).execute(_ONE, row)
 
 
 async def record_many(session: AsyncSession, name: str, datas: Sequence[Mapping[str, Any]]) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -111,3 +113,28 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def driver_of(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
+    """The psycopg connection under `session`, in its transaction, for a hot statement that
+    skips SQLAlchemy's statement machinery (it costs more client CPU than the round trip).
+    What the caller wrote through the ORM is flushed first, so the statement sees it."""
+    unit = session if isinstance(session, UnitSession) else None
+    if (unit is None or unit.orm_started) and (session.new or session.dirty or session.deleted):
+        await session.flush()
+    if unit is not None:
+        return unit.driver
+    connection = await session.connection()
+    return connection.sync_connection.connection.driver_connection  # type: ignore[union-attr,return-value]
+
+
+async def driver_rows(session: AsyncSession, query: str,
+                      params: Sequence[Any] | Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Every row of a hot statement (psycopg placeholders) run on `driver_of(session)`. A
+    database error is raised as SQLAlchemy raises it, for the API's handlers of those."""
+    conn = await driver_of(session)
+    try:
+        cursor = await conn.execute(query, params)
+        return await cursor.fetchall() if cursor.description else []
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(query, params, exc, psycopg.Error) from exc

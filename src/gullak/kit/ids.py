@@ -11,9 +11,9 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gullak.db.engine import driver_rows
 from gullak.kit import clock
 from gullak.kit.errors import InvalidInput
 
@@ -51,8 +51,8 @@ def uuid7() -> uuid.UUID:
 async def human_code(session: AsyncSession, prefix: str, sequence: str) -> str:
     """`PREFIX-YYYYMM-000123`: the month, then the next value of a PostgreSQL sequence, so
     numbers never repeat and need no counter row that every writer would queue on."""
-    serial = await session.scalar(text("SELECT nextval(CAST(:seq AS regclass))"),
-                                  {"seq": sequence})
+    [(serial,)] = await driver_rows(session, "SELECT nextval(CAST(%s AS regclass))",
+                                    (sequence,))
     return f"{prefix}-{clock.now():%Y%m}-{serial:06d}"
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ClauseElement
 
+from gullak.db.engine import driver_rows
 from gullak.kit.ids import parse_cursor
 
 
@@ -52,12 +53,12 @@ def inline(clause: ClauseElement, params: dict[str, Any], prefix: str = "inlined
     return _BIND.sub(lambda m: f":{names.get(m.group(1), m.group(1))}", compiled.string)
 
 
-_XACT_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
+_XACT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
 
 async def xact_lock(session: AsyncSession, key: str) -> None:
     """Wait for, then hold until the transaction ends, the advisory lock named `key`."""
-    await session.execute(_XACT_LOCK, {"k": key})
+    await driver_rows(session, _XACT_LOCK, (key,))
 
 
 Row = TypeVar("Row")

@@ -12,7 +12,7 @@ import psycopg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gullak.db.engine import UnitSession
+from gullak.db.engine import driver_of as driver
 from gullak.ledger import errors
 from gullak.ledger.schemas import MAX_AMOUNT, TransferIn
 
@@ -67,18 +67,6 @@ async def run(session: AsyncSession, statement: Any, params: Any = None) -> Any:
         return await session.execute(statement, params)
     except DBAPIError as exc:
         raise _translated(exc) from exc
-
-
-async def driver(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
-    """The psycopg connection under the session, in its transaction. A unit of work's session
-    carries it (db/uow.py); any other session is asked for it."""
-    unit = session if isinstance(session, UnitSession) else None
-    if (unit is None or unit.orm_started) and (session.new or session.dirty or session.deleted):
-        await session.flush()  # what the caller wrote through the ORM goes first, as before
-    if unit is not None:
-        return unit.driver
-    connection = await session.connection()
-    return connection.sync_connection.connection.driver_connection  # type: ignore[union-attr,return-value]
 
 
 async def call(session: AsyncSession, query: str, params: tuple[Any, ...]) -> tuple[Any, ...]:

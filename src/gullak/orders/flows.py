@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gullak.catalog import service as catalog
 from gullak.catalog.errors import ReservationClosed, StockNotFound
 from gullak.catalog.schemas import ReserveIn
+from gullak.db.engine import driver_rows
 from gullak.giftcards import service as giftcards
 from gullak.kit import clock
 from gullak.kit.errors import NotFound
@@ -83,15 +84,20 @@ async def _cards(session: AsyncSession, data: OrderIn) -> list[pricing.Card]:
 
 # -- placing ----------------------------------------------------------------------------------
 
+_KEYED = "SELECT id, request_hash FROM orders WHERE user_id = %s AND idempotency_key = %s"
+
+
 async def _replay(session: AsyncSession, user_id: uuid.UUID, key: str,
                   digest: str) -> Order | None:
     # Concurrent requests with one key queue here; the later ones find the first's order.
     await xact_lock(session, f"orders.place:{user_id}:{key}")
-    existing = await session.scalar(select(Order).where(Order.user_id == user_id,
-                                                        Order.idempotency_key == key))
-    if existing is not None and existing.request_hash != digest:
+    found = await driver_rows(session, _KEYED, (user_id, key))  # nearly always none
+    if not found:
+        return None
+    [(order_id, request_hash)] = found
+    if request_hash != digest:
         raise errors.IdempotencyKeyReused(field="Idempotency-Key")
-    return existing
+    return await session.get(Order, order_id)
 
 
 async def _where(session: AsyncSession, data: OrderIn) -> tuple[MerchantOut, str | None]:

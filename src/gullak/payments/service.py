@@ -13,12 +13,12 @@ import uuid
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gullak.db.engine import driver_rows
 from gullak.kit.errors import InvalidInput
 from gullak.kit.events import Event
-from gullak.kit.ids import human_code
+from gullak.kit.ids import human_code, uuid7
 from gullak.kit.schemas import BIGINT
 from gullak.ledger import service as ledger
 from gullak.payments import errors
@@ -48,6 +48,17 @@ def check_amount(amount: object) -> int:
     return amount
 
 
+# Every order paid in part at a gateway makes one: on the driver, the whole row returned.
+_COLUMNS = tuple(PaymentOut.model_fields)
+_CREATE = f"""
+INSERT INTO payments (id, user_id, purpose, reference_id, amount, currency, gateway,
+                      invoice_number, idempotency_key, request_hash)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (user_id, idempotency_key) DO NOTHING
+RETURNING {", ".join(_COLUMNS)}
+"""
+
+
 async def create_payment(session: AsyncSession, *, user_id: uuid.UUID, purpose: str,
                          reference_id: str, amount: int, currency: str = "INR",
                          key: str, gateway: str | None = None) -> PaymentOut:
@@ -70,22 +81,17 @@ async def create_payment(session: AsyncSession, *, user_id: uuid.UUID, purpose: 
     invoice = None
     if purpose == "topup":
         invoice = await human_code(session, "INV", INVOICE_SEQ)
-    inserted = await session.scalar(insert(Payment).values(
-        user_id=user_id, purpose=purpose,
-        reference_id=reference_id, amount=amount, currency=currency,
-        gateway=gateway or get_settings().payment_gateway, idempotency_key=key,
-        request_hash=digest,
-        invoice_number=invoice,
-    ).on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
-        .returning(Payment))  # the whole row: nothing to read back
-    if inserted is None:
+    inserted = await driver_rows(session, _CREATE, (
+        uuid7(), user_id, purpose, reference_id, amount, currency,
+        gateway or get_settings().payment_gateway, invoice, key, digest))
+    if not inserted:
         existing = await session.scalar(select(Payment).where(
             Payment.user_id == user_id, Payment.idempotency_key == key))
         assert existing is not None
         if existing.request_hash != digest:
             raise errors.IdempotencyKeyReused(field="key")
         return payment_out(existing)
-    return payment_out(inserted)
+    return PaymentOut.model_validate(dict(zip(_COLUMNS, inserted[0])))
 
 
 async def create_topup(session: AsyncSession, settings: Settings, *, user_id: uuid.UUID,
