@@ -34,6 +34,7 @@ from gullak.ledger.schemas import AccountOut, AssetIn, HoldIn, TransferIn, Trans
 from gullak.settings import Settings
 from tests.helpers.admins import (
     Admin,
+    fresh_code,
     log_in,
     login_body,
     make_admin,
@@ -72,6 +73,7 @@ async def test_sign_in_needs_the_password_and_a_current_code(
         str(admin.id), admin.email, ["super_admin"], ["*"])
     assert me["last_login_at"] is not None
     # The email is matched without regard to case.
+    fresh_code(admin)
     r = await client.post(LOGIN, json=login_body(admin, email=admin.email.upper()))
     assert r.status_code == 200, r.text
 
@@ -98,6 +100,29 @@ async def test_every_wrong_sign_in_gets_the_same_answer(
     # Nothing but the attempt counter moved: no session, no last sign-in time.
     assert changed(before, await fingerprint(connection, exclude=("rate_limits",))) == []
     assert await session_count(connection, admin.id) == 0
+
+
+async def test_an_authenticator_code_signs_in_once(
+        client: httpx.AsyncClient, session: AsyncSession, connection: AsyncConnection,
+        settings: Settings) -> None:
+    """Seen over an admin's shoulder (or replayed from a proxy log), the code and password
+    must not open a second session in the minute and a half the code stays valid."""
+    admin = await make_admin(session, settings)
+    totp = pyotp.TOTP(admin.totp_secret)
+    body = login_body(admin)
+    assert (await client.post(LOGIN, json=body)).status_code == 200
+    before = await fingerprint(connection, exclude=("rate_limits",))
+    assert_problem(await client.post(LOGIN, json=body), 401, "invalid_credentials")
+    # Nor an older code, still inside the window.
+    older = totp.at(clock.now() - dt.timedelta(seconds=30))
+    assert_problem(await client.post(LOGIN, json=login_body(admin, totp_code=older)), 401,
+                   "invalid_credentials")
+    assert changed(before, await fingerprint(connection, exclude=("rate_limits",))) == []
+    assert await session_count(connection, admin.id) == 1
+    # The next step's code is good, once.
+    clock.advance(dt.timedelta(seconds=30))
+    assert (await client.post(LOGIN, json=login_body(admin))).status_code == 200
+    assert await session_count(connection, admin.id) == 2
 
 
 async def test_a_missing_code_is_refused_like_a_wrong_one(

@@ -76,8 +76,10 @@ async def _browser(client: httpx.AsyncClient, portal: str, subject_id: uuid.UUID
 
 
 async def admin_signed_in(client: httpx.AsyncClient, admin: Admin) -> Browser:
+    admins.fresh_code(admin)
     r = await sign_in(client, "console", admin.email, admin.password, admin.code())
     assert r.status_code == 303, r.text
+    admins.signed_in(admin)
     return await _browser(client, "console", admin.id)
 
 

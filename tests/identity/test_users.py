@@ -533,6 +533,7 @@ async def test_totp_enrolment_then_password_login_needs_the_code(
                                         totp_code=other_code(secret)), 401, "invalid_credentials",
                    "totp_code")
     assert await snapshot(connection, exclude=("rate_limits",)) == before
+    clock.advance(dt.timedelta(seconds=30))  # the code that confirmed is spent
     r = await password_login(client, "alice_totp", "alice-password-1",
                              totp_code=pyotp.TOTP(secret).at(clock.now()))
     assert r.status_code == 200, r.text
@@ -541,10 +542,32 @@ async def test_totp_enrolment_then_password_login_needs_the_code(
     r = await client.post("/v1/me/totp/disable", headers=alice.headers,
                           json={"code": other_code(secret)})
     assert_problem(r, 422, "invalid_totp", "code")
+    clock.advance(dt.timedelta(seconds=30))
     r = await client.post("/v1/me/totp/disable", headers=alice.headers,
                           json={"code": pyotp.TOTP(secret).at(clock.now())})
     assert r.status_code == 204
     assert (await password_login(client, "alice_totp", "alice-password-1")).status_code == 200
+
+
+async def test_an_authenticator_code_is_good_once(
+        client: httpx.AsyncClient, connection: AsyncConnection, alice: SignedIn) -> None:
+    await give_password(client, alice, "alice_once", "alice-password-3")
+    secret = await enrol_totp(client, alice)
+    totp = pyotp.TOTP(secret)
+    # The code that confirmed the enrolment is spent.
+    assert_problem(await password_login(client, "alice_once", "alice-password-3",
+                                        totp_code=totp.at(clock.now())), 401,
+                   "invalid_credentials", "totp_code")
+    clock.advance(dt.timedelta(seconds=30))
+    code = totp.at(clock.now())
+    r = await password_login(client, "alice_once", "alice-password-3", totp_code=code)
+    assert r.status_code == 200, r.text
+    before = await snapshot(connection, exclude=("rate_limits",))
+    for again in (code, totp.at(clock.now() - dt.timedelta(seconds=30))):
+        assert_problem(await password_login(client, "alice_once", "alice-password-3",
+                                            totp_code=again), 401, "invalid_credentials",
+                       "totp_code")
+    assert await snapshot(connection, exclude=("rate_limits",)) == before
 
 
 async def test_enrolling_again_does_not_switch_the_second_factor_off(

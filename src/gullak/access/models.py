@@ -24,6 +24,7 @@ class AdminUser(Timestamped, Base):
     name: Mapped[str] = mapped_column(Text)
     password_hash: Mapped[str] = mapped_column(Text)
     totp_secret: Mapped[str] = mapped_column(Text)  # sealed with the encryption key
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # of the last code used
     status: Mapped[str] = mapped_column(Text, server_default=text("'active'::text"))
     city: Mapped[str | None] = mapped_column(Text)
     last_login_at: Mapped[dt.datetime | None]

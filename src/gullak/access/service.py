@@ -204,16 +204,21 @@ async def admin_login(session: AsyncSession, settings: Settings, email: str, pas
     """Password and authenticator code, both required; one vague refusal for any mistake."""
 
     async def find(key: str) -> AdminUser | None:
-        return await session.scalar(select(AdminUser).where(func.lower(AdminUser.email) == key))
+        # Locked: two sign-ins with one authenticator code must not both see it unused.
+        return await session.scalar(select(AdminUser).where(func.lower(AdminUser.email) == key)
+                                    .with_for_update())
 
     def confirm(admin: AdminUser) -> None:
         if not totp_code or not totp_code.isdigit():
             raise errors.AdminLoginFailed()
         secret = identity.keyring(settings).open(admin.totp_secret, context="admin.totp")
-        if not pyotp.TOTP(secret).verify(totp_code, for_time=clock.now(), valid_window=1):
+        # A code signs in once: a used one (or an older one) is a wrong one.
+        step = identity.totp_step(secret, totp_code, admin.totp_last_step)
+        if step is None:
             raise errors.AdminLoginFailed()
         if admin.status != "active":
             raise errors.AdminLoginFailed("This admin is disabled.", keep_changes=False)
+        admin.totp_last_step = step
 
     admin = await identity.sign_in(session, "admin", email, password, client, find,
                                    errors.AdminLoginFailed, confirm)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 
 import pyotp
@@ -43,11 +44,31 @@ async def start_totp(session: AsyncSession, settings: Settings, user_id: uuid.UU
     return TotpSetupOut(secret=secret, provisioning_uri=uri)
 
 
+def totp_step(secret: str, code: str, after: int | None) -> int | None:
+    """The time step whose code `code` is, within one step of now and later than `after` (the
+    step of the last code accepted); None if there is none. A code is good once: seen by
+    whoever stands behind its owner, it must not open a second session in the minute and a
+    half it stays valid."""
+    totp = pyotp.TOTP(secret)
+    now = totp.timecode(clock.now())
+    for step in (now - 1, now, now + 1):
+        # As bytes: compare_digest refuses a str that is not ASCII (a code in other digits).
+        if (after is None or step > after) and hmac.compare_digest(
+                totp.generate_otp(step).encode(), code.encode()):
+            return step
+    return None
+
+
 def totp_ok(settings: Settings, user: User, code: str) -> bool:
+    """Whether `code` is the user's authenticator code, not used before; it is used up."""
     if not user.totp_secret:
         return False
     secret = keyring(settings).open(user.totp_secret, context="users.totp_secret")
-    return pyotp.TOTP(secret).verify(code, for_time=clock.now(), valid_window=1)
+    step = totp_step(secret, code, user.totp_last_step)
+    if step is None:
+        return False
+    user.totp_last_step = step
+    return True
 
 
 async def confirm_totp(session: AsyncSession, settings: Settings, user_id: uuid.UUID,

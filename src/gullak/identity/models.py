@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     Float,
@@ -54,6 +55,7 @@ class User(Timestamped, Base):
     password_hash: Mapped[str | None] = mapped_column(Text)
     totp_secret: Mapped[str | None] = mapped_column(Text)  # sealed with the encryption key
     totp_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # of the last code used
     last_login_at: Mapped[dt.datetime | None]
     last_login_ip: Mapped[str | None] = mapped_column(Text)
     deleted_at: Mapped[dt.datetime | None]

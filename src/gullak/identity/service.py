@@ -37,6 +37,7 @@ from gullak.identity.credentials import (
     set_password,
     start_totp,
     totp_ok,
+    totp_step,
 )
 from gullak.identity.devices import delete_device, list_devices, push_targets, put_device
 from gullak.identity.kyc import (
@@ -141,8 +142,10 @@ async def sign_in_with_password(session: AsyncSession, settings: Settings, login
 
     async def find(key: str) -> User | None:
         field = User.email if "@" in key else User.username
+        # Locked: two sign-ins with one authenticator code must not both see it unused.
         return await session.scalar(select(User).where(func.lower(field) == key,
-                                                       User.deleted_at.is_(None)))
+                                                       User.deleted_at.is_(None))
+                                    .with_for_update())
 
     def confirm(user: User) -> None:
         if user.totp_enabled:
@@ -263,7 +266,7 @@ __all__ = [
     "refresh", "request_otp", "review_kyc", "revoke_all", "revoke_session", "send_sms",
     "session_open", "set_password", "set_status", "sign_in", "sign_in_with_otp", "sign_in_with_password",
     "start_session", "start_totp", "step_up", "STEP_UP_TTL", "submit_kyc", "throttle_keys",
-    "totp_ok", "unlink_social", "update_address", "update_profile", "verify_otp", "wallet",
+    "totp_ok", "totp_step", "unlink_social", "update_address", "update_profile", "verify_otp", "wallet",
     "wallet_account",
 ]
 
