@@ -95,6 +95,17 @@ async def test_body_over_limit_by_length(probe_client: httpx.AsyncClient) -> Non
     traced_problem(r, 413, "payload_too_large")
 
 
+@pytest.mark.parametrize("length", [b"\xb2", b"\xb9\xb2", b"12a", b"-1"])
+async def test_a_content_length_that_is_no_ascii_number_is_refused(
+        probe_client: httpx.AsyncClient, length: bytes) -> None:
+    # "²" and "¹²" (latin-1) pass str.isdigit() but not int(): a 500 behind a server that
+    # lets such a header through (uvicorn's parsers refuse it before the app).
+    r = await probe_client.post("/v1/probe/echo", content=b'{"amount": 1, "note": "x"}',
+                                headers={"content-type": "application/json",
+                                         "content-length": length})
+    traced_problem(r, 413, "payload_too_large")
+
+
 async def test_body_over_limit_when_streamed(probe_client: httpx.AsyncClient) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"amount": 1, "note": "'

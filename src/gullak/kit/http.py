@@ -204,7 +204,9 @@ class BodyGuard:
             await self.app(scope, receive, send)
             return
         length = _header(scope, "content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+        # ASCII digits only: "²" (latin-1 0xB2) passes isdigit() but not int().
+        if length is not None and (not (length.isascii() and length.isdigit())
+                                   or int(length) > self.max_bytes):
             await self._refuse(scope, receive, send, 413, "payload_too_large",
                                "Request body too large",
                                f"The body may be at most {self.max_bytes} bytes.")
