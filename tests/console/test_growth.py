@@ -258,6 +258,10 @@ async def test_reward_rules_are_listed_versioned_and_paused(client: httpx.AsyncC
     assert r.status_code == 422
     r = await browser.post(f"/console/rules/{rule.id}", {**form, "conditions": "[1"})
     assert r.status_code == 422
+    # Nested past the JSON parser's stack: the same refusal, not a 500.
+    r = await browser.post(f"/console/rules/{rule.id}",
+                           {**form, "conditions": "[" * 5000 + "]" * 5000})
+    assert r.status_code == 422 and "not valid JSON" in r.text
     r = await browser.post(f"/console/rules/{rule.id}", form)
     assert r.status_code == 303, r.text
     now = await rewards.get_rule(session, rule.id)

@@ -81,7 +81,7 @@ def json_field(form: Form, name: str, default: Any) -> Any:
         return default
     try:
         return json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the parser's stack too
         raise InvalidInput(f"{name} is not valid JSON.", code="invalid_json",
                            field=name) from None
 
