@@ -481,6 +481,27 @@ async def test_password_attempts_per_login_are_limited(
     assert (await password_login(client, "guessed", "the-real-password")).status_code == 200
 
 
+async def test_a_password_change_ends_the_other_sessions(
+        client: httpx.AsyncClient, connection: AsyncConnection) -> None:
+    """A session stolen before the change (another phone, a leaked refresh token) must not
+    outlive it; the session that made the change goes on."""
+    phone = new_phone()
+    stolen = await sign_in(client, connection, phone)
+    clock.advance(COOLDOWN)
+    own = await sign_in(client, connection, phone)
+    assert (await client.get("/v1/me", headers=stolen.headers)).status_code == 200
+    await give_password(client, own, f"owner_{uuid.uuid4().hex[:8]}", "a-new-long-password-1")
+    assert_problem(await client.get("/v1/me", headers=stolen.headers), 401,
+                   "invalid_credentials")
+    assert_problem(await client.post("/v1/auth/refresh",
+                                     json={"refresh_token": stolen.refresh}), 401, "invalid_token")
+    assert (await client.get("/v1/me", headers=own.headers)).status_code == 200
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": own.refresh})
+    assert r.status_code == 200, r.text
+    r = await client.get("/v1/me/sessions", headers=bearer(r.json()["access_token"]))
+    assert [s["id"] for s in r.json()] == [session_id(own)]
+
+
 # -- TOTP -------------------------------------------------------------------------------------
 
 def other_code(secret: str) -> str:

@@ -107,6 +107,18 @@ async def revoke_all(session: AsyncSession, subject_type: str, subject_id: uuid.
     await notify.publish(session, f"subject:{subject_type}:{subject_id}")
 
 
+async def revoke_others(session: AsyncSession, subject: Subject, *, reason: str) -> None:
+    """End every session of the subject but the one it acts in (all of them if it acts in
+    none)."""
+    others = [AuthSession.family_id != subject.session_id] if subject.session_id else []
+    await session.execute(
+        update(AuthSession).where(AuthSession.subject_type == subject.kind,
+                                  AuthSession.subject_id == subject.id,
+                                  AuthSession.status != "revoked", *others)
+        .values(status="revoked", revoked_at=clock.now(), revoked_reason=reason))
+    await notify.publish(session, f"subject:{subject.kind}:{subject.id}")
+
+
 async def list_sessions(session: AsyncSession, subject: Subject) -> list[SessionOut]:
     rows = await session.scalars(select(AuthSession).where(
         AuthSession.subject_type == subject.kind, AuthSession.subject_id == subject.id,
