@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from gullak.identity import service as identity
 from gullak.identity.service import OTP_MAX_ATTEMPTS, OTP_PER_IP, OTP_PER_PHONE
 from gullak.kit import clock
 from gullak.kit import logging as app_logging
@@ -1262,6 +1263,28 @@ def forgeries(token: str, other_user: str, server_secret: str) -> dict[str, str]
         "garbage": "not-a-token",
         "empty": "",
     }
+
+
+async def test_a_push_token_reaches_only_whoever_registered_it_last(
+        client: httpx.AsyncClient, session: AsyncSession, alice: SignedIn,
+        bob: SignedIn) -> None:
+    """Bob signed out of the phone and Alice signed in on it: the app registers the phone's
+    one push token again, and Bob's notifications must not follow her phone any more."""
+    r = await client.put(f"/v1/me/devices/{BOB_DEVICE}", headers=bob.headers, json={
+        "platform": "android", "push_token": BOB_PUSH_TOKEN})
+    assert r.status_code == 200, r.text
+    r = await client.put("/v1/me/devices/the-same-phone", headers=alice.headers, json={
+        "platform": "android", "push_token": BOB_PUSH_TOKEN})
+    assert r.status_code == 200 and r.json()["has_push_token"] is True
+    r = await client.get("/v1/me/devices", headers=bob.headers)
+    assert [(d["device_id"], d["has_push_token"]) for d in r.json()] == [(BOB_DEVICE, False)]
+    assert await identity.push_destinations(session, uuid.UUID(bob.user["id"])) == []
+    assert await identity.push_destinations(session, uuid.UUID(alice.user["id"])) == [
+        ("android", BOB_PUSH_TOKEN)]
+    # The same user sending it again for the same device keeps it.
+    r = await client.put("/v1/me/devices/the-same-phone", headers=alice.headers, json={
+        "platform": "android", "push_token": BOB_PUSH_TOKEN, "name": "Alice's phone"})
+    assert r.json()["has_push_token"] is True
 
 
 async def test_forged_access_tokens_are_refused(client: httpx.AsyncClient, alice: SignedIn,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.identity import errors
@@ -19,6 +19,14 @@ async def put_device(session: AsyncSession, user_id: uuid.UUID, device_id: str,
     if device is None:
         device = Device(user_id=user_id, device_id=device_id, platform=data.platform)
         session.add(device)
+    if data.push_token is not None:
+        # A push token names one app on one phone: whoever registers it last is who it
+        # reaches. Kept on another's row (signed out on a shared or resold phone), it would
+        # carry their notifications to the person now holding the phone.
+        await session.execute(update(Device).where(
+            Device.push_token == data.push_token,
+            (Device.user_id != user_id) | (Device.device_id != device_id))
+            .values(push_token=None))
     for name, value in data.model_dump().items():
         setattr(device, name, value)
     await session.flush()
