@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
-from gullak.giftcards import service
+from gullak.giftcards import service, vouchers
 from gullak.giftcards.schemas import VoucherIn
 from gullak.kit import clock
 from gullak.kit.errors import GullakError
@@ -60,6 +60,33 @@ async def test_a_voucher_grants_once_per_user_and_up_to_its_uses(
     missing = await client.post("/v1/me/vouchers/redeem", json={"code": "NOPE123"},
                                 headers=actors.user(carol))
     assert_problem(missing, 404, "voucher_not_found", "code")
+
+
+@pytest.mark.usefixtures("assets")
+async def test_guessing_voucher_codes_is_limited_per_user(
+        client: httpx.AsyncClient, actors: Actors, session: AsyncSession) -> None:
+    """Codes are words people type: a script must not walk through them all."""
+    r = await client.post("/v1/admin/vouchers", headers=actors.admin("giftcards.manage"),
+                          json=voucher("STAFF500").model_dump(mode="json"))
+    assert r.status_code == 201, r.text
+    guesser, other = uuid.uuid4(), uuid.uuid4()
+    for i in range(vouchers.TRIES_PER_HOUR):
+        r = await client.post("/v1/me/vouchers/redeem", json={"code": f"GUESS{i:03d}"},
+                              headers=actors.user(guesser))
+        assert_problem(r, 404, "voucher_not_found", "code")
+    # The right code now waits too, and grants nothing.
+    r = await client.post("/v1/me/vouchers/redeem", json={"code": "STAFF500"},
+                          headers=actors.user(guesser))
+    assert assert_problem(r, 429, "rate_limited")["retry_after"] > 0
+    assert await wallet(session, guesser, "REZ") == (0, 0)
+    # Another user is not slowed; an hour later the guesser may try again.
+    r = await client.post("/v1/me/vouchers/redeem", json={"code": "STAFF500"},
+                          headers=actors.user(other))
+    assert r.status_code == 201, r.text
+    clock.advance(dt.timedelta(hours=1))
+    r = await client.post("/v1/me/vouchers/redeem", json={"code": "STAFF500"},
+                          headers=actors.user(guesser))
+    assert r.status_code == 201, r.text
 
 
 async def test_concurrent_redemptions_by_one_user_pay_once(fresh_db: Database) -> None:

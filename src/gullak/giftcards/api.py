@@ -74,7 +74,7 @@ async def claim(body: CardIn, subject: User, session: SessionDep) -> ClaimOut:
     return await service.claim(session, subject.id, body.code, body.pin)
 
 
-@router.post("/v1/me/vouchers/redeem", status_code=201, responses=errors(404, 409, 422),
+@router.post("/v1/me/vouchers/redeem", status_code=201, responses=errors(404, 409, 422, 429),
              summary="Redeem a voucher code: its grant, once per user")
 async def redeem_voucher(body: RedeemVoucherIn, subject: User,
                          session: SessionDep) -> VoucherRedemptionOut:

@@ -48,11 +48,13 @@ class InvalidBatch(InvalidInput):
 class VoucherNotFound(NotFound):
     code = "voucher_not_found"
     title = "No such voucher"
+    keep_changes = True  # the try counts towards the hourly limit
 
 
 class VoucherUnavailable(Unprocessable):
     code = "voucher_unavailable"
     title = "The voucher cannot be redeemed now"
+    keep_changes = True  # nothing was taken; the try counts towards the hourly limit
 
 
 class VoucherAlreadyRedeemed(Conflict):

@@ -9,6 +9,7 @@ the first redemption or fails on the constraint and rolls back whole.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from sqlalchemy import func, select, text
@@ -23,8 +24,12 @@ from gullak.kit.errors import InvalidInput
 from gullak.kit.security import Subject
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import TransferIn
+from gullak.system import service as system
 
 REFERENCE = "voucher"
+# Tries per user and hour. Codes are words people type (WELCOME100), so a script trying
+# them one after another would find every voucher, the ones meant for a few people too.
+TRIES_PER_HOUR = 10
 _TAKE = text("""
 UPDATE vouchers SET uses = uses + 1, updated_at = :now
 WHERE id = :id AND status = 'active' AND valid_from <= :now AND valid_until > :now
@@ -57,6 +62,8 @@ async def list_vouchers(session: AsyncSession, limit: int = 100) -> list[Voucher
 
 async def redeem_voucher(session: AsyncSession, user_id: uuid.UUID,
                          code: str) -> VoucherRedemptionOut:
+    await system.hit(session, f"voucher-redeem:{user_id}", limit=TRIES_PER_HOUR,
+                     window=dt.timedelta(hours=1))
     voucher = await session.scalar(select(Voucher).where(
         func.lower(Voucher.code) == code.lower()))
     if voucher is None:
