@@ -242,6 +242,7 @@ REFUSALS = [
     ("no write permission", {"amount": 5}, {"authorization": "nobody"}, 403, 1),
     ("text, not JSON", "amount=5", {"content-type": "text/plain"}, 415, 0),
     ("broken JSON", '{"amount": ', {}, 400, 1),
+    ("JSON nested too deep to read", "[" * 10_000 + "]" * 10_000, {}, 400, 1),
     ("JSON with a charset", {"amount": 5}, {"content-type": "application/json; charset=utf-8"},
      201, 0),
 ]

@@ -280,7 +280,7 @@ async def _parameters(found: Lane, request: Request, params: dict[str, str],
             return None
         try:
             received = json.loads(body)  # as Starlette's request.json() reads it
-        except ValueError:
+        except (ValueError, RecursionError):  # broken or too deep: the ordinary way says so
             return None
         fields, errors = await request_body_to_args(dependant.body_params, received, False)
         if errors:
