@@ -19,6 +19,7 @@ from gullak.merchants.schemas import (
     DocumentIn,
     MerchantUserIn,
     Role,
+    Status,
     UserReviewIn,
 )
 from gullak.settings import Settings
@@ -187,6 +188,40 @@ async def test_roles_limit_what_merchant_users_do(client: httpx.AsyncClient,
         assert_problem(await call, 403, "forbidden")
     assert await fingerprint(connection, exclude=("audit_log",)) == before
     assert (await client.get(f"{PORTAL}/outlets", headers=staff.headers)).status_code == 200
+
+
+async def test_a_suspended_merchants_staff_read_and_fulfil_but_change_nothing_else(
+        client: httpx.AsyncClient, connection: AsyncConnection, session: AsyncSession) -> None:
+    """Suspended for fraud, a merchant must not go on refunding, adding owners or moving its
+    settlements to another bank account until the back office lifts the suspension."""
+    merchant = await live_merchant(session, "Suspect Shop")
+    owner = await staff_of(client, session, merchant.id)
+    await service.set_status(session, merchant.id, Status.suspended, "fraud check", None)
+    before = await fingerprint(connection, exclude=("audit_log",))
+    for call in (client.post(f"{PORTAL}/outlets", json=outlet_body(), headers=owner.headers),
+                 client.post(f"{PORTAL}/users", headers=owner.headers, json={
+                     "email": f"accomplice{uuid.uuid4().hex[:6]}@example.com", "name": "A",
+                     "password": PASSWORD, "role": "owner"}),
+                 client.post(f"{PORTAL}/bank-accounts", headers=owner.headers, json={
+                     "account_holder": "Someone Else", "account_number": "50100999999999",
+                     "ifsc": "HDFC0001234"}),
+                 client.patch(f"{PORTAL}/profile", json={"description": "x"},
+                              headers=owner.headers),
+                 client.post(f"{PORTAL}/orders/{uuid.uuid4()}/refunds", headers=owner.headers,
+                             json={"amount": 100, "reason": "x"}),
+                 client.post(f"{PORTAL}/offers", headers=owner.headers, json={
+                     "type": "discount_percent", "title": "t", "discount_kind": "percent",
+                     "discount_value": 5, "valid_from": "2030-01-01T00:00:00Z",
+                     "valid_until": "2030-02-01T00:00:00Z"})):
+        assert_problem(await call, 403, "forbidden")
+    assert await fingerprint(connection, exclude=("audit_log",)) == before
+    assert (await client.get(f"{PORTAL}/me", headers=owner.headers)).status_code == 200
+    assert (await client.get(f"{PORTAL}/outlets", headers=owner.headers)).status_code == 200
+    assert (await client.get(f"{PORTAL}/orders", headers=owner.headers)).status_code == 200
+    # Live again, the owner acts again.
+    await service.set_status(session, merchant.id, Status.live, "cleared", None)
+    r = await client.post(f"{PORTAL}/outlets", json=outlet_body(), headers=owner.headers)
+    assert r.status_code == 201, r.text
 
 
 async def test_profile_edits_are_limited_to_the_public_face(

@@ -14,7 +14,7 @@ from gullak.kit.passwords import check_policy, hash_password
 from gullak.kit.security import Subject
 from gullak.merchants import errors
 from gullak.merchants.common import as_json, merchant_row
-from gullak.merchants.models import MerchantUser
+from gullak.merchants.models import Merchant, MerchantUser
 from gullak.merchants.schemas import MerchantUserIn, MerchantUserOut, Role
 from gullak.settings import Settings
 
@@ -29,6 +29,11 @@ ROLE_PERMISSIONS["manager"] = ROLE_PERMISSIONS["staff"] | {
     "merchant.offers.manage", "merchant.catalog.manage"}
 ROLE_PERMISSIONS["owner"] = ROLE_PERMISSIONS["manager"] | {
     "merchant.users.manage", "merchant.bank.manage"}
+# While the back office has a merchant suspended, its staff still read the portal and hand
+# over the orders already paid for, and change nothing else: no refunds, offers, products,
+# staff or bank accounts (where its settlements would go).
+SUSPENDED_PERMISSIONS = frozenset({"merchant.read", "merchant.orders.read",
+                                   "merchant.orders.fulfil"})
 
 
 def merchant_of(subject: Subject) -> uuid.UUID | None:
@@ -47,13 +52,19 @@ def merchant_of(subject: Subject) -> uuid.UUID | None:
 async def merchant_user_permissions(session: AsyncSession,
                                     merchant_user_id: uuid.UUID) -> set[str] | None:
     """The permissions of an active merchant user (None if it cannot act): its merchant as
-    `merchant:<id>`, its role as `merchant.role:<role>`, and what the role allows."""
-    row = (await session.execute(select(MerchantUser.merchant_id, MerchantUser.role).where(
-        MerchantUser.id == merchant_user_id, MerchantUser.status == "active"))).first()
+    `merchant:<id>`, its role as `merchant.role:<role>`, and what the role allows (of a
+    suspended merchant, what `SUSPENDED_PERMISSIONS` leaves of it)."""
+    row = (await session.execute(
+        select(MerchantUser.merchant_id, MerchantUser.role, Merchant.status)
+        .join(Merchant, Merchant.id == MerchantUser.merchant_id)
+        .where(MerchantUser.id == merchant_user_id, MerchantUser.status == "active"))).first()
     if row is None:
         return None
-    merchant_id, role = row
-    return {f"merchant:{merchant_id}", f"merchant.role:{role}", *ROLE_PERMISSIONS[role]}
+    merchant_id, role, status = row
+    allowed = ROLE_PERMISSIONS[role]
+    if status == "suspended":
+        allowed = allowed & SUSPENDED_PERMISSIONS
+    return {f"merchant:{merchant_id}", f"merchant.role:{role}", *allowed}
 
 
 def user_out(user: MerchantUser) -> MerchantUserOut:
