@@ -9,13 +9,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Text, Uuid, func, literal, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gullak.campaigns.models import Campaign, Conversion, Recipient, Variant
+from gullak.campaigns.models import Conversion, Recipient, Variant
 from gullak.campaigns.schemas import ResultsOut, Status, VariantResult
 from gullak.campaigns.workflow import get_campaign
+from gullak.db.engine import driver_rows
 from gullak.kit import clock
 from gullak.kit.events import Event
 
@@ -29,26 +29,30 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
+# Every order paid and every offer redeemed asks: one statement written once, on the driver.
+_ATTRIBUTE = """
+INSERT INTO campaign_conversions (campaign_id, user_id, variant, source, reference_id, revenue,
+                                  currency, converted_at)
+SELECT r.campaign_id, r.user_id, r.variant, %(source)s::text, %(ref)s::uuid,
+       %(revenue)s::bigint, %(currency)s::text, %(now)s::timestamptz
+FROM campaign_recipients r JOIN notification_campaigns c ON c.id = r.campaign_id
+WHERE r.user_id = %(user)s AND NOT r.suppressed AND r.sent_at <= %(now)s
+  AND r.sent_at + make_interval(0, 0, 0, c.attribution_days) >= %(now)s
+ON CONFLICT DO NOTHING
+RETURNING campaign_id
+"""
+
+
 async def attribute(session: AsyncSession, user_id: uuid.UUID, source: str,
                     reference_id: uuid.UUID, revenue: int | None,
                     currency: str | None) -> int:
     """Record the conversion for every campaign that reached the user within its window; a
     campaign the user already converted for keeps its first. How many were recorded."""
     now = clock.now()
-    window = Recipient.sent_at + func.make_interval(0, 0, 0, Campaign.attribution_days)
-    reached = (select(Recipient.campaign_id, Recipient.user_id, Recipient.variant,
-                      literal(source, Text), literal(reference_id, Uuid),
-                      literal(revenue, BigInteger), literal(currency, Text),
-                      literal(now, DateTime(timezone=True)))
-               .join(Campaign, Campaign.id == Recipient.campaign_id)
-               .where(Recipient.user_id == user_id, Recipient.suppressed.is_(False),
-                      Recipient.sent_at <= now, window >= now))
-    stored = await session.scalars(
-        insert(Conversion).from_select(
-            ["campaign_id", "user_id", "variant", "source", "reference_id", "revenue",
-             "currency", "converted_at"], reached)
-        .on_conflict_do_nothing().returning(Conversion.campaign_id))
-    return len(list(stored))
+    stored = await driver_rows(session, _ATTRIBUTE, {
+        "source": source, "ref": reference_id, "revenue": revenue, "currency": currency,
+        "now": now, "user": user_id})
+    return len(stored)
 
 
 async def order_status_changed(session: AsyncSession, event: Event) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gullak.db.engine import driver_rows
 from gullak.kit import clock
 from gullak.kit.events import Event
 from gullak.kit.ids import parse_cursor, uuid7
@@ -72,9 +73,13 @@ async def order_status_changed(session: AsyncSession, event: Event) -> None:
         order_id = uuid.UUID(str(event.data.get("order_id")))
     except ValueError:
         return
-    row = await session.scalar(select(PartnerOrder).where(PartnerOrder.order_id == order_id))
-    if row is None:
+    # Asked on every move of every order, and nearly always none: on the driver.
+    found = await driver_rows(session, "SELECT id FROM partner_orders WHERE order_id = %s",
+                              (order_id,))
+    if not found:
         return
+    row = await session.get(PartnerOrder, found[0][0])
+    assert row is not None
     partner = await session.get(Partner, row.partner_id)
     assert partner is not None
     await record(session, partner, row, event.data.get("from_status"),
