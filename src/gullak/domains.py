@@ -15,7 +15,9 @@ A domain may contribute:
 - `lifespans`: async context managers, given the database, that each API process runs for as
   long as it serves (in-process work such as batched writes);
 - `handlers`: per domain event name, a function that acts on it in the publisher's unit of
-  work (`gullak.kit.events`).
+  work (`gullak.kit.events`);
+- `purchase_check`: whether a user bought what an order id names at a merchant, for the
+  reviews' verified purchase (`gullak.merchants.reviews`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Domain:
     denial_hook: str | None = None
     lifespans: tuple[str, ...] = ()
     handlers: dict[str, str] = field(default_factory=dict)
+    purchase_check: str | None = None
 
     @property
     def path(self) -> str:
@@ -77,7 +80,7 @@ DOMAINS: tuple[Domain, ...] = (
     Domain("giftcards", needs=("ledger", "catalog"), jobs=True, seed=True),
     Domain("orders", needs=("ledger", "merchants", "catalog", "offers", "payments",
                             "giftcards"), jobs=True,
-           seed=True,
+           seed=True, purchase_check="service:bought",
            handlers={"payment.succeeded": "flows:payment_succeeded",
                      "payment.failed": "flows:payment_failed"}),
     Domain("partners", needs=("identity", "orders"), jobs=True,
@@ -204,3 +207,7 @@ def install(domains: Domains = DOMAINS) -> None:
     names = sorted({name for d in domains for name in d.handlers})
     events.install({name: [d.resolve(d.handlers[name]) for d in domains if name in d.handlers]
                     for name in names})
+    from gullak.merchants import reviews
+
+    reviews.PURCHASE_CHECKS[:] = [d.resolve(d.purchase_check) for d in domains
+                                  if d.purchase_check]

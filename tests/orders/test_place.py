@@ -222,3 +222,28 @@ async def test_an_order_left_to_the_gateway_is_answered_as_it_reads_back(
     assert read.json() == order
     replayed = await client.post("/v1/orders", json=body, headers=me)  # read back, the old way
     assert replayed.status_code == 200 and replayed.json() == order
+
+
+async def test_a_review_of_an_order_is_a_verified_purchase_only_for_its_paying_buyer(
+        client: httpx.AsyncClient, actors: Actors, shop: Shop, session: AsyncSession) -> None:
+    buyer, other, waiting = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await fund(session, buyer, "INR", 100_000)
+    await fund(session, waiting, "REZ", 10)
+    paid = (await client.post("/v1/orders", json=order_body(shop, (shop.dosa, 1)),
+                              headers=actors.user(buyer))).json()
+    unpaid = (await client.post("/v1/orders", json=order_body(shop, (shop.dosa, 1)),
+                                headers=actors.user(waiting))).json()
+    assert (paid["status"], unpaid["status"]) == ("paid", "awaiting_payment")
+
+    async def review(user: uuid.UUID, order_ref: str) -> bool:
+        r = await client.post(f"/v1/merchants/{shop.merchant_id}/reviews",
+                              headers=actors.user(user),
+                              json={"order_id": order_ref, "rating": 5})
+        assert r.status_code == 201, r.text
+        return bool(r.json()["verified_purchase"])
+
+    assert await review(buyer, paid["id"]) is True
+    assert await review(buyer, paid["number"].lower()) is True  # by its number, any case
+    assert await review(other, paid["id"]) is False  # another's order proves nothing
+    assert await review(waiting, unpaid["id"]) is False  # not paid yet
+    assert await review(buyer, "not-an-order") is False

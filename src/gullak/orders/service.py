@@ -189,6 +189,25 @@ def out_of(order: Order, items: list[OrderItem], tenders: list[OrderTender],
         "events": [EventOut.model_validate(e) for e in sorted(events, key=lambda e: e.id)]})
 
 
+# The statuses of an order whose goods the user has, or is about to have, paid for.
+BOUGHT = ("paid", "confirmed", "ready", "shipped", "delivered", "completed",
+          "partially_refunded")
+
+
+async def bought(session: AsyncSession, user_id: uuid.UUID, merchant_id: uuid.UUID,
+                 order_ref: str) -> bool:
+    """Whether the user's own order at this merchant, named by its id or its number, was
+    paid (and not wholly refunded or cancelled): a review of it is a verified purchase."""
+    try:
+        condition = Order.id == uuid.UUID(order_ref)
+    except ValueError:
+        condition = Order.number == order_ref.strip().upper()
+    found = await session.scalar(select(Order.id).where(
+        condition, Order.user_id == user_id, Order.merchant_id == merchant_id,
+        Order.status.in_(BOUGHT)))
+    return found is not None
+
+
 def visible(viewer: Subject, order: Order) -> bool:
     """Users see their own orders, merchant users their merchant's, the platform all."""
     if viewer.kind == "user":
