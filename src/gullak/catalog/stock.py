@@ -153,7 +153,7 @@ async def _close(session: AsyncSession, reservation_id: uuid.UUID, status: str,
     closed = (await session.execute(text(
         "UPDATE inventory_reservations SET status = :s, resolved_at = :now"
         " WHERE id = :id AND status = 'pending' AND (:release OR expires_at > :now)"
-        " RETURNING stock_id, quantity"),
+        f" RETURNING stock_id, {', '.join(ReservationOut.model_fields)}"),
         {"s": status, "now": now, "id": reservation_id, "release": not consume})).first()
     if closed is None:
         current = await get_reservation(session, reservation_id)
@@ -163,7 +163,8 @@ async def _close(session: AsyncSession, reservation_id: uuid.UUID, status: str,
     await session.execute(text(
         f"UPDATE inventory SET on_hand = {on_hand}, reserved = reserved - :q, updated_at = now()"
         " WHERE id = :id"), {"q": closed.quantity, "id": closed.stock_id})
-    return await get_reservation(session, reservation_id)
+    return ReservationOut.model_validate(
+        {name: getattr(closed, name) for name in ReservationOut.model_fields})
 
 
 async def commit_reservation(session: AsyncSession, reservation_id: uuid.UUID) -> ReservationOut:

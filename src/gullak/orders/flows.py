@@ -257,7 +257,7 @@ async def _commit_stock(session: AsyncSession, order: Order, items: list[OrderIt
 
 
 async def _paid(session: AsyncSession, order: Order, actor: Subject | None,
-                reason: str) -> None:
+                reason: str, tenders: list[OrderTender] | None = None) -> None:
     """Funds are secured: a purchase captures its holds now, a reward-shop order keeps them
     until delivery. The stock is sold and the coupon's redemption completed.
     Rows are locked in placement's order (the coupon's offer, stock, then balances): a user's
@@ -268,17 +268,17 @@ async def _paid(session: AsyncSession, order: Order, actor: Subject | None,
     items = await service.items_of(session, order.id)
     await _commit_stock(session, order, items)
     if order.kind == "purchase":
-        for tender in await service.tenders_of(session, order.id):
+        for tender in tenders if tenders is not None else \
+                await service.tenders_of(session, order.id):
             await _capture(session, order, tender)
         # Gift card products: their cards, funded from what the merchant was just paid.
         await giftcards.issue_for_order(session, order.id, order.user_id, order.merchant_id, [
             (i.product_id, i.quantity) for i in items])
 
 
-async def _gateway_tender(session: AsyncSession, order: Order,
-                          payment_id: uuid.UUID) -> OrderTender | None:
-    return next((t for t in await service.tenders_of(session, order.id)
-                 if t.kind == "gateway" and t.payment_id == payment_id), None)
+def _gateway_tender(tenders: list[OrderTender], payment_id: uuid.UUID) -> OrderTender | None:
+    return next((t for t in tenders if t.kind == "gateway" and t.payment_id == payment_id),
+                None)
 
 
 async def _order_event(session: AsyncSession, event: Event) -> Order | None:
@@ -297,7 +297,8 @@ async def payment_succeeded(session: AsyncSession, event: Event) -> None:
     order = await _order_event(session, event)
     if order is None:
         return
-    tender = await _gateway_tender(session, order, uuid.UUID(str(event.data["payment_id"])))
+    tenders = await service.tenders_of(session, order.id)
+    tender = _gateway_tender(tenders, uuid.UUID(str(event.data["payment_id"])))
     if tender is None or tender.status == "captured":
         return  # not this order's payment, or told twice
     if order.status != "awaiting_payment" or int(event.data["amount"]) != tender.amount:
@@ -316,7 +317,7 @@ async def payment_succeeded(session: AsyncSession, event: Event) -> None:
         reference_id=str(order.id)),
         idempotency_key=f"order:{order.id}:gateway:{tender.payment_id}")
     tender.captured, tender.status = tender.amount, "captured"
-    await _paid(session, order, None, "gateway payment succeeded")
+    await _paid(session, order, None, "gateway payment succeeded", tenders)
 
 
 async def payment_failed(session: AsyncSession, event: Event) -> None:
