@@ -139,9 +139,7 @@ async def delete_me(subject: Me, session: SessionDep) -> Response:
 
 @me.put("/password", status_code=204)
 async def set_password(body: PasswordIn, subject: Me, session: SessionDep) -> Response:
-    await service.set_password(session, subject.id, body.new_password, body.current_password)
-    # Whoever holds a stolen session must not outlive the change: only this one stays.
-    await service.revoke_others(session, subject, reason="password changed")
+    await service.change_password(session, subject, body.new_password, body.current_password)
     return Response(status_code=204)
 
 

@@ -77,7 +77,6 @@ from gullak.identity.sessions import (
     list_sessions,
     refresh,
     revoke_all,
-    revoke_others,
     revoke_session,
     session_open,
     start_session,
@@ -211,6 +210,15 @@ async def _ensure_free(session: AsyncSession, user_id: uuid.UUID, column: Any, v
         raise errors.Taken(f"This {field} belongs to another account.", field=field)
 
 
+async def change_password(session: AsyncSession, subject: Subject, new: str,
+                          current: str | None) -> None:
+    """The user's own change: every other session ends, so that whoever holds a stolen one
+    does not outlive it; the one it is made in stays."""
+    await set_password(session, subject.id, new, current)
+    await revoke_all(session, subject.kind, subject.id, reason="password changed",
+                     keep=subject.session_id)
+
+
 async def set_status(session: AsyncSession, user_id: uuid.UUID, status: str,
                      reason: str | None) -> UserOut:
     """Suspend, block, deactivate or re-activate; leaving 'active' ends every session."""
@@ -264,8 +272,8 @@ __all__ = [
     "list_addresses", "list_devices", "names_and_cities", "list_kyc", "list_sessions", "list_social", "my_kyc",
     "normalize_email", "normalize_phone", "OTP_COOLDOWN", "OTP_MAX_ATTEMPTS", "OTP_PER_IP",
     "OTP_PER_PHONE", "OTP_TTL", "PER_ADDRESS", "PER_LOGIN", "push_targets", "put_device",
-    "refresh", "request_otp", "review_kyc", "revoke_all", "revoke_others", "revoke_session", "send_sms",
-    "session_open", "set_password", "set_status", "sign_in", "sign_in_with_otp", "sign_in_with_password",
+    "refresh", "request_otp", "review_kyc", "revoke_all", "revoke_session", "send_sms",
+    "session_open", "set_password", "change_password", "set_status", "sign_in", "sign_in_with_otp", "sign_in_with_password",
     "start_session", "start_totp", "step_up", "STEP_UP_TTL", "submit_kyc", "throttle_keys",
     "totp_ok", "totp_step", "unlink_social", "update_address", "update_profile", "verify_otp", "wallet",
     "wallet_account",

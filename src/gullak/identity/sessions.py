@@ -96,27 +96,18 @@ async def revoke_session(session: AsyncSession, subject: Subject, family_id: uui
 
 
 async def revoke_all(session: AsyncSession, subject_type: str, subject_id: uuid.UUID, *,
-                     reason: str) -> None:
+                     reason: str, keep: uuid.UUID | None = None) -> None:
+    """End every session of the account, but the family `keep` when given (the one a
+    subject acts in)."""
+    others = [AuthSession.family_id != keep] if keep is not None else []
     await session.execute(
         update(AuthSession).where(AuthSession.subject_type == subject_type,
                                   AuthSession.subject_id == subject_id,
-                                  AuthSession.status != "revoked")
+                                  AuthSession.status != "revoked", *others)
         .values(status="revoked", revoked_at=clock.now(), revoked_reason=reason))
     # Also how a user's or an admin's status change reaches the cache: leaving `active`
     # revokes every session of the account.
     await notify.publish(session, f"subject:{subject_type}:{subject_id}")
-
-
-async def revoke_others(session: AsyncSession, subject: Subject, *, reason: str) -> None:
-    """End every session of the subject but the one it acts in (all of them if it acts in
-    none)."""
-    others = [AuthSession.family_id != subject.session_id] if subject.session_id else []
-    await session.execute(
-        update(AuthSession).where(AuthSession.subject_type == subject.kind,
-                                  AuthSession.subject_id == subject.id,
-                                  AuthSession.status != "revoked", *others)
-        .values(status="revoked", revoked_at=clock.now(), revoked_reason=reason))
-    await notify.publish(session, f"subject:{subject.kind}:{subject.id}")
 
 
 async def list_sessions(session: AsyncSession, subject: Subject) -> list[SessionOut]:
