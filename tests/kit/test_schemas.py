@@ -19,6 +19,7 @@ from gullak.kit.schemas import (
     Name,
     SmallInt,
     Text,
+    read_json,
 )
 
 
@@ -142,3 +143,12 @@ def test_no_request_body_takes_a_time_without_an_offset() -> None:
                 continue
             takers.append(f"{cls.__module__}.{cls.__name__}.{name}")
     assert takers == []
+
+
+@pytest.mark.parametrize("raw", ['{"a": ', "[" * 100_000 + "]" * 100_000, b"\xff"])
+def test_json_that_cannot_be_read_is_a_value_error_however_deep(raw: str | bytes) -> None:
+    # Callers (bodies, callbacks, feeds, form fields) catch ValueError alone.
+    with pytest.raises(ValueError):
+        read_json(raw)
+    assert read_json(b'{"a": [1]}') == {"a": [1]}
+

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ from gullak.cashback.schemas import CashbackStatus, PostbackOut, ReportOut, Repo
 from gullak.kit import audit, clock
 from gullak.kit.errors import GullakError
 from gullak.kit.ids import uuid7
+from gullak.kit.schemas import read_json
 from gullak.kit.security import Subject
 
 MAX_ROWS = 10_000
@@ -50,8 +50,8 @@ def _fields(network: Network, query: Sequence[tuple[str, str]],
     if not body:
         return dict(params), raw, None
     try:
-        parsed = json.loads(body, parse_constant=lambda _: None)
-    except (ValueError, RecursionError):
+        parsed = read_json(body, parse_constant=lambda _: None)
+    except ValueError:
         return dict(params), raw, Refused("malformed_body")
     if not isinstance(parsed, dict):
         return dict(params), raw, Refused("malformed_body")

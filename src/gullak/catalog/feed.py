@@ -11,7 +11,6 @@ import asyncio
 import csv
 import io
 import ipaddress
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gullak.catalog.errors import InvalidFeed
 from gullak.catalog.schemas import AssetCode, FeedRowError, Minor, Name, Sku, Slug, Tag, Text, Url
-from gullak.kit.schemas import JsonObject
+from gullak.kit.schemas import JsonObject, read_json
 
 MAX_ROWS = 50_000
 MAX_BYTES = 20 * 1024 * 1024
@@ -97,8 +96,8 @@ def _from_csv(record: dict[str | None, Any]) -> dict[str, Any] | str:
             row[name] = [part.strip() for part in text.split(LIST_SEPARATOR) if part.strip()]
         elif name == "attributes":
             try:
-                row[name] = json.loads(text)
-            except (ValueError, RecursionError):  # nested past the parser's stack too
+                row[name] = read_json(text)
+            except ValueError:
                 return "attributes: not a JSON object."
             if not isinstance(row[name], dict):
                 return "attributes: not a JSON object."
@@ -111,8 +110,8 @@ def _from_csv(record: dict[str | None, Any]) -> dict[str, Any] | str:
 
 def _json_rows(body: str) -> list[Any]:
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # nested past the parser's stack too
+        data = read_json(body)
+    except ValueError as exc:
         raise InvalidFeed("The feed is not valid JSON.") from exc
     if isinstance(data, dict):
         data = data.get("products")

@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from gullak.kit.errors import InvalidInput
+from gullak.kit.schemas import read_json
 
 Form = Mapping[str, str]
 # ASCII digits only ("１２" is not a number here), at most a bigint's width. Digit groups such
@@ -80,8 +81,8 @@ def json_field(form: Form, name: str, default: Any) -> Any:
     if value is None:
         return default
     try:
-        return json.loads(value)
-    except (ValueError, RecursionError):  # nested past the parser's stack too
+        return read_json(value)
+    except ValueError:
         raise InvalidInput(f"{name} is not valid JSON.", code="invalid_json",
                            field=name) from None
 

@@ -24,7 +24,6 @@ transaction. Never a route that calls an outside service.
 from __future__ import annotations
 
 import inspect
-import json
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -33,21 +32,22 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 import structlog
-from prometheus_client import Counter
 from fastapi import FastAPI
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
 from fastapi.params import Form
 from fastapi.routing import APIRoute, serialize_response
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.db import routing, uow
 from gullak.kit import security
+from gullak.kit.schemas import read_json
 
 log = structlog.get_logger("gullak.express")
 LANE = Counter("gullak_http_express_total",
@@ -279,8 +279,8 @@ async def _parameters(found: Lane, request: Request, params: dict[str, str],
         if media != "application/json" or not body:
             return None
         try:
-            received = json.loads(body)  # as Starlette's request.json() reads it
-        except (ValueError, RecursionError):  # broken or too deep: the ordinary way says so
+            received = read_json(body)  # as Starlette's request.json() reads it
+        except ValueError:  # broken or too deep: the ordinary way says so
             return None
         fields, errors = await request_body_to_args(dependant.body_params, received, False)
         if errors:

@@ -122,6 +122,16 @@ JSON_BYTES = 16 * 1024
 _JSON_TEXT = re.compile(f"[\x00{_SURROGATE}]")  # jsonb refuses \u0000; UTF-8 has no halves
 
 
+def read_json(raw: str | bytes, **options: Any) -> Any:
+    """`json.loads`, with a document nested past the parser's stack refused as `ValueError`,
+    like any other that cannot be read: a client's body, a provider's callback, a form field or
+    a feed cell can be that deep, and the callers catch `ValueError` alone."""
+    try:
+        return json.loads(raw, **options)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deep") from exc
+
+
 def _json_error(message: str, **context: Any) -> PydanticCustomError:
     return PydanticCustomError("invalid_json_value", message, context)
 

@@ -19,7 +19,6 @@ in whatever order events arrive:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import clock, events
 from gullak.kit.ids import uuid7
+from gullak.kit.schemas import read_json
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import TransferIn
 from gullak.payments import errors
@@ -58,7 +58,7 @@ async def receive_webhook(session: AsyncSession, gateway: Gateway, headers: Mapp
         raise errors.InvalidSignature()
     try:
         event = gateway.parse_webhook(headers, raw_body)
-        payload = json.loads(raw_body)
+        payload = read_json(raw_body)
     except (InvalidPayload, ValueError) as exc:
         raise errors.InvalidWebhook(str(exc)) from None
     return await store(session, gateway.name, event, payload)

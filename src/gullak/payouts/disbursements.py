@@ -16,7 +16,6 @@ is locked before its disbursement, always in that order.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +30,7 @@ from gullak.giftcards import service as giftcards
 from gullak.kit import clock, events
 from gullak.kit.errors import GullakError
 from gullak.kit.ids import uuid7
+from gullak.kit.schemas import read_json
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import CaptureIn, PlatformPurpose, TransferIn
 from gullak.payouts import errors, providers
@@ -258,7 +258,7 @@ async def receive_callback(session: AsyncSession, provider: PayoutProvider,
         raise errors.InvalidSignature()
     try:
         event = provider.parse_webhook(headers, raw_body)
-        payload = json.loads(raw_body)
+        payload = read_json(raw_body)
     except (InvalidPayload, ValueError) as exc:
         raise errors.InvalidCallback(str(exc)) from None
     return await store(session, provider.name, event,

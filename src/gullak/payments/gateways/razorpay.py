@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
+from gullak.kit.schemas import read_json
 from gullak.payments.gateways.base import (
     TIMEOUT,
     GatewayError,
@@ -108,7 +108,7 @@ class Razorpay:
     def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> GatewayEvent:
         event_id = headers.get("x-razorpay-event-id")
         try:
-            body = json.loads(raw_body)
+            body = read_json(raw_body)
             name = body["event"]
             payment = body.get("payload", {}).get("payment", {}).get("entity", {})
         except (ValueError, KeyError, AttributeError, TypeError) as exc:

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 from gullak.kit.ids import uuid7
+from gullak.kit.schemas import read_json
 from gullak.payments.gateways.base import (
     GatewayError,
     GatewayEvent,
@@ -98,7 +99,7 @@ class Sandbox:
 
     def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> GatewayEvent:
         try:
-            body = json.loads(raw_body)
+            body = read_json(raw_body)
             event_id, ref, status = body["event_id"], body["ref"], body["status"]
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidPayload("not a sandbox event") from exc

@@ -25,13 +25,13 @@ Xendit is in rupees with decimals): we send and read them as minor units divided
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
+from gullak.kit.schemas import read_json
 from gullak.payments.gateways.base import (
     TIMEOUT,
     GatewayError,
@@ -114,7 +114,7 @@ class Xendit:
 
     def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> GatewayEvent:
         try:
-            body = json.loads(raw_body)
+            body = read_json(raw_body)
             ref, status = body["id"], body["status"]
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidPayload("not a Xendit invoice callback") from exc

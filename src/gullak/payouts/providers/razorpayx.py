@@ -40,7 +40,6 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
-import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -48,6 +47,7 @@ from typing import Any
 
 import httpx
 
+from gullak.kit.schemas import read_json
 from gullak.payouts.providers.base import (
     Contact,
     Destination,
@@ -247,8 +247,8 @@ class RazorpayX:
 
     def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> PayoutEvent:
         try:
-            body = json.loads(raw_body)
-        except (ValueError, RecursionError) as exc:
+            body = read_json(raw_body)
+        except ValueError as exc:
             raise InvalidPayload("not a RazorpayX event") from exc
         if not isinstance(body, dict) or not isinstance(body.get("event"), str):
             raise InvalidPayload("a RazorpayX event needs an event name")

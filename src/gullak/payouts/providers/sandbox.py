@@ -32,6 +32,7 @@ from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 from gullak.kit import clock
 from gullak.kit.ids import uuid7
+from gullak.kit.schemas import read_json
 from gullak.payouts.models import SandboxPayout
 from gullak.payouts.providers.base import (
     Contact,
@@ -131,9 +132,9 @@ class Sandbox:
 
     def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> PayoutEvent:
         try:
-            body = json.loads(raw_body)
+            body = read_json(raw_body)
             event_id, ref, status = body["event_id"], body["ref"], body["status"]
-        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             raise InvalidPayload("not a sandbox payout event") from exc
         if not isinstance(event_id, str) or not isinstance(ref, str):
             raise InvalidPayload("a sandbox payout event needs event_id and ref")

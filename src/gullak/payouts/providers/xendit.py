@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
+from gullak.kit.schemas import read_json
 from gullak.payouts.providers.base import (
     Contact,
     Destination,
@@ -200,8 +200,8 @@ class XenditPayouts:
 
     def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> PayoutEvent:
         try:
-            body = json.loads(raw_body)
-        except (ValueError, RecursionError) as exc:
+            body = read_json(raw_body)
+        except ValueError as exc:
             raise InvalidPayload("not a Xendit callback") from exc
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict) or not isinstance(body.get("event"), str):
