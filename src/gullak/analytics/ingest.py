@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gullak.analytics import catalogue
 from gullak.analytics.models import ActivityEvent
 from gullak.analytics.schemas import EventBatchOut, EventIn, RefusedEventOut
-from gullak.db.engine import driver_of
+from gullak.db.engine import driver_rows
 from gullak.kit import clock
 from gullak.kit.ids import uuid7
 from gullak.settings import Settings
@@ -91,12 +91,10 @@ async def ingest(session: AsyncSession, settings: Settings, user_id: uuid.UUID,
         rows.append((event.occurred_at, event.name, event.client_event_id, kept))
     stored = 0
     if rows:
-        conn = await driver_of(session)
-        cursor = await conn.execute(_INSERT, {
+        [(count,)] = await driver_rows(session, _INSERT, {
             "batch": orjson.dumps(rows).decode(), "now": now, "user": user_id,
             "today": day_start(now.date())})
-        row = await cursor.fetchone()
-        stored = int(row[0]) if row else 0
+        stored = int(count)
     return EventBatchOut.model_construct(accepted=stored,
                                          duplicates=duplicates + len(rows) - stored,
                                          refused=refused)
@@ -155,7 +153,7 @@ async def record(session: AsyncSession, name: str, data: Mapping[str, Any]) -> N
     round trip's client CPU)."""
     row = server_row(name, data, clock.now())
     row["properties"] = orjson.dumps(row["properties"]).decode()
-    await (await driver_of(session)).execute(_ONE, row)
+    await driver_rows(session, _ONE, row)
 
 
 async def record_many(session: AsyncSession, name: str, datas: Sequence[Mapping[str, Any]]) -> None:

@@ -115,7 +115,7 @@ class Database:
         await self.engine.dispose()
 
 
-async def driver_of(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
+async def _driver(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
     """The psycopg connection under `session`, in its transaction, for a hot statement that
     skips SQLAlchemy's statement machinery (it costs more client CPU than the round trip).
     What the caller wrote through the ORM is flushed first, so the statement sees it."""
@@ -130,9 +130,9 @@ async def driver_of(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
 
 async def driver_rows(session: AsyncSession, query: str,
                       params: Sequence[Any] | Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    """Every row of a hot statement (psycopg placeholders) run on `driver_of(session)`. A
-    database error is raised as SQLAlchemy raises it, for the API's handlers of those."""
-    conn = await driver_of(session)
+    """Every row of a hot statement (psycopg placeholders) run on the session's psycopg
+    connection. A database error is raised as SQLAlchemy raises it, for the API's handlers."""
+    conn = await _driver(session)
     try:
         cursor = await conn.execute(query, params)
         return await cursor.fetchall() if cursor.description else []

@@ -8,11 +8,10 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-import psycopg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gullak.db.engine import driver_of as driver
+from gullak.db.engine import driver_rows
 from gullak.ledger import errors
 from gullak.ledger.schemas import MAX_AMOUNT, TransferIn
 
@@ -78,15 +77,9 @@ async def call(session: AsyncSession, query: str, params: tuple[Any, ...]) -> tu
 
 
 async def rows(session: AsyncSession, query: str, params: Any) -> list[tuple[Any, ...]]:
-    """Every row of a hot statement (psycopg placeholders), run on the driver."""
-    conn = await driver(session)
+    """Every row of a hot statement (psycopg placeholders), run on the driver; a refusal of
+    the ledger's triggers and checks as its domain error."""
     try:
-        cursor = await conn.execute(query, params)
-        return await cursor.fetchall()
-    except psycopg.Error as exc:
-        known = errors.from_database(exc.sqlstate, exc.diag.constraint_name,
-                                     exc.diag.message_primary or str(exc))
-        if known is not None:
-            raise known from exc
-        # Anything else is raised as SQLAlchemy would have, for the API's database handlers.
-        raise DBAPIError.instance(query, params, exc, psycopg.Error) from exc
+        return await driver_rows(session, query, params)
+    except DBAPIError as exc:
+        raise _translated(exc) from exc
