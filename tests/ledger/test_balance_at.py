@@ -215,8 +215,9 @@ async def test_group_commit_returns_and_keeps_the_stored_time(book: Book, refuse
     assert [(r.status, r.posted_at) for r in rows] == (
         [("ok", T2)] + ([("error", None)] if refused else []))
     assert await stored_time(book.session, ids[0]) == T2
+    # What the key replays: a copy (item by item) or its transfer (the whole group, 0043).
     kept = await book.session.scalar(text(
-        "SELECT result->>'created_at' FROM ledger_idempotency WHERE key = :k"), {"k": keys[0]})
+        "SELECT ledger_replay(:k, 'h')->>'created_at'"), {"k": keys[0]})
     assert kept is not None and dt.datetime.fromisoformat(kept) == T2
 
 

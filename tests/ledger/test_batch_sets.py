@@ -209,13 +209,16 @@ async def test_batch_overdrawing_at_a_step_is_refused_whole(book: Book) -> None:
     await assert_verified(s)
 
 
-async def test_a_plain_insert_is_still_posted_and_checked(book: Book) -> None:
+@pytest.mark.parametrize("group", [False, True], ids=["batch mark", "group mark"])
+async def test_a_plain_insert_is_still_posted_and_checked(book: Book, group: bool) -> None:
     s = book.session
     a, b = await book.user(), await book.user()
     await book.fund(a, 10)
     tx = uuid7()
-    # Even with the batch's mark and a seq of its own, a plain INSERT goes through the trigger.
-    await s.execute(text("SELECT set_config('gullak.batch', :tx, true)"), {"tx": str(tx)})
+    # Even with a set's mark (a batch's or a group's: 0043) and a seq of its own, a plain
+    # INSERT goes through the trigger.
+    await s.execute(text("SELECT set_config('gullak.batch', :mark, true)"),
+                    {"mark": "group" if group else str(tx)})
     p = params([move(a, b, 4)], clock.now())
     await s.execute(_INSERT, {**p, "tx": tx, "seq": 99})
     row = (await s.execute(_POSTED, p)).one()

@@ -110,3 +110,41 @@ async def test_concurrent_load_is_all_acknowledged(fresh_db: Database) -> None:
             assert (await service.get_transfer(session, transfer_id)).amount == amount
     assert sum(await balances(fresh_db, users)) == 20 * 1000
     assert (await verify_database(fresh_db)).ok
+
+
+async def test_a_group_is_posted_as_a_set_each_transfer_its_own(fresh_db: Database) -> None:
+    issuance, (a, b, c) = await setup(fresh_db, 3)
+    async with Poster(fresh_db.url, connections=1) as poster:
+        await poster.transfer(earn(issuance, a, 100))
+        # Queued together, so one writer takes them as one group.
+        outs = await asyncio.gather(poster.transfer(spend(a, b, 10)),
+                                    poster.transfer(spend(a, c, 20)),
+                                    poster.transfer(spend(b, c, 5)),
+                                    poster.transfer(earn(issuance, b, 1)))
+    assert len({o.transaction_id for o in outs}) == 4
+    assert [o.seq for o in outs] == sorted(o.seq for o in outs)
+    # Balances after each step, in the group's order.
+    assert [(o.debit_balance_after, o.credit_balance_after) for o in outs[:3]] == [
+        (90, 10), (70, 20), (5, 25)]
+    assert outs[3].credit_balance_after == 6
+    async with unit_of_work(fresh_db) as session:
+        assert [await service.get_transfer(session, o.id) for o in outs] == outs
+    assert await balances(fresh_db, [a, b, c]) == [70, 6, 25]
+    assert (await verify_database(fresh_db)).ok
+
+
+async def test_a_keyed_group_replays_from_its_transfers(fresh_db: Database) -> None:
+    issuance, (a, b) = await setup(fresh_db, 2)
+    keys = [f"k-{uuid.uuid4()}" for _ in range(3)]
+    async with Poster(fresh_db.url, connections=1) as poster:
+        outs = await asyncio.gather(*(poster.transfer(earn(issuance, u, 3 + n),
+                                                      idempotency_key=k)
+                                      for n, (u, k) in enumerate(zip([a, b, a], keys))))
+        again = await poster.transfer(earn(issuance, b, 4), idempotency_key=keys[1])
+    assert again == outs[1]
+    async with unit_of_work(fresh_db) as session:
+        assert await service.transfer(session, earn(issuance, a, 5),
+                                      idempotency_key=keys[2]) == outs[2]
+        with pytest.raises(errors.IdempotencyKeyReused):
+            await service.transfer(session, earn(issuance, a, 6), idempotency_key=keys[0])
+    assert await balances(fresh_db, [a, b]) == [8, 4]

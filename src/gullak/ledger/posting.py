@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from gullak.kit import clock
 from gullak.kit.ids import uuid7
+from gullak.kit.sql import Array
 from gullak.ledger import errors
 from gullak.ledger.schemas import TransferIn, TransferOut
 from gullak.ledger.common import request_hash, validate
@@ -44,7 +45,9 @@ class Poster:
 
     def __init__(self, url: str, *, connections: int = 4, max_group: int = 500,
                  pgbouncer: bool = False) -> None:
-        kwargs: dict[str, object] = {"application_name": "gullak-poster"}
+        # Autocommit: a group is one statement, its own transaction, so one round trip
+        # instead of three (BEGIN, the call, COMMIT).
+        kwargs: dict[str, object] = {"application_name": "gullak-poster", "autocommit": True}
         if pgbouncer:  # transaction pooling: nothing prepared (see db/engine.py)
             kwargs["prepare_threshold"] = None
         self._pool = AsyncConnectionPool(url, min_size=connections, max_size=connections,
@@ -95,24 +98,24 @@ class Poster:
         at = clock.now()
         ids = [uuid7() for _ in group]
         txs = [uuid7() for _ in group]
+        # Binary arrays (kit.sql.Array): the text form costs more client CPU than the group.
         params = {
-            "ids": ids, "txs": txs, "at": at,
-            "assets": [p.data.asset_code for p in group],
-            "debits": [p.data.debit_account_id for p in group],
-            "credits": [p.data.credit_account_id for p in group],
-            "amounts": [p.data.amount for p in group],
-            "kinds": [p.data.kind for p in group],
-            "rtypes": [p.data.reference_type for p in group],
-            "rids": [p.data.reference_id for p in group],
-            "metas": [Jsonb(p.data.metadata) for p in group],
-            "lexps": [p.data.lot_expires_at for p in group],
-            "keys": [p.key for p in group],
-            "hashes": [request_hash("transfer", p.data.model_dump(mode="json")) if p.key else None
-                       for p in group],
+            "ids": Array(ids), "txs": Array(txs), "at": at,
+            "assets": Array(p.data.asset_code for p in group),
+            "debits": Array(p.data.debit_account_id for p in group),
+            "credits": Array(p.data.credit_account_id for p in group),
+            "amounts": Array(p.data.amount for p in group),
+            "kinds": Array(p.data.kind for p in group),
+            "rtypes": Array(p.data.reference_type for p in group),
+            "rids": Array(p.data.reference_id for p in group),
+            "metas": Array(Jsonb(p.data.metadata) for p in group),
+            "lexps": Array(p.data.lot_expires_at for p in group),
+            "keys": Array(p.key for p in group),
+            "hashes": Array(request_hash("transfer", p.data.model_dump(mode="json"))
+                            if p.key else None for p in group),
         }
         async with self._pool.connection() as conn:
-            async with conn.transaction():
-                rows = await (await conn.execute(_POST_EACH, params)).fetchall()
+            rows = await (await conn.execute(_POST_EACH, params)).fetchall()
         # Committed: now every caller gets its own outcome.
         for row in rows:
             (i, status, state, constraint, message, seq, debit_after, credit_after, replay,
