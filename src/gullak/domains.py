@@ -134,10 +134,10 @@ DOMAINS: tuple[Domain, ...] = (
                                "cashback", "payouts", "activity"), jobs=True, seed=True,
            handlers={name: "handlers:recorded" for name in (
                "user.signed_up", "user.signed_in", "order.status_changed",
-               "payment.succeeded", "cashback.confirmed", "reward.confirmed",
+               "payment.succeeded", "reward.confirmed",
                "withdrawal.paid", "loyalty.tier_changed", "review.written",
                "offer.redeemed")} | {name: "handlers:recorded_batch" for name in (
-               "activity.steps_verified", "achievement.unlocked")}),
+               "activity.steps_verified", "achievement.unlocked", "cashback.confirmed")}),
     Domain("campaigns", needs=("ledger", "identity", "access", "loyalty", "orders", "offers",
                                "notifications"), jobs=True, seed=True,
            handlers={"order.status_changed": "service:order_status_changed",

@@ -94,6 +94,29 @@ async def test_money_events(session: AsyncSession) -> None:
     assert await _inbox(session, other) == []
 
 
+async def test_a_bulk_confirmation_is_notified_by_a_job(session: AsyncSession) -> None:
+    user, other = await make_user(session), await make_user(session)
+    chunk = [{"cashback_id": str(uuid.uuid4()), "user_id": str(u), "amount": amount,
+              "currency": "INR"} for u, amount in ((user, 12_550), (other, 300), (user, 0))]
+    await events.publish_many(session, "cashback.confirmed", chunk)
+    # Nothing sent while settling: one job, enqueued in the same transaction, for the chunk.
+    assert await _inbox(session, user) == await _inbox(session, other) == []
+    [args] = (await session.scalars(text(
+        "SELECT args FROM procrastinate_jobs WHERE task_name = 'notifications.cashbacks'"
+        " AND args::text LIKE :user"), {"user": f"%{user}%"})).all()
+    assert [c["amount"] for c in args["confirmed"]] == [12_550, 300]  # nothing moved: no news
+    assert await handlers.notify_cashbacks(session, args["confirmed"]) == 2
+    assert await handlers.notify_cashbacks(session, args["confirmed"]) == 2  # a retry
+    [mine], [theirs] = await _inbox(session, user), await _inbox(session, other)
+    assert (mine.template, mine.body) == (
+        "cashback.confirmed", "Your cashback of ₹125.50 is confirmed and in your wallet.")
+    assert theirs.body == "Your cashback of ₹3.00 is confirmed and in your wallet."
+    # The analytics record the chunk too, one event each.
+    assert await session.scalar(text(
+        "SELECT count(*) FROM activity_events WHERE name = 'cashback.confirmed'"
+        " AND user_id = ANY(:u)"), {"u": [user, other]}) == 3
+
+
 async def test_order_and_loyalty_events(session: AsyncSession) -> None:
     user = await make_user(session, language="hi")
     order = {"order_id": str(uuid.uuid4()), "user_id": str(user), "number": "ORD-7",

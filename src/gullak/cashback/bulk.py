@@ -97,9 +97,8 @@ async def _settled(session: AsyncSession, rows: list[Any]) -> None:
         Cashback.id.in_([r.id for r in rows]), Cashback.settled_at.is_(None))
         .values(settled_at=clock.now()).returning(Cashback.id)
         .execution_options(synchronize_session=False))).all())
-    for row in rows:
-        if row.id in marked:
-            await conversions.confirmed_event(session, row.id, row.user_id, row.credited)
+    await conversions.confirmed_events(session, [(row.id, row.user_id, row.credited)
+                                                 for row in rows if row.id in marked])
 
 
 async def settle(session: AsyncSession, *, limit: int = 500) -> int:

@@ -263,11 +263,22 @@ def confirm_key(row_id: uuid.UUID) -> str:
     return f"cashback:{row_id}:confirm"
 
 
+def _confirmed(row_id: uuid.UUID, user_id: uuid.UUID, amount: int) -> dict[str, object]:
+    return {"cashback_id": str(row_id), "user_id": str(user_id), "amount": amount,
+            "currency": INR}
+
+
 async def confirmed_event(session: AsyncSession, row_id: uuid.UUID, user_id: uuid.UUID,
                           amount: int) -> None:
-    await events.publish(session, "cashback.confirmed", {
-        "cashback_id": str(row_id), "user_id": str(user_id), "amount": amount,
-        "currency": INR})
+    await events.publish(session, "cashback.confirmed", _confirmed(row_id, user_id, amount))
+
+
+async def confirmed_events(session: AsyncSession,
+                           rows: list[tuple[uuid.UUID, uuid.UUID, int]]) -> None:
+    """`cashback.confirmed` of a bulk confirmation's chunk (cashback id, user, amount), as
+    one batch: its handlers act on the chunk at once (`events.publish_many`)."""
+    await events.publish_many(session, "cashback.confirmed",
+                              [_confirmed(*row) for row in rows])
 
 
 async def confirm(session: AsyncSession, row: Cashback) -> None:

@@ -15,7 +15,7 @@ from gullak.ledger import service as ledger
 from gullak.notifications.service import notify
 
 EXPIRY_WARNING = dt.timedelta(days=7)
-UNLOCKS_PER_JOB = 500  # one job argument stays a small JSON document
+PER_JOB = 500  # one job argument stays a small JSON document
 
 
 def money(amount: int, asset: str) -> str:
@@ -54,14 +54,44 @@ async def reward_confirmed(session: AsyncSession, event: Event) -> None:
                  key=f"reward.confirmed:{data['reward_id']}")
 
 
+async def cashbacks_confirmed(session: AsyncSession, found: list[Event]) -> None:
+    """A bulk confirmation's chunk: its messages are sent by a job, later, so that settling
+    thousands does not wait on a notification each (five to seven statements, most of the
+    settling when they ran here)."""
+    from gullak.notifications import jobs  # jobs import this module
+    from gullak.worker import enqueue
+
+    confirmed = [{"cashback_id": str(e.data["cashback_id"]), "user_id": str(e.data["user_id"]),
+                  "amount": int(e.data["amount"]), "currency": str(e.data.get("currency") or "INR")}
+                 for e in found
+                 if _user(dict(e.data)) is not None and int(e.data.get("amount") or 0) > 0]
+    for start in range(0, len(confirmed), PER_JOB):
+        await enqueue(session, jobs.cashbacks, confirmed=confirmed[start:start + PER_JOB])
+
+
+async def notify_cashbacks(session: AsyncSession, confirmed: list[dict[str, Any]]) -> int:
+    """One notification per confirmed cashback, each once (keyed by the cashback): a retried
+    job sends nothing twice. Returns how many have their notification, made now or before."""
+    sent = 0
+    for item in confirmed:
+        sent += await _cashback(session, uuid.UUID(str(item["user_id"])), item) is not None
+    return sent
+
+
+async def _cashback(session: AsyncSession, user_id: uuid.UUID,
+                    data: dict[str, Any]) -> uuid.UUID | None:
+    return await notify(session, user_id, "cashback.confirmed",
+                        {"amount": money(int(data["amount"]), str(data.get("currency") or "INR"))},
+                        key=f"cashback.confirmed:{data['cashback_id']}")
+
+
+@events.many(cashbacks_confirmed)
 async def cashback_confirmed(session: AsyncSession, event: Event) -> None:
     data = dict(event.data)
     user_id, amount = _user(data), int(data.get("amount") or 0)
     if user_id is None or amount <= 0:
         return
-    await notify(session, user_id, "cashback.confirmed",
-                 {"amount": money(amount, str(data.get("currency") or "INR"))},
-                 key=f"cashback.confirmed:{data['cashback_id']}")
+    await _cashback(session, user_id, data)
 
 
 # The user's own moves (placing, paying, cancelling) need no message; these do.
@@ -129,8 +159,8 @@ async def achievements_unlocked(session: AsyncSession, found: list[Event]) -> No
     unlocks = [{"user_id": str(e.data["user_id"]), "code": str(e.data["achievement_code"]),
                 "id": str(e.data["user_achievement_id"])}
                for e in found if _user(dict(e.data)) is not None]
-    for start in range(0, len(unlocks), UNLOCKS_PER_JOB):
-        await enqueue(session, jobs.achievements, unlocks=unlocks[start:start + UNLOCKS_PER_JOB])
+    for start in range(0, len(unlocks), PER_JOB):
+        await enqueue(session, jobs.achievements, unlocks=unlocks[start:start + PER_JOB])
 
 
 async def notify_achievements(session: AsyncSession, unlocks: list[dict[str, str]]) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
@@ -36,6 +37,12 @@ async def deliver(delivery_id: str) -> str:
 async def achievements(unlocks: list[dict[str, str]]) -> int:
     async with unit_of_work(worker_db()) as session:
         return await handlers.notify_achievements(session, unlocks)
+
+
+@queue.task(name="notifications.cashbacks", retry=3)
+async def cashbacks(confirmed: list[dict[str, Any]]) -> int:
+    async with unit_of_work(worker_db()) as session:
+        return await handlers.notify_cashbacks(session, confirmed)
 
 
 @queue.periodic(cron="* * * * *", periodic_id="notifications_sweep")
