@@ -9,8 +9,12 @@ STAMP  := $(VENV)/.installed
 run: $(STAMP)
 	$(BIN)/gullak run $(if $(PROFILE),--profile $(PROFILE))
 
+# One test process per core (at most four), each with its own template and databases on the
+# one server; TEST_PROCESSES=0 runs the suite in this process.
+TEST_PROCESSES ?= auto
+
 test: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(if $(filter 0,$(TEST_PROCESSES)),,-n $(TEST_PROCESSES) --maxprocesses 4) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/gullak bench ledger

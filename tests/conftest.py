@@ -4,7 +4,8 @@ The server is the embedded one (in .gullak-test/) unless GULLAK_TEST_DATABASE_UR
 GULLAK_TEST_ADMIN_DATABASE_URL, when set, is where databases are created and dropped: the
 server itself, when the tests reach it through a pooler such as PgBouncer (a pooler keeps idle
 connections to the template, and CREATE DATABASE ... TEMPLATE refuses a template in use).
-Each run migrates a template database once with Alembic; tests get either a session inside a
+Each test process (pytest-xdist runs several: `make test`) migrates a template database of its
+own once with Alembic; tests get either a session inside a
 transaction that is rolled back (`session`, `client`) or, when they need commits and several
 connections, a fresh database cloned from the template (`fresh_db`).
 """
