@@ -14,6 +14,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gullak import worker
+from gullak.activity import jobs as activity_jobs
 from gullak.activity import service
 from gullak.activity.schemas import SampleIn
 from gullak.db.engine import Database
@@ -129,7 +131,10 @@ async def test_a_goal_streak_across_a_month_in_a_zone_behind_utc(session: AsyncS
     assert mine["t_streak"].progress == 6 and mine["t_streak"].unlocked_at is not None
 
 
-async def test_the_daily_job_converts_once_through_the_poster(fresh_db: Database) -> None:
+@pytest.mark.parametrize(("chunk", "workers"), [(1_000, 1), (3, 4)],
+                         ids=["one unit", "four units of three"])
+async def test_the_daily_job_converts_once_through_the_poster(fresh_db: Database, chunk: int,
+                                                              workers: int) -> None:
     async with unit_of_work(fresh_db) as session:
         await ensure_assets(session)
     users = [new_user() for _ in range(20)]
@@ -141,7 +146,8 @@ async def test_the_daily_job_converts_once_through_the_poster(fresh_db: Database
     clock.freeze(NOW)
     async with ledger.Poster(fresh_db.url, connections=2,
                              pgbouncer=fresh_db.pgbouncer) as poster:
-        assert await service.convert_day(fresh_db, YESTERDAY, poster) == 20
+        assert await service.convert_day(fresh_db, YESTERDAY, poster, chunk=chunk,
+                                         workers=workers) == 20
         assert await service.convert_closed(fresh_db, poster) == 0  # nothing left
     async with unit_of_work(fresh_db) as session:
         for i, user in enumerate(users):
@@ -155,6 +161,31 @@ async def test_the_daily_job_converts_once_through_the_poster(fresh_db: Database
     async with unit_of_work(fresh_db) as session:
         assert await coins(session, users[0]) == 30
         assert await transfers(session, users[0]) == [("step_coins", 10), ("step_coins", 20)]
+
+
+async def test_the_hourly_job_converts_on_connections_of_its_own(fresh_db: Database) -> None:
+    """`activity.convert` as the worker runs it, with one connection for every job: the
+    conversion's units open their own, so the job still settles every day, once."""
+    async with unit_of_work(fresh_db) as session:
+        await ensure_assets(session)
+    users = [new_user() for _ in range(5)]
+    clock.freeze(NOW - dt.timedelta(hours=20))
+    for i, user in enumerate(users):
+        async with unit_of_work(fresh_db) as session:
+            await service.ingest(session, user, [SampleIn.model_validate(s)
+                                                 for s in walk(2_000 * (i + 1), device=str(i))])
+    clock.freeze(NOW)
+    async with unit_of_work(fresh_db) as session:
+        await worker.enqueue(session, activity_jobs.convert, timestamp=0)
+    await worker.run(fresh_db.url, concurrency=1, stop_after_idle=True)
+    async with unit_of_work(fresh_db) as session:
+        assert await session.scalar(text(
+            "SELECT status::text FROM procrastinate_jobs WHERE task_name = 'activity.convert'"
+        )) == "succeeded"
+        assert [await coins(session, u) for u in users] == [20, 40, 60, 80, 100]
+        assert await session.scalar(text(
+            "SELECT count(*) FROM daily_step_summary WHERE status = 'open'"
+            " OR posted_version < version")) == 0
 
 
 async def test_32_concurrent_syncs_of_one_day_credit_once(fresh_db: Database) -> None:

@@ -171,16 +171,56 @@ async def test_mixed_batch_matches_posting_row_by_row(book: Book) -> None:
     await assert_verified(s)
 
 
-async def test_lots_and_limits_take_the_per_row_path(book: Book) -> None:
+async def test_spending_lots_and_limits_take_the_per_row_path(book: Book) -> None:
     s = book.session
-    promo, a, b = await book.user("PROMO"), await book.user(), await book.user()
+    promo, other, a, b = (await book.user("PROMO"), await book.user("PROMO"),
+                          await book.user(), await book.user())
     await book.fund(a, 100)
+    await book.fund(promo, 50)
     await service.set_limits(s, a.id, daily=1_000, monthly=None)
     # Rows that come back in a batch: the per-row path updates them once per entry.
-    for batch in ([move(book.promo_issuance, promo, 5, kind="earn"), move(a, b, 2),
-                   move(b, a, 1)],
+    for batch in ([move(promo, other, 5), move(a, b, 2), move(b, a, 1)],
                   [move(a, b, 10), move(b, a, 3), move(a, b, 1)]):
         assert await same_as_by_row(s, batch, clock.now()) > 0
+
+
+async def test_credits_of_expiring_coins_are_posted_as_a_set(book: Book) -> None:
+    """Each credit to an account of expiring coins is a lot of its own (0044): expiring when
+    the transfer says, or after the asset's lifetime; the same lots as posted row by row."""
+    s = book.session
+    a, b, c = await book.user("PROMO"), await book.user("PROMO"), await book.user()
+    now = clock.now()
+    batch = [move(book.promo_issuance, a, 5, kind="earn"),
+             move(book.promo_issuance, b, 7, kind="earn", lot_expires_at=now + dt.timedelta(days=3)),
+             move(book.promo_issuance, a, 2, kind="earn"),
+             move(book.issuance, c, 4, kind="earn", lot_expires_at=now + dt.timedelta(days=1))]
+    assert await same_as_by_row(s, batch, now) == 0
+    tx = await service.post(s, batch)
+    lots = (await s.execute(text(
+        "SELECT transfer_id, account_id, amount, remaining, expires_at FROM ledger_lots"
+        " WHERE transfer_id = ANY(:ids) ORDER BY amount"),
+        {"ids": [t.id for t in tx.transfers]})).all()
+    at = tx.transfers[0].created_at
+    assert [(r.account_id, r.amount, r.remaining, r.expires_at) for r in lots] == [
+        (a.id, 2, 2, at + dt.timedelta(days=90)), (a.id, 5, 5, at + dt.timedelta(days=90)),
+        (b.id, 7, 7, now + dt.timedelta(days=3))]
+    # The lots are spent as any other, earliest expiry first.
+    await service.transfer(s, move(a, b, 6))
+    assert await s.scalar(text("SELECT sum(remaining) FROM ledger_lots WHERE account_id = :a"),
+                          {"a": a.id}) == 1
+    await assert_verified(s)
+
+
+async def test_a_grant_expiring_before_the_batch_is_refused_as_by_row(book: Book) -> None:
+    s = book.session
+    a = await book.user("PROMO")
+    past = clock.now() - dt.timedelta(seconds=1)
+    batch = [move(book.promo_issuance, a, 5, kind="earn"),
+             move(book.promo_issuance, a, 1, kind="earn", lot_expires_at=past)]
+    with pytest.raises(Exception, match="must expire after"):
+        async with s.begin_nested():
+            await s.execute(_POST, params(batch, clock.now()))
+    assert (await service.balance(s, a.id)).posted == 0
 
 
 async def test_batch_overdrawing_at_a_step_is_refused_whole(book: Book) -> None:

@@ -31,10 +31,11 @@ from gullak.ledger.schemas import TransferIn, TransferOut
 from gullak.settings import get_settings
 
 CHUNK = 1_000
-# Units settling at once. One: a chunk's postings (its coins, the bonuses of what it
-# unlocks) lock the issuance accounts' balance rows until its commit, so a second unit
-# mostly waits; measured, two convert fewer users a second (bench/README.md).
-WORKERS = 1
+# Units settling at once. A chunk's postings lock the issuance accounts' balance rows until
+# its commit, but most of a chunk's time is spent before them, in round trips of one unit
+# while the server and the client take turns: four units convert about twice as many users
+# a second as one (bench/README.md, "The daily conversion"); more gained nothing.
+WORKERS = 4
 
 
 class Poster(Protocol):

@@ -4,7 +4,8 @@ retention."""
 
 from __future__ import annotations
 
-from gullak.activity import service
+from gullak.activity import daily, service
+from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 from gullak.ledger import service as ledger
 from gullak.worker import drain, queue, worker_db
@@ -18,9 +19,15 @@ async def convert(timestamp: int) -> int:
     """Every hour (days end at different hours around the world; a day is over for all at
     12:00 UTC the day after): settle and credit the days that are over."""
     db = worker_db()
-    async with ledger.Poster(db.url, connections=CONNECTIONS,
-                             pgbouncer=db.pgbouncer) as poster:
-        return await service.convert_closed(db, poster)
+    # The conversion's units on connections of their own, as its poster's: they would
+    # otherwise take every connection the worker's other jobs share.
+    units = Database(db.url, pool_size=daily.WORKERS, max_overflow=0, pgbouncer=db.pgbouncer)
+    try:
+        async with ledger.Poster(db.url, connections=CONNECTIONS,
+                                 pgbouncer=db.pgbouncer) as poster:
+            return await service.convert_closed(units, poster)
+    finally:
+        await units.dispose()
 
 
 @queue.periodic(cron="40 2 * * *", periodic_id="activity_partitions")
