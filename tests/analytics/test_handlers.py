@@ -6,6 +6,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gullak.analytics.ingest import server_row
+from gullak.kit import clock
 from gullak.kit.events import publish, publish_many
 from gullak.kit.ids import uuid7
 from tests.analytics.support import stored
@@ -56,3 +58,11 @@ async def test_a_batch_of_events_is_recorded_together(session: AsyncSession) -> 
         {"u": users})).all()
     assert sorted((r[0], r[1], r[2]) for r in found) == sorted(
         (u, 1000 * i, "steps") for i, u in enumerate(users))
+    # Each row as one recorded alone would be: the catalogue's properties, the server's source.
+    one = server_row("activity.steps_verified", {
+        "user_id": str(users[1]), "day": "2026-12-05", "steps": 1000, "delta": 10, "coins": 1,
+        "city": None}, clock.now())
+    row = (await session.execute(text(
+        "SELECT source, properties, merchant_id, offer_id, occurred_at = received_at"
+        " FROM activity_events WHERE user_id = :u"), {"u": users[1]})).one()
+    assert tuple(row) == ("server", one["properties"], None, None, True)

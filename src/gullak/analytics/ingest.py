@@ -19,15 +19,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.analytics import catalogue
-from gullak.analytics.models import ActivityEvent
 from gullak.analytics.schemas import EventBatchOut, EventIn, RefusedEventOut
 from gullak.db.engine import driver_rows
 from gullak.kit import clock
 from gullak.kit.ids import uuid7
+from gullak.kit.sql import Array
 from gullak.settings import Settings
 
 _INSERT = """
@@ -156,8 +156,32 @@ async def record(session: AsyncSession, name: str, data: Mapping[str, Any]) -> N
     await driver_rows(session, _ONE, row)
 
 
+_MANY = text("""
+INSERT INTO activity_events (id, occurred_at, received_at, user_id, name, source, merchant_id,
+                             offer_id, amount, unit, properties)
+SELECT t.id, :at, :at, t.user_id, :name, 'server', t.merchant_id, t.offer_id, t.amount, t.unit,
+       t.properties
+FROM unnest(CAST(:ids AS uuid[]), CAST(:users AS uuid[]), CAST(:merchants AS uuid[]),
+            CAST(:offers AS uuid[]), CAST(:amounts AS bigint[]), CAST(:units AS text[]),
+            CAST(:properties AS jsonb[]))
+  AS t(id, user_id, merchant_id, offer_id, amount, unit, properties)
+""")
+
+
 async def record_many(session: AsyncSession, name: str, datas: Sequence[Mapping[str, Any]]) -> None:
-    if datas:
-        now = clock.now()
-        await session.execute(insert(ActivityEvent), [server_row(name, d, now) for d in datas])
+    """Many server events of one name (a daily conversion's chunk publishes thousands) in one
+    statement over binary arrays: an insert per row cost the client more than the rows cost
+    the server."""
+    if not datas:
+        return
+    now = clock.now()
+    rows = [server_row(name, d, now) for d in datas]
+    await session.execute(_MANY, {
+        "at": now, "name": name, "ids": Array([r["id"] for r in rows]),
+        "users": Array([r["user_id"] for r in rows]),
+        "merchants": Array([r["merchant_id"] for r in rows]),
+        "offers": Array([r["offer_id"] for r in rows]),
+        "amounts": Array([r["amount"] for r in rows]),
+        "units": Array([r["unit"] for r in rows]),
+        "properties": Array([orjson.dumps(r["properties"]).decode() for r in rows])})
 
