@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     seed_demo: bool = Field(default=True, description="load demo data on the first `gullak run`")
     # Sign-in codes one client address may ask for in an hour (all of localhost is one client).
     otp_per_ip_per_hour: int = Field(default=20, ge=1, le=1_000_000)
+    # Sign-in codes one phone may be sent in a UTC day, whatever the client: each is an SMS
+    # paid for, and a phone asked for again and again is a pumping attack or a stuck app.
+    otp_per_phone_per_day: int = Field(default=30, ge=1, le=1_000_000)
     access_token_minutes: int = Field(default=15, ge=1, le=1440)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     # The console (/console, /merchant): a browser idle this long is signed out; a session

@@ -1144,6 +1144,29 @@ async def test_codes_per_phone_are_limited(client: httpx.AsyncClient,
     assert (await client.post("/v1/auth/otp", json={"phone": phone})).status_code == 202
 
 
+async def test_codes_per_phone_are_limited_per_day(client: httpx.AsyncClient,
+                                                   connection: AsyncConnection,
+                                                   settings: Settings) -> None:
+    """However slowly they are asked for: each is an SMS paid for."""
+    midnight = dt.datetime.combine(dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2),
+                                   dt.time(0), dt.UTC)
+    clock.freeze(midnight)
+    phone = new_phone()
+    for _ in range(settings.otp_per_phone_per_day):
+        assert (await client.post("/v1/auth/otp", json={"phone": phone})).status_code == 202
+        clock.advance(OTP_PER_PHONE[1])  # a 15-minute window of its own, past the cooldown
+    before = await snapshot(connection, exclude=("rate_limits",))
+    problem = assert_problem(await client.post("/v1/auth/otp", json={"phone": phone}), 429,
+                             "rate_limited")
+    next_day = midnight + dt.timedelta(days=1)
+    assert problem["retry_after"] == int((next_day - clock.now()).total_seconds())
+    assert await snapshot(connection, exclude=("rate_limits",)) == before
+    # Another phone is not held back, and the next UTC day lets this one ask again.
+    assert (await client.post("/v1/auth/otp", json={"phone": new_phone()})).status_code == 202
+    clock.freeze(next_day)
+    assert (await client.post("/v1/auth/otp", json={"phone": phone})).status_code == 202
+
+
 async def test_codes_per_ip_are_limited_across_phones(app: FastAPI, client: httpx.AsyncClient,
                                                       connection: AsyncConnection) -> None:
     rewind_clock()

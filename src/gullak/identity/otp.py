@@ -29,6 +29,8 @@ OTP_PER_PHONE = (5, dt.timedelta(minutes=15))
 # The hourly limit per client address is GULLAK_OTP_PER_IP_PER_HOUR (20 by default): a local
 # developer whose scripts sign in over and over raises it.
 OTP_PER_IP = (20, dt.timedelta(hours=1))
+# And GULLAK_OTP_PER_PHONE_PER_DAY (30) per phone in a UTC day.
+OTP_PER_DAY = dt.timedelta(days=1)
 
 
 def _otp_digest(settings: Settings, phone: str, purpose: str, code: str) -> str:
@@ -43,6 +45,8 @@ async def request_otp(session: AsyncSession, settings: Settings, phone: str,
     phone = normalize_phone(phone)
     await system.hit(session, f"otp:phone:{phone}", limit=OTP_PER_PHONE[0],
                      window=OTP_PER_PHONE[1])
+    await system.hit(session, f"otp:phone-day:{phone}", limit=settings.otp_per_phone_per_day,
+                     window=OTP_PER_DAY)
     if client.ip:
         await system.hit(session, f"otp:ip:{client.ip}", limit=settings.otp_per_ip_per_hour,
                          window=OTP_PER_IP[1])
