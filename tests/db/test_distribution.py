@@ -25,6 +25,7 @@ DISTRIBUTED: dict[str, tuple[str, str]] = {  # table: (distribution column, grou
     "addresses": ("user_id", USER),
     "devices": ("user_id", USER),
     "kyc_records": ("user_id", USER),
+    "step_up_uses": ("user_id", USER),
     "social_accounts": ("user_id", USER),
     "merchant_reviews": ("user_id", USER),
     "merchant_review_flags": ("user_id", USER),

@@ -70,6 +70,24 @@ async def test_adding_needs_the_users_own_step_up(api: httpx.AsyncClient, fresh_
     assert await count(fresh_db, "payout_methods") == 0
 
 
+async def test_a_step_up_confirms_one_change_only(api: httpx.AsyncClient, fresh_db: Database,
+                                                 settings: Settings) -> None:
+    user = await make_user(fresh_db)
+    token = step_up(settings, user)
+    r = await api.post("/v1/me/payout-methods", headers=as_user(user),
+                       json=bank(settings, user, verification_token=token))
+    assert r.status_code == 201, r.text
+    # The same confirmation again, for another account: refused, nothing added.
+    r = await api.post("/v1/me/payout-methods", headers=as_user(user), json={
+        "kind": "upi", "holder_name": "Rahul Kumar", "upi_id": UPI,
+        "verification_token": token})
+    problem = assert_problem(r, 403, "step_up_required", "verification_token")
+    assert "used already" in problem["detail"]
+    assert await count(fresh_db, "payout_methods") == 1
+    # A fresh confirmation works.
+    assert (await add_upi(api, settings, user, UPI))["kind"] == "upi"
+
+
 async def test_bank_upi_and_channel_are_added_verified(
         api: httpx.AsyncClient, fresh_db: Database, settings: Settings) -> None:
     user = await make_user(fresh_db)

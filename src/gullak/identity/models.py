@@ -76,6 +76,17 @@ class OtpCode(Base):
     created_at: Mapped[dt.datetime]
 
 
+class StepUpUse(Base):
+    """A step-up confirmation spent: each is good for one sensitive change. Kept until the
+    token expires (a user's expired ones are dropped when the user spends another)."""
+
+    __tablename__ = "step_up_uses"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    token_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    expires_at: Mapped[dt.datetime]
+
+
 class SmsMessage(Base):
     """Text messages to send; written in the same transaction as their cause."""
 

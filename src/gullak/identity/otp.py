@@ -9,7 +9,7 @@ import secrets
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.identity import errors
@@ -107,11 +107,38 @@ async def step_up(session: AsyncSession, settings: Settings, user_id: uuid.UUID,
 
 
 def check_step_up(settings: Settings, user_id: uuid.UUID, purpose: OtpPurpose,
-                  token: str) -> None:
+                  token: str) -> dict[str, Any]:
+    """The token's claims, if it confirms `purpose` for this user (whether it was spent is
+    `use_step_up`'s business)."""
     claims = tokens.read_access(settings.secret("secret_key"), token)
     if (claims.get("kind") != "step_up" or claims.get("purpose") != purpose.value
             or claims.get("sub") != str(user_id)):
         raise errors.InvalidToken("This verification is for something else.",
+                                  field="verification_token")
+    return claims
+
+
+_SPEND = text("""
+WITH gone AS (DELETE FROM step_up_uses WHERE user_id = :user AND expires_at < :now)
+INSERT INTO step_up_uses (user_id, token_id, expires_at) VALUES (:user, :token, :expires)
+ON CONFLICT DO NOTHING RETURNING token_id
+""")
+
+
+async def use_step_up(session: AsyncSession, settings: Settings, user_id: uuid.UUID,
+                      purpose: OtpPurpose, token: str) -> None:
+    """Spend a step-up confirmation: good once, for one sensitive change, in the unit of work
+    that makes it (a unit that fails leaves it unspent)."""
+    claims = check_step_up(settings, user_id, purpose, token)
+    token_id = claims.get("jti")
+    if not isinstance(token_id, str) or not 0 < len(token_id) <= 64:
+        raise errors.InvalidToken("This verification is for something else.",
+                                  field="verification_token")
+    spent = await session.scalar(_SPEND, {
+        "user": user_id, "token": token_id, "now": clock.now(),
+        "expires": dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)})
+    if spent is None:
+        raise errors.InvalidToken("This verification was used already.",
                                   field="verification_token")
 
 

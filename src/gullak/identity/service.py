@@ -61,6 +61,7 @@ from gullak.identity.otp import (
     request_otp,
     send_sms,
     step_up,
+    use_step_up,
     verify_otp,
 )
 from gullak.identity.schemas import (
@@ -275,7 +276,8 @@ __all__ = [
     "refresh", "request_otp", "review_kyc", "revoke_all", "revoke_session", "send_sms",
     "session_open", "set_password", "change_password", "set_status", "sign_in", "sign_in_with_otp", "sign_in_with_password",
     "start_session", "start_totp", "step_up", "STEP_UP_TTL", "submit_kyc", "throttle_keys",
-    "totp_ok", "totp_step", "unlink_social", "update_address", "update_profile", "verify_otp", "wallet",
+    "totp_ok", "totp_step", "unlink_social", "update_address", "update_profile", "use_step_up", "verify_otp",
+    "wallet",
     "wallet_account",
 ]
 
