@@ -164,8 +164,9 @@ async def test_the_daily_job_converts_once_through_the_poster(fresh_db: Database
 
 
 async def test_the_hourly_job_converts_on_connections_of_its_own(fresh_db: Database) -> None:
-    """`activity.convert` as the worker runs it, with one connection for every job: the
-    conversion's units open their own, so the job still settles every day, once."""
+    """`activity.convert` as the worker runs it (one job at a time, the worker's pool of one
+    connection; the conversion's four units on a pool of their own): every day settled and
+    credited, once."""
     async with unit_of_work(fresh_db) as session:
         await ensure_assets(session)
     users = [new_user() for _ in range(5)]

@@ -29,7 +29,7 @@ OTP_PER_PHONE = (5, dt.timedelta(minutes=15))
 # The hourly limit per client address is GULLAK_OTP_PER_IP_PER_HOUR (20 by default): a local
 # developer whose scripts sign in over and over raises it.
 OTP_PER_IP = (20, dt.timedelta(hours=1))
-# And GULLAK_OTP_PER_PHONE_PER_DAY (30) per phone in a UTC day.
+# And GULLAK_OTP_PER_PHONE_PER_DAY per phone in a UTC day.
 OTP_PER_DAY = dt.timedelta(days=1)
 
 

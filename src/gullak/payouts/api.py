@@ -11,11 +11,8 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from gullak.db.engine import Database
 from gullak.db.routing import ReadSessionDep
-from gullak.db.uow import SessionDep, unit_of_work
-from gullak.identity import service as identity
-from gullak.identity.schemas import OtpPurpose
+from gullak.db.uow import SessionDep
 from gullak.kit import audit
-from gullak.kit.errors import GullakError
 from gullak.kit.ids import uuid7
 from gullak.kit.openapi import MEDIA_TYPE, REF, errors
 from gullak.kit.schemas import Text
@@ -61,22 +58,6 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-async def _step_up(db: Database, settings: Settings, user_id: uuid.UUID,
-                   token: str | None) -> None:
-    """Spends the confirmation in a unit of its own: the change that follows calls a provider
-    outside any transaction, and a confirmation is good for one attempt at it."""
-    if token is None:
-        raise payout_errors.StepUpRequired(field="verification_token")
-    try:
-        async with unit_of_work(db) as session:
-            await identity.use_step_up(session, settings, user_id, OtpPurpose.transaction,
-                                       token)
-    except GullakError:
-        raise payout_errors.StepUpRequired("This confirmation is not valid for you, has"
-                                           " expired or was used already.",
-                                           field="verification_token") from None
-
-
 @router.get("/v1/payout-channels", summary="The bank and e-wallet channels payouts reach")
 async def channels(session: ReadSessionDep) -> list[ChannelOut]:
     return await service.list_channels(session)
@@ -94,9 +75,7 @@ async def add_method(body: MethodIn, user: User, request: Request) -> MethodOut:
     purpose `transaction`). The account is verified at once by a penny drop, and its bank's
     name must match the KYC name; a verified method receives money only after the
     cooling-off (`usable_from`)."""
-    settings = _settings(request)
-    await _step_up(_db(request), settings, user.id, body.verification_token)
-    return await flows.add_method(_db(request), settings, "user", user.id, body)
+    return await flows.add_user_method(_db(request), _settings(request), user.id, body)
 
 
 @router.post("/v1/me/payout-methods/{method_id}/verify", responses=PROVIDER_ERROR,

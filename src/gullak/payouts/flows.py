@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
+from gullak.identity import service as identity
+from gullak.identity.schemas import OtpPurpose
+from gullak.kit.errors import GullakError
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import PlatformPurpose
 from gullak.payouts import disbursements, errors, methods, providers
@@ -34,6 +37,23 @@ from gullak.payouts.schemas import MethodIn, MethodOut, ReconcileLine, Reconcile
 from gullak.settings import Settings
 
 log = structlog.get_logger("gullak.payouts")
+
+
+async def add_user_method(db: Database, settings: Settings, user_id: uuid.UUID,
+                          data: MethodIn) -> MethodOut:
+    """A user's method needs a step-up confirmation, spent in a unit of its own before the
+    method is recorded: the provider is called outside any transaction, and a confirmation
+    is good for one attempt at it."""
+    if data.verification_token is None:
+        raise errors.StepUpRequired(field="verification_token")
+    try:
+        async with unit_of_work(db) as session:
+            await identity.use_step_up(session, settings, user_id, OtpPurpose.transaction,
+                                       data.verification_token)
+    except GullakError:
+        raise errors.StepUpRequired("This confirmation is not valid for you, has expired or"
+                                    " was used already.", field="verification_token") from None
+    return await add_method(db, settings, "user", user_id, data)
 
 
 async def add_method(db: Database, settings: Settings, owner_type: str, owner_id: uuid.UUID,
