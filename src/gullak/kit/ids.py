@@ -20,6 +20,20 @@ from gullak.kit.errors import InvalidInput
 _lock = threading.Lock()
 _last_ms = 0
 _seq = 0
+_noise = b""  # the system's randomness, read ahead: one system call per 409 ids, not per id
+_NOISE_READ = 4090
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _forked() -> None:
+    # A forked process (an API worker, a bench client) must not spend its parent's bytes:
+    # both would make the same ids.
+    global _noise
+    _noise = b""
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def uuid7() -> uuid.UUID:
@@ -28,11 +42,13 @@ def uuid7() -> uuid.UUID:
     Within one millisecond a 12-bit counter keeps ids from this process increasing, so
     primary keys insert at the right edge of their index.
     """
-    global _last_ms, _seq
-    # One read of the system's randomness for both the counter's start and the random bits:
-    # each read is a system call, and every request takes an id.
-    noise = int.from_bytes(os.urandom(10), "big")
+    global _last_ms, _seq, _noise
     with _lock:
+        if not _noise:
+            _noise = os.urandom(_NOISE_READ)
+        # Ten bytes of it: the counter's start and the random bits.
+        noise = int.from_bytes(_noise[-10:], "big")
+        _noise = _noise[:-10]
         ms = time.time_ns() // 1_000_000
         if ms <= _last_ms:
             _seq += 1
@@ -45,7 +61,11 @@ def uuid7() -> uuid.UUID:
         seq = _seq
     rand = noise & ((1 << 62) - 1)
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
-    return uuid.UUID(int=value)
+    # uuid.UUID(int=value) without its checks, which this value passes by construction.
+    made: uuid.UUID = _new(uuid.UUID)
+    _set(made, "int", value)
+    _set(made, "is_safe", uuid.SafeUUID.unknown)
+    return made
 
 
 async def human_code(session: AsyncSession, prefix: str, sequence: str) -> str:
