@@ -73,6 +73,11 @@ async def human_code(session: AsyncSession, prefix: str, sequence: str) -> str:
     numbers never repeat and need no counter row that every writer would queue on."""
     [(serial,)] = await driver_rows(session, "SELECT nextval(CAST(%s AS regclass))",
                                     (sequence,))
+    return code_of(prefix, serial)
+
+
+def code_of(prefix: str, serial: int) -> str:
+    """`human_code` of a sequence value already drawn."""
     return f"{prefix}-{clock.now():%Y%m}-{serial:06d}"
 
 

@@ -65,7 +65,7 @@ async def balance(session: AsyncSession, account_id: uuid.UUID, *,
 
 
 _HOLDINGS = f"""
-SELECT s.code, s.name, s.kind, s.scale, s.expires, a.id AS account_id,
+SELECT s.code, s.name, s.kind, s.scale, s.expires, s.merchant_id, a.id AS account_id,
        COALESCE(b.balance, 0) AS balance, COALESCE(b.held, 0) AS held,
        l.expired_free, l.expiring_soon, a.lots,
        (SELECT sum(b2.balance) FROM ledger_accounts p JOIN ledger_balances b2
@@ -91,12 +91,12 @@ async def holdings(session: AsyncSession, owner_type: OwnerType | str, owner_id:
         "owner_type": str(owner_type), "owner_id": owner_id, "purpose": purpose, "now": now,
         "soon": now + soon})
     out = []
-    for (code, name, kind, scale, expires, account_id, total, held, expired_free, expiring_soon,
-         lots, pending) in found:
+    for (code, name, kind, scale, expires, merchant_id, account_id, total, held, expired_free,
+         expiring_soon, lots, pending) in found:
         posted = int(total) - int(expired_free or 0)
         out.append(HoldingOut(
             asset_code=code, asset_name=name, asset_kind=kind, scale=scale, expires=expires,
-            account_id=account_id, posted=posted, held=int(held),
+            merchant_id=merchant_id, account_id=account_id, posted=posted, held=int(held),
             available=posted - int(held), expiring_soon=int(expiring_soon or 0),
             expiring_before=now + soon if lots else None, pending=int(pending or 0)))
     return out

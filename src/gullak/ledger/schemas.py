@@ -207,6 +207,7 @@ class HoldingOut(Out):
     asset_kind: AssetKind
     scale: int
     expires: bool
+    merchant_id: uuid.UUID | None = None  # a merchant's branded coin: the merchant's id
     account_id: uuid.UUID | None
     posted: int
     held: int

@@ -34,7 +34,6 @@ from gullak.kit.errors import NotFound
 from gullak.kit.events import Event
 from gullak.kit.ids import request_digest, uuid7
 from gullak.kit.security import Subject
-from gullak.kit.sql import xact_lock
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import CaptureIn, HoldIn, TransferIn
 from gullak.merchants import service as merchants
@@ -84,20 +83,21 @@ async def _cards(session: AsyncSession, data: OrderIn) -> list[pricing.Card]:
 
 # -- placing ----------------------------------------------------------------------------------
 
-_KEYED = "SELECT id, request_hash FROM orders WHERE user_id = %s AND idempotency_key = %s"
+_CLAIM = "SELECT serial, order_id, request_hash FROM orders_claim(%s, %s)"
 
 
-async def _replay(session: AsyncSession, user_id: uuid.UUID, key: str,
-                  digest: str) -> Order | None:
-    # Concurrent requests with one key queue here; the later ones find the first's order.
-    await xact_lock(session, f"orders.place:{user_id}:{key}")
-    found = await driver_rows(session, _KEYED, (user_id, key))  # nearly always none
-    if not found:
-        return None
-    [(order_id, request_hash)] = found
+async def _claim(session: AsyncSession, user_id: uuid.UUID, key: str,
+                 digest: str) -> tuple[str, Order | None]:
+    """The next order number, and the order this key already made (nearly always none), in
+    one call (migration 0046): concurrent requests with one key queue on the key's lock, and
+    the later ones find the first's order."""
+    [(serial, order_id, request_hash)] = await driver_rows(session, _CLAIM, (user_id, key))
+    number = service.number_of(serial)
+    if order_id is None:
+        return number, None
     if request_hash != digest:
         raise errors.IdempotencyKeyReused(field="Idempotency-Key")
-    return await session.get(Order, order_id)
+    return number, await session.get(Order, order_id)
 
 
 async def _where(session: AsyncSession, data: OrderIn) -> tuple[MerchantOut, str | None]:
@@ -134,8 +134,9 @@ async def place_order(session: AsyncSession, actor: Subject, data: OrderIn, poli
     if user_id is None:
         user_id = actor.id
     digest = _hash(data)
+    number: str | None = None
     if idempotency_key is not None:
-        existing = await _replay(session, user_id, idempotency_key, digest)
+        number, existing = await _claim(session, user_id, idempotency_key, digest)
         if existing is not None:
             return await service.order_out(session, existing), False
     cards = await _cards(session, data)
@@ -145,7 +146,9 @@ async def place_order(session: AsyncSession, actor: Subject, data: OrderIn, poli
     kind = "purchase" if currency == INR else "reward"
     subtotal = sum(line.total for line in lines)
     count = sum(line.quantity for line in lines)
-    order_id, number = uuid7(), await service.next_number(session)
+    order_id = uuid7()
+    if number is None:
+        number = await service.next_number(session)
     offer_id, redemption_id, off, fee, tax = None, None, 0, 0, 0
     if kind == "reward":
         if data.coupon_code is not None or data.tenders is not None or cards:

@@ -134,8 +134,9 @@ async def tenders(session: AsyncSession, policy: Policy, data: OrderIn, user_id:
     """How a purchase is paid: the merchant's branded coins, promo coins, other coins, wallet
     cash, in that order unless the client lists its own; then gift cards; the gateway pays
     the rest."""
-    assets = {a.code: a for a in await ledger.list_assets(session)}
+    # Every asset, each with the user's balance in it (zero where none): one read for both.
     held = await ledger.holdings(session, "user", user_id)
+    assets = {h.asset_code: h for h in held}
     available = {h.asset_code: h.available for h in held}
     accounts = {h.asset_code: h.account_id for h in held}
     branded = offers.branded_code(data.merchant_id)  # none held if not created yet
@@ -146,7 +147,7 @@ async def tenders(session: AsyncSession, policy: Policy, data: OrderIn, user_id:
         if code == INR:
             return Candidate("wallet", INR, 1, available.get(INR, 0), requested,
                              account_id=accounts.get(INR))
-        if asset is None or asset.kind != "coin" or asset.merchant_id not in (
+        if asset is None or asset.asset_kind != "coin" or asset.merchant_id not in (
                 None, data.merchant_id):
             return None
         rate = coin_rate(code, asset.scale, rates)
@@ -163,7 +164,7 @@ async def tenders(session: AsyncSession, policy: Policy, data: OrderIn, user_id:
                                            field="tenders", asset_code=pref.asset_code)
             found.append(c)
     else:
-        others = sorted(code for code, a in assets.items() if a.kind == "coin"
+        others = sorted(code for code, a in assets.items() if a.asset_kind == "coin"
                         and code not in (branded, PROMO) and available.get(code, 0) > 0)
         for code in (branded, PROMO, *others, INR):
             c = candidate(code, None)

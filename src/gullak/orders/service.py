@@ -19,7 +19,7 @@ from gullak.kit import clock, events
 from gullak.kit.browse import Browse
 from gullak.kit.browse import Page as BrowsePage
 from gullak.kit.browse import page as browse_page
-from gullak.kit.ids import human_code, parse_cursor, uuid7
+from gullak.kit.ids import code_of, human_code, parse_cursor, uuid7
 from gullak.kit.security import Subject
 from gullak.merchants import service as merchants
 from gullak.orders import errors
@@ -51,10 +51,16 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 USER_CANCELLABLE = frozenset({"created", "awaiting_payment", "paid", "confirmed"})
 REFUNDABLE = frozenset({"completed", "partially_refunded"})
 SYSTEM = "system"
+NUMBER_PREFIX = "ORD"  # ORD-202612-000123
 
 
 async def next_number(session: AsyncSession) -> str:
-    return await human_code(session, "ORD", NUMBERS.name)
+    return await human_code(session, NUMBER_PREFIX, NUMBERS.name)
+
+
+def number_of(serial: int) -> str:
+    """The order number of a value of `order_numbers` already drawn (`orders_claim`)."""
+    return code_of(NUMBER_PREFIX, serial)
 
 
 def actor_of(actor: Subject | None) -> tuple[str, uuid.UUID | None]:
