@@ -19,6 +19,7 @@ from gullak.catalog import errors
 from gullak.catalog.common import product, record
 from gullak.catalog.models import ProductVariant, Reservation
 from gullak.catalog.schemas import ReservationOut, ReserveIn, SaleLine, StockIn, StockOut
+from gullak.db.engine import driver_rows
 from gullak.kit import clock
 from gullak.kit.errors import InvalidInput
 from gullak.kit.ids import uuid7
@@ -75,34 +76,51 @@ async def set_stock(session: AsyncSession, product_id: uuid.UUID, data: StockIn,
     return out
 
 
+# An order's placement runs these two for each item: statements written once, on the driver
+# (db.engine.driver_rows), where SQLAlchemy's session cost several times their round trip.
+_SALE_LINE = """
+SELECT p.merchant_id, p.sku, p.name, p.price, p.asset_code, v.id, v.sku, v.name,
+       v.selling_price, v.active,
+       EXISTS (SELECT 1 FROM product_variants a WHERE a.product_id = p.id)
+FROM products p LEFT JOIN product_variants v ON v.id = %(v)s AND v.product_id = p.id
+WHERE p.id = %(p)s AND p.status = 'active'
+"""
+# The stock counted and the reservation written in one round trip; no row back: not that
+# many free, or no stock counted. One statement per partial unique index of the stock.
+_RESERVE = """
+WITH s AS (UPDATE inventory SET reserved = reserved + %(q)s, updated_at = now()
+           WHERE product_id = %(p)s AND {key} AND on_hand - reserved >= %(q)s RETURNING id)
+INSERT INTO inventory_reservations (id, stock_id, product_id, variant_id, quantity, status,
+                                    reference, expires_at, created_at, resolved_at)
+SELECT %(id)s, s.id, %(p)s, %(v)s::uuid, %(q)s, 'pending', %(ref)s::text, %(until)s,
+       %(now)s, NULL FROM s
+RETURNING id
+"""
+_RESERVE_VARIANT = _RESERVE.format(key="variant_id = %(v)s")
+_RESERVE_PRODUCT = _RESERVE.format(key="variant_id IS NULL")
+
+
 async def sale_line(session: AsyncSession, product_id: uuid.UUID,
                     variant_id: uuid.UUID | None) -> SaleLine:
     """The item as a checkout prices it, in one read: ProductNotFound unless the product is
     on sale, VariantNotFound unless the variant is, and variant_required when the product is
     sold by variant and none is named. Whether its merchant is live is the caller's check."""
-    row = (await session.execute(text(
-        "SELECT p.merchant_id, p.sku, p.name, p.price, p.asset_code,"
-        " v.id AS variant_id, v.sku AS variant_sku, v.name AS variant_name,"
-        " v.selling_price, v.active,"
-        " EXISTS (SELECT 1 FROM product_variants a WHERE a.product_id = p.id) AS by_variant"
-        " FROM products p LEFT JOIN product_variants v ON v.id = :v AND v.product_id = p.id"
-        " WHERE p.id = :p AND p.status = 'active'"),
-        {"p": product_id, "v": variant_id})).mappings().first()
-    if row is None:
+    found = await driver_rows(session, _SALE_LINE, {"p": product_id, "v": variant_id})
+    if not found:
         raise errors.ProductNotFound("The product is not on sale.")
+    [(merchant_id, sku, name, price, asset_code, variant, variant_sku, variant_name,
+      selling_price, active, by_variant)] = found
     if variant_id is None:
-        if row["by_variant"]:
+        if by_variant:
             raise InvalidInput("This product keeps its stock per variant: name the variant.",
                                code="variant_required", field="variant_id")
-        return SaleLine(product_id=product_id, merchant_id=row["merchant_id"], variant_id=None,
-                        sku=row["sku"], name=row["name"], unit_price=row["price"],
-                        asset_code=row["asset_code"])
-    if row["variant_id"] is None or not row["active"]:
+        return SaleLine(product_id=product_id, merchant_id=merchant_id, variant_id=None,
+                        sku=sku, name=name, unit_price=price, asset_code=asset_code)
+    if variant is None or not active:
         raise errors.VariantNotFound(field="variant_id")
-    return SaleLine(product_id=product_id, merchant_id=row["merchant_id"],
-                    variant_id=variant_id, sku=row["variant_sku"],
-                    name=f"{row['name']} ({row['variant_name']})",
-                    unit_price=row["selling_price"], asset_code=row["asset_code"])
+    return SaleLine(product_id=product_id, merchant_id=merchant_id, variant_id=variant_id,
+                    sku=variant_sku, name=f"{name} ({variant_name})", unit_price=selling_price,
+                    asset_code=asset_code)
 
 
 async def reserve(session: AsyncSession, data: ReserveIn, *,
@@ -119,18 +137,9 @@ async def reserve(session: AsyncSession, data: ReserveIn, *,
     params: dict[str, Any] = {"p": data.product_id, "v": data.variant_id, "q": data.quantity,
                               "id": out.id, "ref": out.reference, "now": now,
                               "until": out.expires_at}
-    # The stock counted and the reservation written in one round trip (an order's placement
-    # makes one for each item); no row back: not that many free, or no stock counted.
-    placed = await session.scalar(text(
-        "WITH s AS (UPDATE inventory SET reserved = reserved + :q, updated_at = now()"
-        f" WHERE product_id = :p AND {_key(data.variant_id)} AND on_hand - reserved >= :q"
-        " RETURNING id)"
-        " INSERT INTO inventory_reservations (id, stock_id, product_id, variant_id, quantity,"
-        " status, reference, expires_at, created_at, resolved_at)"
-        " SELECT :id, s.id, :p, CAST(:v AS uuid), :q, 'pending', CAST(:ref AS text), :until,"
-        " :now, NULL FROM s"
-        " RETURNING id"), params)
-    if placed is None:
+    placed = await driver_rows(session, _RESERVE_VARIANT if data.variant_id is not None
+                               else _RESERVE_PRODUCT, params)
+    if not placed:
         exists = await session.scalar(text(
             f"SELECT id FROM inventory WHERE product_id = :p AND {_key(data.variant_id)}"),
             params)

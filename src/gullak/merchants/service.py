@@ -42,7 +42,7 @@ from gullak.merchants.commissions import (
     delete_commission,
     list_commissions,
 )
-from gullak.merchants.common import as_json, merchant_out, merchant_row
+from gullak.merchants.common import as_json, merchant_out, merchant_row, merchant_view
 from gullak.merchants.documents import (
     DOCUMENT_TYPES,
     add_document,
@@ -294,7 +294,7 @@ __all__ = [
     "delete_commission", "document_out", "DOCUMENT_TYPES", "get_bank_account", "get_live_merchant",
     "get_merchant", "get_merchant_user", "get_outlet", "is_live", "list_bank_accounts",
     "list_commissions", "list_documents", "list_merchant_users", "list_merchants", "list_outlets",
-    "listed", "merchant_login", "merchant_of", "merchant_out", "merchant_user_permissions",
+    "listed", "merchant_login", "merchant_of", "merchant_out", "merchant_view", "merchant_user_permissions",
     "nearby", "NEEDS_REASON", "open_now", "open_now_clause", "outlet_out", "payout_account",
     "payout_destination", "PayoutDestination",
     "pending_bank_accounts", "record_verification", "retry_bank_account", "settlement_schedules", "review_document",

@@ -103,7 +103,7 @@ async def _claim(session: AsyncSession, user_id: uuid.UUID, key: str,
 async def _where(session: AsyncSession, data: OrderIn) -> tuple[MerchantOut, str | None]:
     """The merchant and the order's city, after checking the merchant, the outlet and the
     address."""
-    merchant = await merchants.get_merchant(session, data.merchant_id)
+    merchant = await merchants.merchant_view(session, data.merchant_id)
     if merchant.status != "live":
         raise errors.InvalidOrder("The merchant is not taking orders.",
                                   code="merchant_not_live", field="merchant_id")
