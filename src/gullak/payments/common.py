@@ -4,6 +4,7 @@ that money moves between, and the record of every call to a provider."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -50,20 +51,32 @@ async def ensure_asset(session: AsyncSession, currency: str) -> None:
             pass
 
 
+async def _opened(session: AsyncSession, currency: str,
+                  open_: Callable[[], Awaitable[AccountOut]]) -> AccountOut:
+    # The account nearly always exists (and so its asset): one read. Only an account that
+    # must be opened needs the asset, made first if it is missing.
+    try:
+        return await open_()
+    except ledger_errors.AssetNotFound:
+        await ensure_asset(session, currency)
+        return await open_()
+
+
 async def clearing(session: AsyncSession, currency: str) -> AccountOut:
-    await ensure_asset(session, currency)
-    return await ledger.platform_account(session, currency, CLEARING)
+    return await _opened(session, currency,
+                         lambda: ledger.platform_account(session, currency, CLEARING))
 
 
 async def destination(session: AsyncSession, payment: Payment) -> AccountOut:
     """Where a captured payment's money goes: a top-up to the user's wallet, a subscription's
     to the platform's revenue, an order's to escrow."""
-    await ensure_asset(session, payment.currency)
+    currency = payment.currency
     if payment.purpose == "topup":
-        return await ledger.user_account(session, payment.user_id, payment.currency)
-    if payment.purpose == "subscription":
-        return await ledger.platform_account(session, payment.currency, "subscription_revenue")
-    return await ledger.platform_account(session, payment.currency, ESCROW)
+        return await _opened(session, currency,
+                             lambda: ledger.user_account(session, payment.user_id, currency))
+    purpose = "subscription_revenue" if payment.purpose == "subscription" else ESCROW
+    return await _opened(session, currency,
+                         lambda: ledger.platform_account(session, currency, purpose))
 
 
 async def record_attempt(session: AsyncSession, payment_id: uuid.UUID, operation: str,
