@@ -85,7 +85,8 @@ async def close_refund(session: AsyncSession, refund_id: uuid.UUID, *,
     payment = await load(session, refund.payment_id, lock=True)
     await record_attempt(session, payment.id, "refund", {"amount": refund.amount},
                          "error" if error else "ok",
-                         {"error": error} if error else {"ref": gateway_ref})
+                         {"error": error} if error else {"ref": gateway_ref},
+                         user_id=payment.user_id)
     if refund.status != "pending":
         return RefundOut.model_validate(refund)
     if error is not None:

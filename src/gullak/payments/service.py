@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.db.engine import driver_rows
+from gullak.kit import clock
 from gullak.kit.errors import InvalidInput
 from gullak.kit.events import Event
 from gullak.kit.ids import human_code, uuid7
@@ -154,17 +155,16 @@ async def record_started(session: AsyncSession, payment_id: uuid.UUID,
                          order: GatewayOrder) -> PaymentOut:
     payment = await load(session, payment_id, lock=True)
     await record_attempt(session, payment_id, "create", {"amount": payment.amount},
-                         "ok", {"ref": order.ref, **_safe(order.raw)})
+                         "ok", {"ref": order.ref, **_safe(order.raw)}, user_id=payment.user_id)
     if payment.gateway_ref is None:
         # Kept whatever the status: an event about this provider order must find its payment.
+        # Written when the unit commits; the answer is built from what is set here.
         payment.gateway_ref = order.ref
         if payment.status in OPEN:
             payment.checkout_url = order.checkout_url
         if payment.status == "created":
             payment.status = "pending"
-        payment.updated_at = func.now()  # type: ignore[assignment]
-        await session.flush()
-        await session.refresh(payment)
+        payment.updated_at = clock.now()
     if payment.status not in OPEN:
         # Cancelled (or failed) while the provider was asked: nobody is sent to pay it.
         raise errors.InvalidTransition(f"The payment is {payment.status}.", keep_changes=True)
