@@ -79,12 +79,10 @@ async def destination(session: AsyncSession, payment: Payment) -> AccountOut:
                          lambda: ledger.platform_account(session, currency, purpose))
 
 
-async def record_attempt(session: AsyncSession, payment_id: uuid.UUID, operation: str,
-                         request: dict[str, Any], outcome: str, response: dict[str, Any], *,
-                         user_id: uuid.UUID | None = None) -> None:
-    """`user_id`: the payment's user, when the caller has the payment (one read fewer)."""
-    if user_id is None:
-        user_id = (await load(session, payment_id)).user_id
-    session.add(PaymentAttempt(user_id=user_id, payment_id=payment_id, operation=operation,
-                               request=request, outcome=outcome, response=response))
+async def record_attempt(session: AsyncSession, payment: Payment, operation: str,
+                         request: dict[str, Any], outcome: str,
+                         response: dict[str, Any]) -> None:
+    session.add(PaymentAttempt(user_id=payment.user_id, payment_id=payment.id,
+                               operation=operation, request=request, outcome=outcome,
+                               response=response))
     await session.flush()

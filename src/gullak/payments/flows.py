@@ -18,6 +18,7 @@ import structlog
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 from gullak.payments import errors, gateways, reconcile, service
+from gullak.payments.common import load
 from gullak.payments.gateways.base import GatewayError, GatewayStatus
 from gullak.payments.schemas import Difference, PaymentOut, ReconcileOut, RefundOut
 from gullak.settings import Settings
@@ -153,5 +154,5 @@ async def _failed_call(db: Database, payment_id: uuid.UUID, operation: str,
     log.warning("gateway_call_failed", payment_id=str(payment_id), operation=operation,
                 error=exc.detail)
     async with unit_of_work(db) as session:
-        await service.record_attempt(session, payment_id, operation, {}, "error",
-                                     {"error": exc.detail, "status": exc.status})
+        await service.record_attempt(session, await load(session, payment_id), operation, {},
+                                     "error", {"error": exc.detail, "status": exc.status})

@@ -83,10 +83,9 @@ async def close_refund(session: AsyncSession, refund_id: uuid.UUID, *,
     if refund is None:
         raise errors.PaymentNotFound("No such refund.", field="refund_id")
     payment = await load(session, refund.payment_id, lock=True)
-    await record_attempt(session, payment.id, "refund", {"amount": refund.amount},
+    await record_attempt(session, payment, "refund", {"amount": refund.amount},
                          "error" if error else "ok",
-                         {"error": error} if error else {"ref": gateway_ref},
-                         user_id=payment.user_id)
+                         {"error": error} if error else {"ref": gateway_ref})
     if refund.status != "pending":
         return RefundOut.model_validate(refund)
     if error is not None:

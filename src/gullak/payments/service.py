@@ -154,8 +154,8 @@ async def starting(session: AsyncSession, payment_id: uuid.UUID,
 async def record_started(session: AsyncSession, payment_id: uuid.UUID,
                          order: GatewayOrder) -> PaymentOut:
     payment = await load(session, payment_id, lock=True)
-    await record_attempt(session, payment_id, "create", {"amount": payment.amount},
-                         "ok", {"ref": order.ref, **_safe(order.raw)}, user_id=payment.user_id)
+    await record_attempt(session, payment, "create", {"amount": payment.amount},
+                         "ok", {"ref": order.ref, **_safe(order.raw)})
     if payment.gateway_ref is None:
         # Kept whatever the status: an event about this provider order must find its payment.
         # Written when the unit commits; the answer is built from what is set here.
