@@ -20,8 +20,11 @@ from gullak.kit.errors import InvalidInput
 _lock = threading.Lock()
 _last_ms = 0
 _seq = 0
-_noise = b""  # the system's randomness, read ahead: one system call per 409 ids, not per id
+# The system's randomness, read ahead: one system call per 409 ids, not per id; each id takes
+# the next ten bytes from `_used` on.
 _NOISE_READ = 4090
+_noise = b""
+_used = _NOISE_READ
 _new = object.__new__
 _set = object.__setattr__
 
@@ -29,8 +32,8 @@ _set = object.__setattr__
 def _forked() -> None:
     # A forked process (an API worker, a bench client) must not spend its parent's bytes:
     # both would make the same ids.
-    global _noise
-    _noise = b""
+    global _used
+    _used = _NOISE_READ
 
 
 os.register_at_fork(after_in_child=_forked)
@@ -42,13 +45,13 @@ def uuid7() -> uuid.UUID:
     Within one millisecond a 12-bit counter keeps ids from this process increasing, so
     primary keys insert at the right edge of their index.
     """
-    global _last_ms, _seq, _noise
+    global _last_ms, _seq, _noise, _used
     with _lock:
-        if not _noise:
-            _noise = os.urandom(_NOISE_READ)
+        if _used == _NOISE_READ:
+            _noise, _used = os.urandom(_NOISE_READ), 0
         # Ten bytes of it: the counter's start and the random bits.
-        noise = int.from_bytes(_noise[-10:], "big")
-        _noise = _noise[:-10]
+        noise = int.from_bytes(_noise[_used:_used + 10], "big")
+        _used += 10
         ms = time.time_ns() // 1_000_000
         if ms <= _last_ms:
             _seq += 1
