@@ -31,11 +31,8 @@ SELECT * FROM ledger_post(NULL, NULL, :tx, CAST(:ids AS uuid[]), CAST(:assets AS
 _LOCK = text("""
 SELECT max(l.last_posted_at) FROM (
   SELECT b.last_posted_at FROM ledger_balances b
-  JOIN (SELECT u.id, u.acc FROM unnest(CAST(:ids AS uuid[]), CAST(:debits AS uuid[])) AS u(id, acc)
-        UNION ALL
-        SELECT u.id, u.acc FROM unnest(CAST(:ids AS uuid[]), CAST(:credits AS uuid[])) AS u(id, acc)
-       ) x ON x.acc = b.account_id
-  WHERE b.shard = (hashtext(x.id::text) & 2147483647) % b.shards
+  WHERE b.account_id = ANY(CAST(:debits AS uuid[]) || CAST(:credits AS uuid[]))
+    AND b.shard = ledger_shard_key() % b.shards
   ORDER BY b.account_id, b.shard FOR UPDATE OF b) l
 """)
 _INSERT = text("""
@@ -208,6 +205,25 @@ async def test_credits_of_expiring_coins_are_posted_as_a_set(book: Book) -> None
     await service.transfer(s, move(a, b, 6))
     assert await s.scalar(text("SELECT sum(remaining) FROM ledger_lots WHERE account_id = :a"),
                           {"a": a.id}) == 1
+    await assert_verified(s)
+
+
+async def test_a_transaction_posts_to_one_shard_of_a_sharded_account(book: Book) -> None:
+    """However many transfers a transaction posts, by the set path or row by row, they take
+    one shard of a sharded account (0047): a batch locks one of its balance rows, not all."""
+    s = book.session
+    users = [await book.user() for _ in range(40)]
+    await service.post(s, [move(book.issuance, u, 1 + i, kind="earn")
+                           for i, u in enumerate(users)])
+    await book.fund(users[0], 5)
+    shards = (await s.execute(text(
+        "SELECT DISTINCT debit_shard FROM ledger_transfers WHERE debit_account_id = :a"),
+        {"a": book.issuance.id})).scalars().all()
+    assert len(shards) == 1
+    moved = (await s.execute(text(
+        "SELECT shard, balance FROM ledger_balances WHERE account_id = :a AND balance <> 0"),
+        {"a": book.issuance.id})).all()
+    assert moved == [(shards[0], -(sum(range(1, 41)) + 5))]
     await assert_verified(s)
 
 

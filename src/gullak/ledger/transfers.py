@@ -133,16 +133,13 @@ ORDER BY t.ord
 """)
 
 # Several transfers in one transaction lock every balance row they will touch up front, in
-# the global order the transfer trigger uses (account, then shard; a transfer's shard of a
-# sharded account follows from its id): no deadlocks. The rows' last posted times let the
-# transaction take one time for all its transfers.
+# the global order the transfer trigger uses (account, then shard; a transaction posts to one
+# shard of a sharded account, migrations/sql/0047): no deadlocks. The rows' last posted times
+# let the transaction take one time for all its transfers.
 _LOCK_BALANCES = text("""
 SELECT b.last_posted_at FROM ledger_balances b
-JOIN (SELECT u.id, u.acc FROM unnest(CAST(:ids AS uuid[]), CAST(:debits AS uuid[])) AS u(id, acc)
-      UNION ALL
-      SELECT u.id, u.acc FROM unnest(CAST(:ids AS uuid[]), CAST(:credits AS uuid[])) AS u(id, acc)
-     ) x ON x.acc = b.account_id
-WHERE b.shard = (hashtext(x.id::text) & 2147483647) % b.shards
+WHERE b.account_id = ANY(CAST(:debits AS uuid[]) || CAST(:credits AS uuid[]))
+  AND b.shard = ledger_shard_key() % b.shards
 ORDER BY b.account_id, b.shard
 FOR UPDATE OF b
 """)
@@ -165,7 +162,7 @@ async def expire_lots(session: AsyncSession, *, limit: int = 1000) -> int:
     debits = [r.account_id for r in rows]
     credits = [breakage[r.asset_code] for r in rows]
     times = (await run(session, _LOCK_BALANCES, {
-        "ids": ids, "debits": debits, "credits": credits})).scalars().all()
+        "debits": debits, "credits": credits})).scalars().all()
     # Not earlier than the last transfer on any row it locked, as the trigger would make each
     # transfer anyway: this way all of them share one time.
     at = max([clock.now(), *(t for t in times if t is not None)])
