@@ -65,7 +65,8 @@ def brute(scores: dict[uuid.UUID, int]) -> dict[uuid.UUID, int]:
 async def assert_exact(session: AsyncSession, board: str) -> None:
     """Every bucket of the board holds exactly its entries, and every rank is the brute one."""
     counted = dict((await session.execute(text(
-        "SELECT bucket, n FROM leaderboard_score_buckets WHERE board = :b AND n <> 0"),
+        "SELECT bucket, sum(n) FROM leaderboard_score_buckets WHERE board = :b"
+        " GROUP BY bucket HAVING sum(n) <> 0"),
         {"b": board})).all())
     scores = dict((await session.execute(text(
         "SELECT user_id, score FROM leaderboard_entries WHERE board = :b"), {"b": board})).all())
@@ -142,6 +143,22 @@ async def test_concurrent_adds_keep_the_bucket_counts_exact(fresh_db: Database) 
     async with unit_of_work(fresh_db) as session:
         for b in boards:
             await assert_exact(session, b)
+
+
+async def test_writers_at_once_do_not_wait_for_each_other(fresh_db: Database) -> None:
+    """Two transactions scoring into the same bucket count into shards of their own (0048):
+    the second does not wait for the first's commit, and the counts add up after both."""
+    first_user, second_user = uuid.uuid4(), uuid.uuid4()
+    async with unit_of_work(fresh_db) as first:
+        await PgBoards(first).add([(BOARD, first_user, 100)])
+        async with unit_of_work(fresh_db) as second:
+            await second.execute(text("SET LOCAL lock_timeout = '2s'"))
+            await PgBoards(second).add([(BOARD, second_user, 101)])  # the same bucket
+    async with unit_of_work(fresh_db) as session:
+        assert await session.scalar(text(
+            "SELECT count(DISTINCT shard) FROM leaderboard_score_buckets WHERE board = :b"),
+            {"b": BOARD}) == 2
+        await assert_exact(session, BOARD)
 
 
 async def test_redis_increments_wait_for_the_units_commit(

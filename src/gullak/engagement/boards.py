@@ -77,7 +77,9 @@ class Boards(Protocol):
 # first: under concurrent writers the row lock makes it the score this write replaced, so the
 # buckets cannot drift). The old score leaves its bucket, the new one enters its own; moves
 # are summed per bucket and applied in (board, bucket) order, so writers never deadlock on
-# the bucket rows. A score at zero or below is in no bucket (its entry is dropped after).
+# the bucket rows, to the transaction's own shard of each (`gullak_board_shard`, migration
+# 0048), so writers of the same boards at once do not wait for each other's commit. A
+# score at zero or below is in no bucket (its entry is dropped after).
 _ADD = text("""
 WITH t AS (
   SELECT b, u, d FROM unnest(CAST(:boards AS text[]), CAST(:users AS uuid[]),
@@ -95,11 +97,14 @@ WITH t AS (
   SELECT board, gullak_board_bucket(old) AS bucket, -1 AS n FROM moved WHERE old > 0
   UNION ALL
   SELECT board, gullak_board_bucket(new), 1 FROM moved WHERE new > 0
+), shard AS (
+  SELECT gullak_board_shard() AS s  -- once: a volatile CTE is not inlined
 )
-INSERT INTO leaderboard_score_buckets AS k (board, bucket, n)
-SELECT board, bucket, sum(n) FROM moves GROUP BY board, bucket HAVING sum(n) <> 0
+INSERT INTO leaderboard_score_buckets AS k (board, bucket, shard, n)
+SELECT board, bucket, (SELECT s FROM shard), sum(n) FROM moves
+GROUP BY board, bucket HAVING sum(n) <> 0
 ORDER BY board, bucket
-ON CONFLICT (board, bucket) DO UPDATE SET n = k.n + excluded.n
+ON CONFLICT (board, bucket, shard) DO UPDATE SET n = k.n + excluded.n
 """)
 _DROP = text("""
 DELETE FROM leaderboard_entries WHERE (board, user_id) IN

@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, Index, Integer, Text, func, text
+from sqlalchemy import (
+    BigInteger, CheckConstraint, Date, Index, Integer, SmallInteger, Text, func, text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gullak.db.base import Base, one_of
@@ -59,12 +61,15 @@ class LeaderboardEntry(Base):
 class LeaderboardScoreBucket(Base):
     """How many entries of a board score in a bucket (`gullak_board_bucket(score)`, about 1.1%
     wide), kept by every write in the same statement as the entries: own rank sums the buckets
-    above and counts only its own bucket's entries."""
+    above and counts only its own bucket's entries. Each bucket is counted in shards
+    (`gullak_board_shard()`, migration 0048), one for each writer at once: its count is the
+    sum of its shards."""
 
     __tablename__ = "leaderboard_score_buckets"
 
     board: Mapped[str] = mapped_column(Text, primary_key=True)
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default=text("0"))
     n: Mapped[int] = mapped_column(BigInteger)
 
 
