@@ -141,8 +141,10 @@ async def test_order_and_loyalty_events(session: AsyncSession) -> None:
     [args] = (await session.scalars(text(
         "SELECT args FROM procrastinate_jobs WHERE task_name = 'notifications.achievements'"
         " AND args::text LIKE :user"), {"user": f"%{user}%"})).all()
-    assert await handlers.notify_achievements(session, args["unlocks"]) == 2
-    assert await handlers.notify_achievements(session, args["unlocks"]) == 2  # a retry
+    unlocks = handlers.unpack_unlocks(args["packed"])
+    assert sorted(u["code"] for u in unlocks) == ["first_order", "streak_7"]
+    assert await handlers.notify_achievements(session, unlocks) == 2
+    assert await handlers.notify_achievements(session, unlocks) == 2  # a retry
     got = [(n.template, n.locale, n.title) for n in await _inbox(session, user)]
     assert got == [("orders.status_changed", "hi", "ऑर्डर ORD-7: shipped"),
                    ("loyalty.tier_changed", "hi", "अब आप Gold हैं"),

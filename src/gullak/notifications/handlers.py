@@ -156,11 +156,22 @@ async def achievements_unlocked(session: AsyncSession, found: list[Event]) -> No
     from gullak.notifications import jobs  # jobs import this module
     from gullak.worker import enqueue
 
-    unlocks = [{"user_id": str(e.data["user_id"]), "code": str(e.data["achievement_code"]),
-                "id": str(e.data["user_achievement_id"])}
-               for e in found if _user(dict(e.data)) is not None]
-    for start in range(0, len(unlocks), PER_JOB):
-        await enqueue(session, jobs.achievements, unlocks=unlocks[start:start + PER_JOB])
+    lines = [f"{e.data['user_id']} {e.data['user_achievement_id']} {e.data['achievement_code']}"
+             for e in found if _user(dict(e.data)) is not None]
+    for start in range(0, len(lines), PER_JOB):
+        await enqueue(session, jobs.achievements, packed="\n".join(lines[start:start + PER_JOB]))
+
+
+def unpack_unlocks(packed: str) -> list[dict[str, str]]:
+    """The unlocks a job carries, one a line: user, user's achievement, code (a code has no
+    space). Plain lines, not JSON objects: a job's arguments reach PostgreSQL inside a
+    composite in an array, and quoting their every quote there cost the client 21 ms for 500
+    unlocks as objects, 0.6 ms as lines (bench/README.md, "The daily conversion")."""
+    unlocks = []
+    for line in filter(None, packed.split("\n")):
+        user_id, id_, code = line.split(" ", 2)
+        unlocks.append({"user_id": user_id, "id": id_, "code": code})
+    return unlocks
 
 
 async def notify_achievements(session: AsyncSession, unlocks: list[dict[str, str]]) -> int:

@@ -34,9 +34,11 @@ async def deliver(delivery_id: str) -> str:
 
 
 @queue.task(name="notifications.achievements", retry=3)
-async def achievements(unlocks: list[dict[str, str]]) -> int:
+async def achievements(packed: str = "", unlocks: list[dict[str, str]] | None = None) -> int:
+    """`packed`: lines of `handlers.unpack_unlocks`; `unlocks`, as jobs enqueued before it."""
     async with unit_of_work(worker_db()) as session:
-        return await handlers.notify_achievements(session, unlocks)
+        return await handlers.notify_achievements(
+            session, [*(unlocks or []), *handlers.unpack_unlocks(packed)])
 
 
 @queue.task(name="notifications.cashbacks", retry=3)
