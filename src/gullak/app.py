@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +14,7 @@ from fastapi.datastructures import Default
 from gullak import __version__, domains
 from gullak.db import routing
 from gullak.db.engine import Database, resolve_url
-from gullak.kit import dispatch, express, http, notify, openapi, problems
+from gullak.kit import collector, dispatch, express, http, notify, openapi, problems
 from gullak.kit import logging as gullak_logging
 from gullak.settings import Settings, check_startup, get_settings
 
@@ -40,7 +39,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None,
             async with notify.listening(listen_url, ttl), contextlib.AsyncExitStack() as stack:
                 for running in domains.lifespans(wiring):
                     await stack.enter_async_context(running(app.state.db))
-                _settle_garbage_collector()
+                collector.settle()
                 yield
         finally:
             if app.state.replica is not None:
@@ -80,15 +79,6 @@ def factory() -> FastAPI:
     settings = get_settings()
     gullak_logging.configure(settings.log_level, settings.log_format)
     return create_app(settings)
-
-
-def _settle_garbage_collector() -> None:
-    """What exists once the app is up (modules, routes, models, pools) lives as long as the
-    process: moved out of the collector's sight, so that a full collection walks only what
-    requests made since. Unfrozen, a full collection over it stopped the event loop for about
-    100 ms and was the whole of the reads' p99 (bench/README.md)."""
-    gc.collect()
-    gc.freeze()
 
 
 def _listen(settings: Settings, db: Database) -> tuple[str, float]:

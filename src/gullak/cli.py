@@ -844,6 +844,14 @@ def export(
     typer.echo(f"  {where}")
 
 
+@bench_app.callback()
+def bench_process() -> None:
+    """A benchmark's process collects garbage as the API's and the worker's do."""
+    from gullak.kit import collector
+
+    collector.settle()
+
+
 @bench_app.command("ledger")
 def bench_ledger(
     seconds: Annotated[float, typer.Option(help="Length of each timed workload.")] = 20.0,

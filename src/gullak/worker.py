@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
+from gullak.kit import collector
 
 log = structlog.get_logger("gullak.worker")
 
@@ -117,6 +118,7 @@ async def run(url: str, *, concurrency: int, stop_after_idle: bool = False,
     pool = open_pool(url, max_size=concurrency + 2, pgbouncer=pgbouncer)
     await pool.open(wait=True)
     _db = Database(url, pool_size=concurrency, max_overflow=0, pgbouncer=pgbouncer)
+    collector.settle()
     # A connector per run: Procrastinate's connector keeps an external pool after closing,
     # so a second run in the same process (tests, restarts) must not reuse it.
     try:
