@@ -134,7 +134,8 @@ LOCAL = {
     "gateway_events", "gateway_event_keys", "payment_sandbox_orders",
     # A network's conversion arrives before anyone knows whose it is (unmatched clicks).
     "cashbacks", "cashback_events",
-    # Counts of a board's scores per bucket, summed for a rank: a few hundred rows a board.
+    # Counts of a board's scores per bucket, summed for a rank: a few hundred rows a board,
+    # each in up to eight shards.
     "leaderboard_score_buckets",
     # Money out: owned by users and merchants alike, every step a ledger hold or capture
     # beside the (local) ledger, a queue the back office reads across owners, a few rows per
