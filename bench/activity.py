@@ -34,7 +34,7 @@ from rich.table import Table
 from sqlalchemy import text
 
 from gullak import domains
-from gullak.activity import service
+from gullak.activity import daily, service
 from gullak.activity.schemas import SampleIn, Source
 from gullak.cli import bench_module
 from gullak.db.engine import Database
@@ -211,7 +211,8 @@ async def _convert(url: str, users: int, first: int) -> dict[str, Any]:
     """Two days of the same users: the first conversion (accounts opened, the first
     achievements unlocked), then the next day's."""
     domains.install()
-    db = Database(url, pool_size=4, max_overflow=4)
+    # A connection for each unit, as the `activity.convert` job gives them, and a few more.
+    db = Database(url, pool_size=daily.WORKERS, max_overflow=4)
     day, _, over = _days()
     out: dict[str, Any] = {}
     try:
