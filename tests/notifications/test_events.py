@@ -104,9 +104,10 @@ async def test_a_bulk_confirmation_is_notified_by_a_job(session: AsyncSession) -
     [args] = (await session.scalars(text(
         "SELECT args FROM procrastinate_jobs WHERE task_name = 'notifications.cashbacks'"
         " AND args::text LIKE :user"), {"user": f"%{user}%"})).all()
-    assert [c["amount"] for c in args["confirmed"]] == [12_550, 300]  # nothing moved: no news
-    assert await handlers.notify_cashbacks(session, args["confirmed"]) == 2
-    assert await handlers.notify_cashbacks(session, args["confirmed"]) == 2  # a retry
+    confirmed = handlers.unpack_cashbacks(args["packed"])
+    assert [c["amount"] for c in confirmed] == [12_550, 300]  # nothing moved: no news
+    assert await handlers.notify_cashbacks(session, confirmed) == 2
+    assert await handlers.notify_cashbacks(session, confirmed) == 2  # a retry
     [mine], [theirs] = await _inbox(session, user), await _inbox(session, other)
     assert (mine.template, mine.body) == (
         "cashback.confirmed", "Your cashback of ₹125.50 is confirmed and in your wallet.")

@@ -61,12 +61,23 @@ async def cashbacks_confirmed(session: AsyncSession, found: list[Event]) -> None
     from gullak.notifications import jobs  # jobs import this module
     from gullak.worker import enqueue
 
-    confirmed = [{"cashback_id": str(e.data["cashback_id"]), "user_id": str(e.data["user_id"]),
-                  "amount": int(e.data["amount"]), "currency": str(e.data.get("currency") or "INR")}
-                 for e in found
-                 if _user(dict(e.data)) is not None and int(e.data.get("amount") or 0) > 0]
-    for start in range(0, len(confirmed), PER_JOB):
-        await enqueue(session, jobs.cashbacks, confirmed=confirmed[start:start + PER_JOB])
+    lines = [f"{e.data['cashback_id']} {e.data['user_id']} {int(e.data['amount'])}"
+             f" {e.data.get('currency') or 'INR'}"
+             for e in found
+             if _user(dict(e.data)) is not None and int(e.data.get("amount") or 0) > 0]
+    for start in range(0, len(lines), PER_JOB):
+        await enqueue(session, jobs.cashbacks, packed="\n".join(lines[start:start + PER_JOB]))
+
+
+def unpack_cashbacks(packed: str) -> list[dict[str, Any]]:
+    """The confirmed cashbacks a job carries, one a line: cashback, user, amount, currency
+    (as `unpack_unlocks`, lines rather than JSON objects)."""
+    confirmed: list[dict[str, Any]] = []
+    for line in filter(None, packed.split("\n")):
+        cashback_id, user_id, amount, currency = line.split(" ", 3)
+        confirmed.append({"cashback_id": cashback_id, "user_id": user_id,
+                          "amount": int(amount), "currency": currency})
+    return confirmed
 
 
 async def notify_cashbacks(session: AsyncSession, confirmed: list[dict[str, Any]]) -> int:

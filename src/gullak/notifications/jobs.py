@@ -42,9 +42,11 @@ async def achievements(packed: str = "", unlocks: list[dict[str, str]] | None = 
 
 
 @queue.task(name="notifications.cashbacks", retry=3)
-async def cashbacks(confirmed: list[dict[str, Any]]) -> int:
+async def cashbacks(packed: str = "", confirmed: list[dict[str, Any]] | None = None) -> int:
+    """`packed`: lines of `handlers.unpack_cashbacks`; `confirmed`, as jobs enqueued before it."""
     async with unit_of_work(worker_db()) as session:
-        return await handlers.notify_cashbacks(session, confirmed)
+        return await handlers.notify_cashbacks(
+            session, [*(confirmed or []), *handlers.unpack_cashbacks(packed)])
 
 
 @queue.periodic(cron="* * * * *", periodic_id="notifications_sweep")
