@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from procrastinate.tasks import Task
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gullak.kit import events
@@ -15,7 +16,11 @@ from gullak.ledger import service as ledger
 from gullak.notifications.service import notify
 
 EXPIRY_WARNING = dt.timedelta(days=7)
-PER_JOB = 500  # one job argument stays a small JSON document
+PER_JOB = 500  # one job argument stays a small document
+# The fields of each line a job of notifications carries (`_enqueue_lines`); the last may hold
+# spaces.
+UNLOCK_FIELDS = ("user_id", "id", "code")
+CASHBACK_FIELDS = ("cashback_id", "user_id", "amount", "currency")
 
 
 def money(amount: int, asset: str) -> str:
@@ -59,25 +64,16 @@ async def cashbacks_confirmed(session: AsyncSession, found: list[Event]) -> None
     thousands does not wait on a notification each (five to seven statements, most of the
     settling when they ran here)."""
     from gullak.notifications import jobs  # jobs import this module
-    from gullak.worker import enqueue
 
-    lines = [f"{e.data['cashback_id']} {e.data['user_id']} {int(e.data['amount'])}"
-             f" {e.data.get('currency') or 'INR'}"
-             for e in found
-             if _user(dict(e.data)) is not None and int(e.data.get("amount") or 0) > 0]
-    for start in range(0, len(lines), PER_JOB):
-        await enqueue(session, jobs.cashbacks, packed="\n".join(lines[start:start + PER_JOB]))
+    await _enqueue_lines(session, jobs.cashbacks, [
+        (e.data["cashback_id"], e.data["user_id"], int(e.data["amount"]),
+         e.data.get("currency") or "INR")
+        for e in found
+        if _user(dict(e.data)) is not None and int(e.data.get("amount") or 0) > 0])
 
 
 def unpack_cashbacks(packed: str) -> list[dict[str, Any]]:
-    """The confirmed cashbacks a job carries, one a line: cashback, user, amount, currency
-    (as `unpack_unlocks`, lines rather than JSON objects)."""
-    confirmed: list[dict[str, Any]] = []
-    for line in filter(None, packed.split("\n")):
-        cashback_id, user_id, amount, currency = line.split(" ", 3)
-        confirmed.append({"cashback_id": cashback_id, "user_id": user_id,
-                          "amount": int(amount), "currency": currency})
-    return confirmed
+    return [{**c, "amount": int(c["amount"])} for c in _unpack(packed, CASHBACK_FIELDS)]
 
 
 async def notify_cashbacks(session: AsyncSession, confirmed: list[dict[str, Any]]) -> int:
@@ -165,24 +161,32 @@ async def achievements_unlocked(session: AsyncSession, found: list[Event]) -> No
     conversion does not wait on a notification per unlock (a few ms each, most of a day's
     conversion when they ran here)."""
     from gullak.notifications import jobs  # jobs import this module
-    from gullak.worker import enqueue
 
-    lines = [f"{e.data['user_id']} {e.data['user_achievement_id']} {e.data['achievement_code']}"
-             for e in found if _user(dict(e.data)) is not None]
-    for start in range(0, len(lines), PER_JOB):
-        await enqueue(session, jobs.achievements, packed="\n".join(lines[start:start + PER_JOB]))
+    await _enqueue_lines(session, jobs.achievements, [
+        (e.data["user_id"], e.data["user_achievement_id"], e.data["achievement_code"])
+        for e in found if _user(dict(e.data)) is not None])
 
 
 def unpack_unlocks(packed: str) -> list[dict[str, str]]:
-    """The unlocks a job carries, one a line: user, user's achievement, code (a code has no
-    space). Plain lines, not JSON objects: a job's arguments reach PostgreSQL inside a
-    composite in an array, and quoting their every quote there cost the client 21 ms for 500
-    unlocks as objects, 0.6 ms as lines (bench/README.md, "The daily conversion")."""
-    unlocks = []
-    for line in filter(None, packed.split("\n")):
-        user_id, id_, code = line.split(" ", 2)
-        unlocks.append({"user_id": user_id, "id": id_, "code": code})
-    return unlocks
+    return _unpack(packed, UNLOCK_FIELDS)
+
+
+async def _enqueue_lines(session: AsyncSession, task: Task[Any, Any, Any],
+                         rows: list[tuple[object, ...]]) -> None:
+    """Rows for `task`, PER_JOB a job, as lines of fields split by spaces (`_unpack`), not as
+    JSON objects: a job's arguments reach PostgreSQL inside a composite in an array, and
+    quoting their every quote there cost the client 21 ms for 500 unlocks as objects, 0.6 ms
+    as lines (bench/README.md, "The daily conversion")."""
+    from gullak.worker import enqueue
+
+    lines = [" ".join(map(str, row)) for row in rows]
+    for start in range(0, len(lines), PER_JOB):
+        await enqueue(session, task, packed="\n".join(lines[start:start + PER_JOB]))
+
+
+def _unpack(packed: str, fields: tuple[str, ...]) -> list[dict[str, str]]:
+    return [dict(zip(fields, line.split(" ", len(fields) - 1), strict=True))
+            for line in packed.split("\n") if line]
 
 
 async def notify_achievements(session: AsyncSession, unlocks: list[dict[str, str]]) -> int:
