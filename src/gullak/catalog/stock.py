@@ -156,24 +156,33 @@ async def get_reservation(session: AsyncSession, reservation_id: uuid.UUID) -> R
     return ReservationOut.model_validate(row)
 
 
+_FIELDS = ", ".join(ReservationOut.model_fields)
+# The reservation closed and its stock given back or sold in one round trip, on the driver: a
+# paid order closes one per item (SQLAlchemy's two statements cost more than their trips).
+_CLOSE = f"""
+WITH closed AS (
+  UPDATE inventory_reservations SET status = %(s)s, resolved_at = %(now)s
+  WHERE id = %(id)s AND status = 'pending' AND (%(release)s OR expires_at > %(now)s)
+  RETURNING stock_id, {_FIELDS}
+), stock AS (
+  UPDATE inventory i
+  SET on_hand = i.on_hand - CASE WHEN %(release)s THEN 0 ELSE closed.quantity END,
+      reserved = i.reserved - closed.quantity, updated_at = now()
+  FROM closed WHERE i.id = closed.stock_id
+)
+SELECT {_FIELDS} FROM closed
+"""
+
+
 async def _close(session: AsyncSession, reservation_id: uuid.UUID, status: str,
                  consume: bool) -> ReservationOut:
-    now = clock.now()
-    closed = (await session.execute(text(
-        "UPDATE inventory_reservations SET status = :s, resolved_at = :now"
-        " WHERE id = :id AND status = 'pending' AND (:release OR expires_at > :now)"
-        f" RETURNING stock_id, {', '.join(ReservationOut.model_fields)}"),
-        {"s": status, "now": now, "id": reservation_id, "release": not consume})).first()
-    if closed is None:
+    found = await driver_rows(session, _CLOSE, {"s": status, "now": clock.now(),
+                                                "id": reservation_id, "release": not consume})
+    if not found:
         current = await get_reservation(session, reservation_id)
         why = "expired" if current.status == "pending" else current.status
         raise errors.ReservationClosed(f"The reservation is {why}.", state=why)
-    on_hand = "on_hand - :q" if consume else "on_hand"
-    await session.execute(text(
-        f"UPDATE inventory SET on_hand = {on_hand}, reserved = reserved - :q, updated_at = now()"
-        " WHERE id = :id"), {"q": closed.quantity, "id": closed.stock_id})
-    return ReservationOut.model_validate(
-        {name: getattr(closed, name) for name in ReservationOut.model_fields})
+    return ReservationOut.model_validate(dict(zip(ReservationOut.model_fields, found[0])))
 
 
 async def commit_reservation(session: AsyncSession, reservation_id: uuid.UUID) -> ReservationOut:
