@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -132,43 +133,73 @@ async def list_topups(session: AsyncSession, user_id: uuid.UUID, *,
     return PaymentPage(items=items, next_cursor=str(items[-1].id) if more else None)
 
 
+_LOCKED = f"SELECT {', '.join(_COLUMNS)} FROM payments WHERE id = %s FOR UPDATE"
+# The provider's answer recorded as an attempt, and the payment given its provider order
+# (kept whatever the status: an event about that order must find its payment) in one
+# statement; the payment row comes back as it is now.
+_STARTED = f"""
+WITH attempt AS (
+  INSERT INTO payment_attempts (id, user_id, payment_id, operation, request, outcome, response)
+  VALUES (%(attempt)s, %(user)s, %(id)s, 'create', %(request)s::jsonb, 'ok', %(response)s::jsonb)
+)
+UPDATE payments SET gateway_ref = %(ref)s,
+  checkout_url = CASE WHEN status IN ({", ".join(f"'{s}'" for s in OPEN)}) THEN %(url)s
+                      ELSE checkout_url END,
+  status = CASE WHEN status = 'created' THEN 'pending' ELSE status END,
+  updated_at = %(now)s
+WHERE id = %(id)s AND gateway_ref IS NULL
+RETURNING {", ".join(_COLUMNS)}
+"""
+_ATTEMPT = """
+INSERT INTO payment_attempts (id, user_id, payment_id, operation, request, outcome, response)
+VALUES (%(attempt)s, %(user)s, %(id)s, 'create', %(request)s::jsonb, 'ok', %(response)s::jsonb)
+"""
+
+
+async def _locked_out(session: AsyncSession, payment_id: uuid.UUID) -> PaymentOut:
+    """The payment, its row locked for the unit, read on the driver (starting one is two
+    units, each would otherwise start the ORM's session for one row)."""
+    found = await driver_rows(session, _LOCKED, (payment_id,))
+    if not found:
+        raise errors.PaymentNotFound(field="payment_id")
+    return PaymentOut.model_validate(dict(zip(_COLUMNS, found[0])))
+
+
 async def starting(session: AsyncSession, payment_id: uuid.UUID,
                    user_id: uuid.UUID | None = None) -> tuple[PaymentOut, PaymentRequest | None]:
     """The payment, and what to ask its gateway, if it still needs asking: a payment already
     started answers with its checkout URL again, without a second provider order."""
-    payment = await load(session, payment_id, lock=True)
+    payment = await _locked_out(session, payment_id)
     if user_id is not None and payment.user_id != user_id:
         raise errors.PaymentNotFound(field="payment_id")
     if payment.gateway_ref is not None or payment.status not in OPEN:
         if payment.status not in OPEN:
             raise errors.InvalidTransition(f"The payment is {payment.status}.")
-        return payment_out(payment), None
+        return payment, None
     description = {"topup": f"Wallet top-up {payment.invoice_number}",
                    "subscription": "Privé subscription"}.get(
         payment.purpose, f"Order {payment.reference_id}")
-    return payment_out(payment), PaymentRequest(
+    return payment, PaymentRequest(
         payment.id, payment.amount, payment.currency, payment.purpose, str(payment.id),
         description)
 
 
 async def record_started(session: AsyncSession, payment_id: uuid.UUID,
                          order: GatewayOrder) -> PaymentOut:
-    payment = await load(session, payment_id, lock=True)
-    await record_attempt(session, payment, "create", {"amount": payment.amount},
-                         "ok", {"ref": order.ref, **_safe(order.raw)})
+    payment = await _locked_out(session, payment_id)
+    params = {"attempt": uuid7(), "user": payment.user_id, "id": payment.id,
+              "request": orjson.dumps({"amount": payment.amount}).decode(),
+              "response": orjson.dumps({"ref": order.ref, **_safe(order.raw)}).decode(),
+              "ref": order.ref, "url": order.checkout_url, "now": clock.now()}
     if payment.gateway_ref is None:
-        # Kept whatever the status: an event about this provider order must find its payment.
-        # Written when the unit commits; the answer is built from what is set here.
-        payment.gateway_ref = order.ref
-        if payment.status in OPEN:
-            payment.checkout_url = order.checkout_url
-        if payment.status == "created":
-            payment.status = "pending"
-        payment.updated_at = clock.now()
+        [row] = await driver_rows(session, _STARTED, params)
+        payment = PaymentOut.model_validate(dict(zip(_COLUMNS, row)))
+    else:
+        await driver_rows(session, _ATTEMPT, params)
     if payment.status not in OPEN:
         # Cancelled (or failed) while the provider was asked: nobody is sent to pay it.
         raise errors.InvalidTransition(f"The payment is {payment.status}.", keep_changes=True)
-    return payment_out(payment)
+    return payment
 
 
 def _safe(raw: Any) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping
 import structlog
 from sqlalchemy import text
 
-from gullak.db.engine import Database
-from gullak.db.uow import unit_of_work
+from gullak.db.engine import Database, driver_rows
+from gullak.db.uow import autocommit, unit_of_work
 from gullak.kit.ids import uuid7
 from gullak.kit.schemas import read_json
 from gullak.payments.gateways.base import (
@@ -38,6 +38,14 @@ log = structlog.get_logger("gullak.payments.sandbox")
 SIGNATURE = "x-sandbox-signature"
 OUTCOMES: dict[str, Kind] = {"paid": "captured", "failed": "failed"}
 STATUSES: dict[str, Status] = {"pending": "pending", "paid": "captured", "failed": "failed"}
+_CREATE = """
+INSERT INTO payment_sandbox_orders (ref, amount, currency) VALUES (%s, %s, %s)
+ON CONFLICT (ref) DO NOTHING
+"""
+_SETTLE = """
+UPDATE payment_sandbox_orders SET status = %s WHERE ref = %s AND status = 'pending'
+RETURNING amount
+"""
 
 
 class Sandbox:
@@ -56,10 +64,8 @@ class Sandbox:
     async def create(self, payment: PaymentRequest) -> GatewayOrder:
         ref = f"sandbox_{payment.id.hex}"  # one sandbox order per payment, however often asked
         async with unit_of_work(self._db) as session:
-            await session.execute(text(
-                "INSERT INTO payment_sandbox_orders (ref, amount, currency)"
-                " VALUES (:ref, :amount, :currency) ON CONFLICT (ref) DO NOTHING"),
-                {"ref": ref, "amount": payment.amount, "currency": payment.currency})
+            await autocommit(session)  # one statement, on the driver: it is the provider's
+            await driver_rows(session, _CREATE, (ref, payment.amount, payment.currency))
         log.info("sandbox_order_created", ref=ref, amount=payment.amount)
         return GatewayOrder(ref, self.checkout_url(ref), {"sandbox": True, "ref": ref})
 
@@ -114,11 +120,11 @@ class Sandbox:
         order moves (once: a second click changes nothing) and the signed webhook a provider
         would send is returned for delivery; None if the order was already settled."""
         async with unit_of_work(self._db) as session:
-            amount = await session.scalar(text(
-                "UPDATE payment_sandbox_orders SET status = :s WHERE ref = :ref"
-                " AND status = 'pending' RETURNING amount"), {"ref": ref, "s": outcome})
-        if amount is None:
+            await autocommit(session)
+            settled = await driver_rows(session, _SETTLE, (outcome, ref))
+        if not settled:
             return None
+        [(amount,)] = settled
         raw = json.dumps({"event_id": f"sandbox_evt_{uuid7().hex}", "ref": ref,
                           "status": outcome, "amount": amount, "sandbox": True}).encode()
         log.info("sandbox_webhook", ref=ref, status=outcome)
