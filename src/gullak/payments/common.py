@@ -67,7 +67,7 @@ async def clearing(session: AsyncSession, currency: str) -> AccountOut:
                          lambda: ledger.platform_account(session, currency, CLEARING))
 
 
-async def destination(session: AsyncSession, payment: Payment) -> AccountOut:
+async def destination(session: AsyncSession, payment: Payment | PaymentOut) -> AccountOut:
     """Where a captured payment's money goes: a top-up to the user's wallet, a subscription's
     to the platform's revenue, an order's to escrow."""
     currency = payment.currency
