@@ -179,6 +179,23 @@ async def place_order(session: AsyncSession, actor: Subject, data: OrderIn, poli
         idempotency_key=idempotency_key, request_hash=digest, created_at=now, updated_at=now)
     items: list[OrderItem] = []
     tenders: list[OrderTender] = []
+    # Balances before stock, as paying and cancelling lock them: a product's stock row is
+    # then held only for the end of each unit, and a user's next order, placed while this
+    # one is paid or cancelled, waits instead of deadlocking.
+    expires = now + (policy.reward_hold if kind == "reward" else policy.unpaid + MARGIN)
+    for position, part in enumerate(plan.tenders):
+        # Known from the balances read to price it; a tender is only planned from a balance.
+        account_id = part.account_id or \
+            (await ledger.user_account(session, user_id, part.asset_code)).id
+        hold = await ledger.place_hold(session, HoldIn(
+            account_id=account_id, asset_code=part.asset_code, amount=part.amount,
+            expires_at=expires, reference_type=REFERENCE, reference_id=str(order.id)),
+            idempotency_key=f"order:{order.id}:hold:{slot(part)}")
+        tenders.append(OrderTender(
+            order_id=order.id, user_id=order.user_id, position=position, kind=part.kind,
+            asset_code=part.asset_code, amount=part.amount, rate=part.rate, status="held",
+            hold_id=hold.id, gift_card_id=part.gift_card_id, captured=0, released=0,
+            refunded=0, commission=0, commission_refunded=0))
     ttl = min(policy.unpaid + MARGIN, MAX_RESERVATION)
     for line in lines:
         try:
@@ -194,20 +211,6 @@ async def place_order(session: AsyncSession, actor: Subject, data: OrderIn, poli
                                sku=line.sku, name=line.name,
                                unit_price=line.unit_price, quantity=line.quantity,
                                line_total=line.total, reservation_id=reservation_id))
-    expires = now + (policy.reward_hold if kind == "reward" else policy.unpaid + MARGIN)
-    for position, part in enumerate(plan.tenders):
-        # Known from the balances read to price it; a tender is only planned from a balance.
-        account_id = part.account_id or \
-            (await ledger.user_account(session, user_id, part.asset_code)).id
-        hold = await ledger.place_hold(session, HoldIn(
-            account_id=account_id, asset_code=part.asset_code, amount=part.amount,
-            expires_at=expires, reference_type=REFERENCE, reference_id=str(order.id)),
-            idempotency_key=f"order:{order.id}:hold:{slot(part)}")
-        tenders.append(OrderTender(
-            order_id=order.id, user_id=order.user_id, position=position, kind=part.kind,
-            asset_code=part.asset_code, amount=part.amount, rate=part.rate, status="held",
-            hold_id=hold.id, gift_card_id=part.gift_card_id, captured=0, released=0,
-            refunded=0, commission=0, commission_refunded=0))
     history = [service.event_row(order, None, "created", actor)]
     if not plan.gateway:
         await service.write_new(session, order, history, items, tenders)
@@ -264,13 +267,13 @@ async def _paid(session: AsyncSession, order: Order, actor: Subject | None,
                 reason: str, tenders: list[OrderTender] | None = None) -> None:
     """Funds are secured: a purchase captures its holds now, a reward-shop order keeps them
     until delivery. The stock is sold and the coupon's redemption completed.
-    Rows are locked in placement's order (the coupon's offer, stock, then balances): a user's
-    next order, placed while this one is paid, waits instead of deadlocking."""
+    Rows are locked in placement's order (the coupon's offer, balances, then stock): a user's
+    next order, placed while this one is paid, waits instead of deadlocking, and the stock
+    row, which every order of the product needs, is held only for the end of the unit."""
     await service.move(session, order, "paid", actor, reason)
     if order.redemption_id is not None:
         await offers.complete(session, order.redemption_id, ORDERS_ACTOR)
     items = await service.items_of(session, order.id)
-    await _commit_stock(session, order, items)
     if order.kind == "purchase":
         for tender in tenders if tenders is not None else \
                 await service.tenders_of(session, order.id):
@@ -278,6 +281,7 @@ async def _paid(session: AsyncSession, order: Order, actor: Subject | None,
         # Gift card products: their cards, funded from what the merchant was just paid.
         await giftcards.issue_for_order(session, order.id, order.user_id, order.merchant_id, [
             (i.product_id, i.quantity) for i in items])
+    await _commit_stock(session, order, items)
 
 
 def _gateway_tender(tenders: list[OrderTender], payment_id: uuid.UUID) -> OrderTender | None:
