@@ -21,7 +21,8 @@ from gullak.db.engine import Database
 from gullak.db.uow import unit_of_work
 from gullak.kit import events
 from gullak.ledger.verify import verify_database
-from gullak.payments import flows, service
+from gullak.payments import errors, flows, service
+from gullak.payments.gateways.base import GatewayOrder
 from tests.helpers.problems import assert_problem
 from tests.payments.support import (
     SANDBOX_SECRET,
@@ -220,3 +221,28 @@ async def _event_row(db: Database, event_id: str) -> uuid.UUID:
                                   {"e": event_id})
     assert found is not None
     return uuid.UUID(str(found))
+
+
+async def test_a_payment_cancelled_while_its_provider_was_asked_keeps_the_answer_only(
+        fresh_db: Database) -> None:
+    """The provider's order is recorded (an event about it must find the payment) and so is
+    the attempt, but a cancelled payment stays cancelled and sends nobody to pay it."""
+    user, order_id = uuid.uuid4(), str(uuid.uuid4())
+    async with unit_of_work(fresh_db) as session:
+        created = await service.create_payment(session, user_id=user, purpose="order",
+                                               reference_id=order_id, amount=4_200,
+                                               key=f"order:{order_id}")
+    async with unit_of_work(fresh_db) as session:
+        _, request = await service.starting(session, created.id, user)
+    assert request is not None
+    async with unit_of_work(fresh_db) as session:  # the order is cancelled meanwhile
+        assert await service.cancel_open(session, order_id) == 0
+    order = GatewayOrder("sandbox_late", "http://pay.invalid/late", {"sandbox": True})
+    with pytest.raises(errors.InvalidTransition):
+        async with unit_of_work(fresh_db) as session:
+            await service.record_started(session, created.id, order)
+    async with unit_of_work(fresh_db) as session:
+        payment = await service.get_payment(session, created.id)
+    assert (payment.status, payment.gateway_ref, payment.checkout_url) == (
+        "cancelled", "sandbox_late", None)
+    assert await count(fresh_db, "payment_attempts", "payment_id = :p", p=created.id) == 1
