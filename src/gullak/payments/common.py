@@ -4,13 +4,14 @@ that money moves between, and the record of every call to a provider."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gullak.db.engine import driver_rows
 from gullak.ledger import errors as ledger_errors
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import AccountOut, AssetIn, AssetKind
@@ -28,6 +29,17 @@ def payment_out(payment: Payment) -> PaymentOut:
     return PaymentOut.model_validate(payment)
 
 
+# A payment's columns, in the order `payment_of` reads them, for the statements run on the
+# driver (a payment started or applied is a row or two, and SQLAlchemy's session cost more
+# client CPU than the round trips).
+COLUMNS = ", ".join(PaymentOut.model_fields)
+_LOCKED = f"SELECT {COLUMNS} FROM payments WHERE id = %s FOR UPDATE"
+
+
+def payment_of(row: Sequence[Any]) -> PaymentOut:
+    return PaymentOut.model_validate(dict(zip(PaymentOut.model_fields, row)))
+
+
 async def load(session: AsyncSession, payment_id: uuid.UUID, *, lock: bool = False) -> Payment:
     query = select(Payment).where(Payment.id == payment_id).execution_options(
         populate_existing=True)
@@ -35,6 +47,15 @@ async def load(session: AsyncSession, payment_id: uuid.UUID, *, lock: bool = Fal
     if found is None:
         raise errors.PaymentNotFound(field="payment_id")
     return found
+
+
+async def locked(session: AsyncSession, payment_id: uuid.UUID) -> PaymentOut:
+    """`load(lock=True)` on the driver, for a unit that reads and writes the payment there
+    alone."""
+    found = await driver_rows(session, _LOCKED, (payment_id,))
+    if not found:
+        raise errors.PaymentNotFound(field="payment_id")
+    return payment_of(found[0])
 
 
 async def ensure_asset(session: AsyncSession, currency: str) -> None:

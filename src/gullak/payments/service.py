@@ -24,7 +24,15 @@ from gullak.kit.ids import human_code, uuid7
 from gullak.kit.schemas import BIGINT
 from gullak.ledger import service as ledger
 from gullak.payments import errors
-from gullak.payments.common import CURRENCIES, load, payment_out, record_attempt
+from gullak.payments.common import (
+    COLUMNS,
+    CURRENCIES,
+    load,
+    locked,
+    payment_of,
+    payment_out,
+    record_attempt,
+)
 from gullak.payments.gateways.base import GatewayOrder, PaymentRequest
 from gullak.payments.models import INVOICE_SEQ, OPEN, Payment
 from gullak.payments.refunds import close_refund, get_refund, open_refund, stale_refunds
@@ -51,13 +59,12 @@ def check_amount(amount: object) -> int:
 
 
 # Every order paid in part at a gateway makes one: on the driver, the whole row returned.
-_COLUMNS = tuple(PaymentOut.model_fields)
 _CREATE = f"""
 INSERT INTO payments (id, user_id, purpose, reference_id, amount, currency, gateway,
                       invoice_number, idempotency_key, request_hash)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (user_id, idempotency_key) DO NOTHING
-RETURNING {", ".join(_COLUMNS)}
+RETURNING {COLUMNS}
 """
 
 
@@ -93,7 +100,7 @@ async def create_payment(session: AsyncSession, *, user_id: uuid.UUID, purpose: 
         if existing.request_hash != digest:
             raise errors.IdempotencyKeyReused(field="key")
         return payment_out(existing)
-    return PaymentOut.model_validate(dict(zip(_COLUMNS, inserted[0])))
+    return payment_of(inserted[0])
 
 
 async def create_topup(session: AsyncSession, settings: Settings, *, user_id: uuid.UUID,
@@ -133,10 +140,9 @@ async def list_topups(session: AsyncSession, user_id: uuid.UUID, *,
     return PaymentPage(items=items, next_cursor=str(items[-1].id) if more else None)
 
 
-_LOCKED = f"SELECT {', '.join(_COLUMNS)} FROM payments WHERE id = %s FOR UPDATE"
 # The provider's answer recorded as an attempt, and the payment given its provider order
-# (kept whatever the status: an event about that order must find its payment) in one
-# statement; the payment row comes back as it is now.
+# (kept whatever the status: an event about that order must find its payment) if it has none
+# yet, in one statement; the payment comes back when it changed.
 _STARTED = f"""
 WITH attempt AS (
   INSERT INTO payment_attempts (id, user_id, payment_id, operation, request, outcome, response)
@@ -148,28 +154,15 @@ UPDATE payments SET gateway_ref = %(ref)s,
   status = CASE WHEN status = 'created' THEN 'pending' ELSE status END,
   updated_at = %(now)s
 WHERE id = %(id)s AND gateway_ref IS NULL
-RETURNING {", ".join(_COLUMNS)}
+RETURNING {COLUMNS}
 """
-_ATTEMPT = """
-INSERT INTO payment_attempts (id, user_id, payment_id, operation, request, outcome, response)
-VALUES (%(attempt)s, %(user)s, %(id)s, 'create', %(request)s::jsonb, 'ok', %(response)s::jsonb)
-"""
-
-
-async def _locked_out(session: AsyncSession, payment_id: uuid.UUID) -> PaymentOut:
-    """The payment, its row locked for the unit, read on the driver (starting one is two
-    units, each would otherwise start the ORM's session for one row)."""
-    found = await driver_rows(session, _LOCKED, (payment_id,))
-    if not found:
-        raise errors.PaymentNotFound(field="payment_id")
-    return PaymentOut.model_validate(dict(zip(_COLUMNS, found[0])))
 
 
 async def starting(session: AsyncSession, payment_id: uuid.UUID,
                    user_id: uuid.UUID | None = None) -> tuple[PaymentOut, PaymentRequest | None]:
     """The payment, and what to ask its gateway, if it still needs asking: a payment already
     started answers with its checkout URL again, without a second provider order."""
-    payment = await _locked_out(session, payment_id)
+    payment = await locked(session, payment_id)
     if user_id is not None and payment.user_id != user_id:
         raise errors.PaymentNotFound(field="payment_id")
     if payment.gateway_ref is not None or payment.status not in OPEN:
@@ -186,16 +179,14 @@ async def starting(session: AsyncSession, payment_id: uuid.UUID,
 
 async def record_started(session: AsyncSession, payment_id: uuid.UUID,
                          order: GatewayOrder) -> PaymentOut:
-    payment = await _locked_out(session, payment_id)
-    params = {"attempt": uuid7(), "user": payment.user_id, "id": payment.id,
-              "request": orjson.dumps({"amount": payment.amount}).decode(),
-              "response": orjson.dumps({"ref": order.ref, **_safe(order.raw)}).decode(),
-              "ref": order.ref, "url": order.checkout_url, "now": clock.now()}
-    if payment.gateway_ref is None:
-        [row] = await driver_rows(session, _STARTED, params)
-        payment = PaymentOut.model_validate(dict(zip(_COLUMNS, row)))
-    else:
-        await driver_rows(session, _ATTEMPT, params)
+    payment = await locked(session, payment_id)
+    changed = await driver_rows(session, _STARTED, {
+        "attempt": uuid7(), "user": payment.user_id, "id": payment.id,
+        "request": orjson.dumps({"amount": payment.amount}).decode(),
+        "response": orjson.dumps({"ref": order.ref, **_safe(order.raw)}).decode(),
+        "ref": order.ref, "url": order.checkout_url, "now": clock.now()})
+    if changed:
+        payment = payment_of(changed[0])
     if payment.status not in OPEN:
         # Cancelled (or failed) while the provider was asked: nobody is sent to pay it.
         raise errors.InvalidTransition(f"The payment is {payment.status}.", keep_changes=True)

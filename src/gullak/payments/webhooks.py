@@ -35,7 +35,7 @@ from gullak.kit.schemas import read_json
 from gullak.ledger import service as ledger
 from gullak.ledger.schemas import TransferIn
 from gullak.payments import errors
-from gullak.payments.common import OPEN_STATUSES, clearing, destination
+from gullak.payments.common import COLUMNS, OPEN_STATUSES, clearing, destination, payment_of
 from gullak.payments.gateways.base import Gateway, GatewayEvent, GatewayStatus, InvalidPayload
 from gullak.payments.models import Payment
 from gullak.payments.schemas import PaymentOut
@@ -105,25 +105,20 @@ class StoredEvent(NamedTuple):
     outcome: str | None
 
 
-_COLUMNS = tuple(PaymentOut.model_fields)
 # Processing reads and writes its event and payment on the driver: an event applied is a
 # handful of rows, and SQLAlchemy's statements cost a job several times their round trips.
 _EVENT = f"SELECT {', '.join(StoredEvent._fields)} FROM gateway_events WHERE id = %s FOR UPDATE"
 _PAYMENT = f"""
-SELECT {", ".join(_COLUMNS)} FROM payments WHERE gateway = %s AND gateway_ref = %s FOR UPDATE
+SELECT {COLUMNS} FROM payments WHERE gateway = %s AND gateway_ref = %s FOR UPDATE
 """
 _PROCESSED = "UPDATE gateway_events SET processed_at = %s, outcome = %s WHERE id = %s"
 _SUCCEEDED = f"""
 UPDATE payments SET status = 'succeeded', succeeded_at = %s, updated_at = now() WHERE id = %s
-RETURNING {", ".join(_COLUMNS)}
+RETURNING {COLUMNS}
 """
 _ENDED = f"""
-UPDATE payments SET status = %s, updated_at = now() WHERE id = %s RETURNING {", ".join(_COLUMNS)}
+UPDATE payments SET status = %s, updated_at = now() WHERE id = %s RETURNING {COLUMNS}
 """
-
-
-def _payment(row: tuple[Any, ...]) -> PaymentOut:
-    return PaymentOut.model_validate(dict(zip(_COLUMNS, row)))
 
 
 async def process_event(session: AsyncSession, event_row_id: uuid.UUID) -> str:
@@ -136,7 +131,7 @@ async def process_event(session: AsyncSession, event_row_id: uuid.UUID) -> str:
         return row.outcome or "processed"
     paid = None if row.ref is None else await driver_rows(session, _PAYMENT,
                                                           (row.provider, row.ref))
-    outcome = "unknown_payment" if not paid else await apply(session, _payment(paid[0]), row)
+    outcome = "unknown_payment" if not paid else await apply(session, payment_of(paid[0]), row)
     await driver_rows(session, _PROCESSED, (clock.now(), outcome, event_row_id))
     log.info("webhook_processed", gateway=row.provider, event_id=row.event_id, outcome=outcome)
     return outcome
@@ -158,7 +153,7 @@ async def apply(session: AsyncSession, payment: PaymentOut, row: StoredEvent) ->
             return f"ignored_{payment.status}"
         [ended] = await driver_rows(session, _ENDED, (row.kind, payment.id))
         await events.publish(session, "payment.failed",
-                             event_data(_payment(ended), status=row.kind))
+                             event_data(payment_of(ended), status=row.kind))
         return row.kind
     return "ignored"
 
@@ -173,7 +168,7 @@ async def succeed(session: AsyncSession, payment: PaymentOut) -> None:
         reference_type="payment", reference_id=str(payment.id),
     ), idempotency_key=f"payment:{payment.id}:captured")
     [done] = await driver_rows(session, _SUCCEEDED, (clock.now(), payment.id))
-    await events.publish(session, "payment.succeeded", event_data(_payment(done)))
+    await events.publish(session, "payment.succeeded", event_data(payment_of(done)))
 
 
 async def overdue(session: AsyncSession, *, older_than: dt.timedelta,
