@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None,
             if owned:
                 await app.state.db.dispose()
 
-    app = FastAPI(
+    app = http.App(
         title="Gullak",
         version=__version__,
         summary="Rewards, wallet and loyalty platform",

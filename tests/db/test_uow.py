@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from fastapi import APIRouter
 from sqlalchemy import text
@@ -199,3 +201,72 @@ async def test_what_the_orm_holds_is_flushed_at_commit(fresh_db: Database) -> No
     async with unit_of_work(fresh_db) as session:
         assert await session.scalar(text(
             "SELECT name FROM ledger_assets WHERE code = 'PENDING'")) == "Pending"
+
+
+async def test_a_unit_passes_its_idle_connection_to_the_next(fresh_db: Database) -> None:
+    db = Database(fresh_db.url, pool_size=2, max_overflow=0)
+    try:
+        async with unit_of_work(db) as session:
+            assert isinstance(session, UnitSession)
+            first = session.driver
+            await session.driver.execute("SELECT 1")
+        assert len(db.pool.kept) == 1  # not given back: the next unit takes it as it is
+        async with unit_of_work(db) as session:
+            assert isinstance(session, UnitSession)
+            assert session.driver is first
+            assert db.pool.kept == []
+        # A unit that used the ORM gives its connection back (its session must be closed).
+        async with unit_of_work(db) as session:
+            await session.execute(text("SELECT 1"))
+        assert db.pool.kept == []
+    finally:
+        await db.dispose()
+
+
+async def test_a_kept_connection_never_makes_anyone_wait(fresh_db: Database) -> None:
+    # One connection: a unit keeps it; what asks the pool next takes it back at once (with the
+    # pool's own 30 s wait, a kept connection that stayed kept would time out here).
+    db = Database(fresh_db.url, pool_size=1, max_overflow=0)
+    db.engine.sync_engine.pool._timeout = 2  # type: ignore[attr-defined]
+    try:
+        async with unit_of_work(db) as session:
+            await session.driver.execute("SELECT 1")  # type: ignore[attr-defined]
+        assert len(db.pool.kept) == 0  # a pool of one keeps nothing (keep = 0)
+        wider = Database(fresh_db.url, pool_size=2, max_overflow=0)
+        wider.engine.sync_engine.pool._timeout = 2  # type: ignore[attr-defined]
+        try:
+            async with unit_of_work(wider) as outer:
+                async with unit_of_work(wider) as inner:
+                    await inner.driver.execute("SELECT 1")  # type: ignore[attr-defined]
+                assert len(wider.pool.kept) == 1
+                # The pool is empty; engine.connect() takes the kept connection back.
+                async with wider.engine.connect() as conn:
+                    assert await conn.scalar(text("SELECT 2")) == 2
+                assert wider.pool.kept == []
+                await outer.driver.execute("SELECT 1")  # type: ignore[attr-defined]
+        finally:
+            await wider.dispose()
+    finally:
+        await db.dispose()
+
+
+async def test_units_give_back_while_others_wait(fresh_db: Database) -> None:
+    db = Database(fresh_db.url, pool_size=2, max_overflow=0)
+    db.engine.sync_engine.pool._timeout = 5  # type: ignore[attr-defined]
+    kept_while_waited: list[int] = []
+
+    async def unit() -> None:
+        async with unit_of_work(db) as session:
+            await session.driver.execute("SELECT pg_sleep(0.01)")  # type: ignore[attr-defined]
+        if db.pool.waiting:
+            kept_while_waited.append(len(db.pool.kept))
+
+    try:
+        # Eight units on two connections: whoever ends while another waits gives its
+        # connection back to the pool for the waiter, and keeps nothing.
+        await asyncio.gather(*(unit() for _ in range(8)))
+        assert kept_while_waited and set(kept_while_waited) == {0}
+        assert db.pool.waiting == 0
+        assert len(db.pool.kept) == 1  # the last to end kept theirs
+    finally:
+        await db.dispose()

@@ -23,6 +23,7 @@ from gullak.app import create_app
 from gullak.db.engine import Database
 from gullak.db.routing import ReadSessionDep
 from gullak.kit import express
+from gullak.kit.http import App, RequestContext, SecurityHeaders
 from gullak.kit.security import Subject, current_subject, require, require_kind
 from gullak.ledger.schemas import AccountOut
 from gullak.settings import Settings
@@ -115,11 +116,32 @@ def test_the_marked_routes_take_the_lane(app: FastAPI) -> None:
         ("GET", "/v1/me/notifications"), ("GET", "/v1/me/notifications/unread-count"),
         ("GET", "/v1/me/rewards"), ("GET", WALLET), ("GET", "/v1/me/wallet/assets"),
         ("GET", "/v1/me/wallet/history"), ("GET", "/v1/orders"), ("POST", TRANSFERS)]
-    assert any(m.cls is express.ExpressLane for m in app.user_middleware)
+    assert isinstance(app, App)
+    # Outside FastAPI's own middleware, right inside the request context and security headers:
+    # nothing else in this app's middleware changes a success.
+    assert [m.cls for m in app.outer] == [RequestContext, SecurityHeaders, express.ExpressLane]
+    assert not any(m.cls is express.ExpressLane for m in app.user_middleware)
 
 
 def test_the_lane_can_be_turned_off(plain: FastAPI) -> None:
-    assert not any(m.cls is express.ExpressLane for m in plain.user_middleware)
+    assert isinstance(plain, App)
+    assert not any(m.cls is express.ExpressLane for m in [*plain.user_middleware, *plain.outer])
+
+
+async def test_behind_cors_the_lane_is_the_innermost_and_its_answers_carry_cors(
+        settings: Settings, db: Database, connection: AsyncConnection, world: World) -> None:
+    origin = "https://app.example"
+    cors = rolled_back_app(settings.model_copy(update={"cors_origins": [origin]}), db, connection)
+    assert isinstance(cors, App)
+    assert not any(m.cls is express.ExpressLane for m in cors.outer)
+    assert cors.user_middleware[-1].cls is express.ExpressLane
+    path = BALANCE.format(account_id=world.funded.id)
+    counted = Counted(BALANCE)
+    async with http_client(cors) as c:
+        r = await c.get(path, headers={**world.reader.headers, "origin": origin})
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] == origin
+    assert counted.answered == 1
 
 
 READS = [

@@ -8,7 +8,8 @@ limit hit counts, a denied admin action is audited) raises an error with `keep_c
 unit commits what was written before the refusal, then the error goes on to the client.
 
 The unit costs about what the driver's own transaction does (bench/README.md): it takes one
-pooled connection, and the session it hands out runs on that connection but starts nothing
+pooled connection (the one the previous unit kept, when there is one: `engine.UnitPool`), and
+the session it hands out runs on that connection but starts nothing
 until it is used. Hot paths (the ledger's commands) run their statements on the session's
 `driver`, the psycopg connection itself; everything else uses the session as usual, in the
 same transaction. Committing costs one COMMIT when something ran, and nothing otherwise.
@@ -31,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
-from gullak.db.engine import Database, UnitSession
+from gullak.db.engine import Database, UnitPool, UnitSession
 from gullak.kit.errors import GullakError
 
 T = TypeVar("T")
@@ -57,8 +58,10 @@ async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
 
 @asynccontextmanager
 async def unit_of_work(db: Database) -> AsyncIterator[AsyncSession]:
+    pool = db.pool
     # raw_connection() wraps a failure to connect as SQLAlchemy does (answered 503).
-    pooled = await greenlet_spawn(db.engine.sync_engine.raw_connection)
+    pooled = pool.kept.pop() if pool.kept else await greenlet_spawn(
+        db.engine.sync_engine.raw_connection)
     session = UnitSession(db, pooled)
     failure: BaseException | None = None
     try:
@@ -80,7 +83,8 @@ async def unit_of_work(db: Database) -> AsyncIterator[AsyncSession]:
                 failure.__traceback__ if failure else None)
         if session.driver.autocommit:
             await _end_autocommit(session, pooled)
-        await greenlet_spawn(_release, session, pooled)
+        if not _keep(pool, session, pooled):
+            await greenlet_spawn(_release, session, pooled)
 
 
 async def beside(unit: AsyncSession, other: AbstractAsyncContextManager[T]) -> T:
@@ -156,6 +160,17 @@ async def _driver_end(session: UnitSession, command: str) -> None:
         await (driver.commit() if command == "COMMIT" else driver.rollback())
     except psycopg.Error as exc:  # a deferred constraint at COMMIT: as SQLAlchemy raises it
         raise DBAPIError.instance(command, None, exc, psycopg.Error) from exc
+
+
+def _keep(pool: UnitPool, session: UnitSession, pooled: PoolProxiedConnection) -> bool:
+    """Keeps the connection for the next unit (engine.UnitPool) when it is as the pool would
+    hand it out: valid, idle, no ORM session to close. Never while anyone waits for the pool."""
+    if (session.orm_started or pool.waiting or len(pool.kept) >= pool.keep
+            or not pooled.is_valid or session.driver.closed
+            or session.driver.info.transaction_status != TransactionStatus.IDLE):
+        return False
+    pool.kept.append(pooled)
+    return True
 
 
 def _release(session: UnitSession, pooled: PoolProxiedConnection) -> None:

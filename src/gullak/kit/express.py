@@ -3,7 +3,7 @@
 A balance read spent about 60% of its CPU in FastAPI and Starlette around the endpoint:
 routing, solving the same dependencies on every request, the exception middleware and the
 response's wrappers (py-spy, bench/README.md). A route marked with `@express.lane` is also
-answered by `ExpressLane`, the innermost middleware, which calls the route's own endpoint
+answered by `ExpressLane` (where it sits: `install`), which calls the route's own endpoint
 with what its dependencies would have given, using FastAPI's own functions where it can: the
 path, query, header and body parameters extracted and validated by the route's own fields, the
 subject of `security.current_subject` checked as the route's guard checks it, the unit of work
@@ -46,14 +46,17 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gullak.db import routing, uow
-from gullak.kit import security
+from gullak.kit import http, security
 from gullak.kit.schemas import read_json
+from gullak.settings import Settings
 
 log = structlog.get_logger("gullak.express")
 LANE = Counter("gullak_http_express_total",
                "Requests of express routes, answered by the lane or left to the ordinary way",
                ["route", "outcome"])
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+# The app's middleware that a success passes untouched: the lane may sit outside them.
+BYPASSABLE = (http.ErrorBoundary, http.BodyGuard)
 _marked: set[Callable[..., Any]] = set()
 
 
@@ -147,18 +150,28 @@ def lanes(app: FastAPI) -> list[Lane]:
 
 
 def install(app: FastAPI) -> int:
-    """The lane as the innermost middleware, for the routes marked so far; returns how many.
-    Call after the routers are included."""
+    """The lane for the routes marked so far; returns how many. Call after the routers and
+    every other middleware are in. It sits right inside the app's outer layers (the request
+    context and the security headers, `http.App.outer`) when the app's other middleware are
+    only those a success passes untouched (the error boundary, the body guard): an answer then
+    passes 3 layers, not 8 (bench/README.md). Otherwise (CORS, the replica's write marker) it
+    is the innermost middleware, behind all of them."""
     found = lanes(app)
     if found:
-        app.user_middleware.append(Middleware(ExpressLane, lanes=found))
+        settings: Settings = app.state.settings
+        lane = Middleware(ExpressLane, lanes=found, max_bytes=settings.max_body_bytes)
+        if isinstance(app, http.App) and all(m.cls in BYPASSABLE for m in app.user_middleware):
+            app.outer.append(lane)
+        else:
+            app.user_middleware.append(lane)
     return len(found)
 
 
 class ExpressLane:
-    def __init__(self, app: ASGIApp, lanes: list[Lane]) -> None:
+    def __init__(self, app: ASGIApp, lanes: list[Lane], max_bytes: int) -> None:
         self.app = app
         self.lanes = lanes
+        self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -166,7 +179,10 @@ class ExpressLane:
             if found is not None:
                 body = b""
                 if found.route.dependant.body_params:
-                    body = await _read_body(receive)  # over the limit: BodyGuard answers
+                    if not self._readable(scope):
+                        await self.app(scope, receive, send)  # BodyGuard says what is wrong
+                        return
+                    body = await _read_body(receive)
                     receive = _replay(body, receive)
                 response = await _answer(found, scope, params, body)
                 if response is not None:
@@ -176,6 +192,15 @@ class ExpressLane:
                     return
                 found.declined.inc()
         await self.app(scope, receive, send)
+
+    def _readable(self, scope: Scope) -> bool:
+        """A JSON body of a declared length within the limit, not chunked: the only kind the
+        lane reads, wherever it sits."""
+        length = http.header(scope, "content-length")
+        media = (http.header(scope, "content-type") or "").split(";")[0].strip().lower()
+        return (length is not None and length.isascii() and length.isdigit()
+                and int(length) <= self.max_bytes and media == "application/json"
+                and http.header(scope, "transfer-encoding") is None)
 
     def _match(self, scope: Scope) -> tuple[Lane | None, dict[str, str]]:
         method, path = scope["method"], scope["path"]

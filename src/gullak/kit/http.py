@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from fastapi import FastAPI
 from prometheus_client import Counter, Histogram
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -47,10 +48,28 @@ CORS_HEADERS = ["authorization", "content-type", "idempotency-key", "x-request-i
 CORS_EXPOSED = ["x-request-id", "retry-after"]
 
 
-def install(app: Starlette, settings: Settings) -> None:
+class App(FastAPI):
+    """FastAPI with a second list of middleware, `outer` (outermost first), that wraps FastAPI's
+    own (its error, telemetry and body-limit layers) as well as the app's: every answer, a 500
+    of Starlette's own included, passes the layers listed there, and a request answered there
+    (the express lane's) passes no other."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.outer: list[Middleware] = []
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        for cls, args, kwargs in reversed(self.outer):
+            stack = cls(stack, *args, **kwargs)
+        return stack
+
+
+def install(app: App, settings: Settings) -> None:
     """The middleware, innermost first: body limits, CORS (only when origins are listed, so
-    that by default no origin is allowed and no request pays for it), security headers, then
-    the request context, which sees every response and settles the client's address first."""
+    that by default no origin is allowed and no request pays for it), then, outermost, the
+    security headers and the request context, which sees every response and settles the
+    client's address first."""
     app.add_middleware(ErrorBoundary)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
@@ -58,8 +77,10 @@ def install(app: Starlette, settings: Settings) -> None:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=CORS_METHODS, allow_headers=CORS_HEADERS,
                            expose_headers=CORS_EXPOSED, max_age=600)
-    app.add_middleware(SecurityHeaders, https=settings.https)
-    app.add_middleware(RequestContext, trusted_proxies=settings.networks("trusted_proxies"))
+    app.outer = [
+        Middleware(RequestContext, trusted_proxies=settings.networks("trusted_proxies")),
+        Middleware(SecurityHeaders, https=settings.https),
+    ]
 
 
 class ErrorBoundary:
@@ -152,7 +173,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sent = _header(scope, REQUEST_ID_HEADER)
+        sent = header(scope, REQUEST_ID_HEADER)
         request_id = sent if sent and _VALID_ID.match(sent) else uuid7().hex
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -163,7 +184,7 @@ class RequestContext:
             # Every reader of the client's address (per-IP limits, sessions, the audit) sees
             # this one, as with uvicorn's proxy headers, which `gullak serve` turns off.
             scope["client"] = (address, 0)
-        meta = request_meta.set(RequestMeta(address, _header(scope, "user-agent"), request_id))
+        meta = request_meta.set(RequestMeta(address, header(scope, "user-agent"), request_id))
         status = 500
         started = time.perf_counter()
 
@@ -203,7 +224,7 @@ class BodyGuard:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        length = _header(scope, "content-length")
+        length = header(scope, "content-length")
         # ASCII digits only: "²" (latin-1 0xB2) passes isdigit() but not int().
         if length is not None and (not (length.isascii() and length.isdigit())
                                    or int(length) > self.max_bytes):
@@ -211,8 +232,8 @@ class BodyGuard:
                                "Request body too large",
                                f"The body may be at most {self.max_bytes} bytes.")
             return
-        media = (_header(scope, "content-type") or "").split(";")[0].strip().lower()
-        has_body = length not in (None, "0") or _header(scope, "transfer-encoding") is not None
+        media = (header(scope, "content-type") or "").split(";")[0].strip().lower()
+        has_body = length not in (None, "0") or header(scope, "transfer-encoding") is not None
         if has_body and not _accepted(media) and not (
                 media == "application/x-www-form-urlencoded"
                 and scope["path"].startswith(FORM_PATHS)):
@@ -272,7 +293,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        private = _header(scope, "authorization") is not None or "/auth/" in scope["path"]
+        private = header(scope, "authorization") is not None or "/auth/" in scope["path"]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -296,7 +317,8 @@ def _accepted(media: str) -> bool:
     return media in ACCEPTED_MEDIA or (media.startswith("application/") and media.endswith("+json"))
 
 
-def _header(scope: Scope, name: str) -> str | None:
+def header(scope: Scope, name: str) -> str | None:
+    """The first value of a request header, by its lower-case name."""
     key = name.encode()
     for k, v in scope.get("headers", []):
         if k == key:
