@@ -1138,9 +1138,10 @@ def _serve(settings: Settings, url: str, host: str, port: int, *, workers: int,
     try:
         # proxy_headers=False: uvicorn would believe X-Forwarded-For from any loopback peer;
         # the app reads it itself, from GULLAK_TRUSTED_PROXIES only.
+        # http: httptools, each response's head and body in one write (kit/serving.py).
         uvicorn.run("gullak.app:factory", factory=True, host=host, port=port, workers=workers,
-                    loop="uvloop", http="httptools", log_config=None, access_log=False,
-                    server_header=False, proxy_headers=False)
+                    loop="uvloop", http="gullak.kit.serving:Protocol", log_config=None,
+                    access_log=False, server_header=False, proxy_headers=False)
     except KeyboardInterrupt:
         pass
     finally:

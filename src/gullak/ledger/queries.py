@@ -38,12 +38,13 @@ LEFT JOIN LATERAL (
 ) l ON true"""
 
 # Both run on the driver (common.rows): they are the reads behind every wallet screen.
+# The balance rows (one per shard) read once for both sums.
 _BALANCE = f"""
-SELECT a.asset_code, a.lots,
-       (SELECT sum(balance) FROM ledger_balances WHERE account_id = a.id) AS balance,
-       (SELECT sum(held) FROM ledger_balances WHERE account_id = a.id) AS held,
-       l.expired_free, l.expiring_soon
-FROM ledger_accounts a{_LOTS}
+SELECT a.asset_code, a.lots, b.balance, b.held, l.expired_free, l.expiring_soon
+FROM ledger_accounts a
+CROSS JOIN LATERAL (
+  SELECT sum(balance) AS balance, sum(held) AS held FROM ledger_balances WHERE account_id = a.id
+) b{_LOTS}
 WHERE a.id = %(id)s
 """
 
