@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from gullak.kit.security import Subject, current_subject
 from tests.helpers.problems import PROBLEM
@@ -16,6 +21,27 @@ def http_client(application: FastAPI) -> httpx.AsyncClient:
     # The app's own error handling answers 500s; the test sees them as responses.
     transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+@asynccontextmanager
+async def uvicorn_served(application: ASGIApp, **config: Any) -> AsyncIterator[str]:
+    """`application` on a real loopback socket, served by uvicorn in this event loop; yields
+    its base URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port,
+                                           log_config=None, access_log=False, lifespan="off",
+                                           **config))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the server did not start"
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 async def no_server_errors(response: httpx.Response) -> None:

@@ -9,7 +9,6 @@ import io
 import json
 import logging
 import secrets
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,14 +18,13 @@ import httpx
 import jwt
 import pytest
 import structlog
-import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 
 from gullak.app import create_app
 from gullak.db.engine import Database
 from gullak.kit import logging as app_logging
 from gullak.settings import Settings
-from tests.helpers.http import http_client
+from tests.helpers.http import http_client, uvicorn_served
 
 API_HOLDER = "gk_0123456789abcdef"
 API_KEY = secrets.token_urlsafe(32)
@@ -120,30 +118,11 @@ async def test_an_internal_error_logs_no_secret(
         assert all("RuntimeError" in line["exception"] for line in errors)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 async def served(settings: Settings, db: Database) -> AsyncIterator[str]:
     """The app on a real socket, served by uvicorn in this event loop."""
-    port = free_port()
-    config = uvicorn.Config(probe_app(settings, db), host="127.0.0.1", port=port,
-                            log_config=None, access_log=False, lifespan="off",
-                            proxy_headers=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the server did not start"
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with uvicorn_served(probe_app(settings, db), proxy_headers=False) as base:
+        yield base
 
 
 @pytest.mark.parametrize("fmt", ["console", "json"])
