@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from fastapi import APIRouter
+from psycopg.pq import TransactionStatus
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
@@ -215,10 +216,19 @@ async def test_a_unit_passes_its_idle_connection_to_the_next(fresh_db: Database)
             assert isinstance(session, UnitSession)
             assert session.driver is first
             assert db.pool.kept == []
-        # A unit that used the ORM gives its connection back (its session must be closed).
+        # A unit that used the ORM keeps it too, its session closed; the next one's ORM
+        # session runs on it in a transaction of its own and sees what the first committed.
         async with unit_of_work(db) as session:
-            await session.execute(text("SELECT 1"))
-        assert db.pool.kept == []
+            session.add(Asset(code="KEPT", name="Kept", kind="coin", scale=0))
+        assert len(db.pool.kept) == 1
+        async with unit_of_work(db) as session:
+            assert isinstance(session, UnitSession)
+            assert session.driver is first
+            assert await session.scalar(text("SELECT name FROM ledger_assets"
+                                             " WHERE code = 'KEPT'")) == "Kept"
+            assert session.driver.info.transaction_status != TransactionStatus.IDLE
+        assert len(db.pool.kept) == 1
+        assert first.info.transaction_status == TransactionStatus.IDLE
     finally:
         await db.dispose()
 

@@ -83,8 +83,8 @@ async def unit_of_work(db: Database) -> AsyncIterator[AsyncSession]:
                 failure.__traceback__ if failure else None)
         if session.driver.autocommit:
             await _end_autocommit(session, pooled)
-        if not _keep(pool, session, pooled):
-            await greenlet_spawn(_release, session, pooled)
+        if session.orm_started or not _keep(pool, session, pooled):
+            await greenlet_spawn(_release, pool, session, pooled)
 
 
 async def beside(unit: AsyncSession, other: AbstractAsyncContextManager[T]) -> T:
@@ -164,21 +164,23 @@ async def _driver_end(session: UnitSession, command: str) -> None:
 
 def _keep(pool: UnitPool, session: UnitSession, pooled: PoolProxiedConnection) -> bool:
     """Keeps the connection for the next unit (engine.UnitPool) when it is as the pool would
-    hand it out: valid, idle, no ORM session to close. Never while anyone waits for the pool."""
-    if (session.orm_started or pool.waiting or len(pool.kept) >= pool.keep
-            or not pooled.is_valid or session.driver.closed
+    hand it out: valid and idle. Never while anyone waits for the pool."""
+    if (pool.waiting or len(pool.kept) >= pool.keep or not pooled.is_valid
+            or session.driver.closed
             or session.driver.info.transaction_status != TransactionStatus.IDLE):
         return False
     pool.kept.append(pooled)
     return True
 
 
-def _release(session: UnitSession, pooled: PoolProxiedConnection) -> None:
-    # Synchronous, in one greenlet: the session forgets its objects, the connection goes
-    # back to the pool (which rolls back whatever a failure left open).
+def _release(pool: UnitPool, session: UnitSession, pooled: PoolProxiedConnection) -> None:
+    # Synchronous, in one greenlet: the session forgets its objects (its connection, bound to
+    # the pooled one, stays open), then the pooled connection is kept for the next unit or
+    # goes back to the pool, which rolls back whatever a failure left open.
     if session.orm_started:
         session.sync_session.close()
-    pooled.close()
+    if not _keep(pool, session, pooled):
+        pooled.close()
 
 
 async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
