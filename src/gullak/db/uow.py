@@ -175,12 +175,14 @@ def _keep(pool: UnitPool, session: UnitSession, pooled: PoolProxiedConnection) -
 
 def _release(pool: UnitPool, session: UnitSession, pooled: PoolProxiedConnection) -> None:
     # Synchronous, in one greenlet: the session forgets its objects (its connection, bound to
-    # the pooled one, stays open), then the pooled connection is kept for the next unit or
-    # goes back to the pool, which rolls back whatever a failure left open.
+    # the pooled one, stays open) and may then keep the pooled connection, as a unit without
+    # the ORM already tried before it came here; otherwise the connection goes back to the
+    # pool, which rolls back whatever a failure left open.
     if session.orm_started:
         session.sync_session.close()
-    if not _keep(pool, session, pooled):
-        pooled.close()
+        if _keep(pool, session, pooled):
+            return
+    pooled.close()
 
 
 async def request_session(request: Request) -> AsyncIterator[AsyncSession]:

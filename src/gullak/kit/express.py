@@ -197,9 +197,8 @@ class ExpressLane:
         """A JSON body of a declared length within the limit, not chunked: the only kind the
         lane reads, wherever it sits."""
         length = http.header(scope, "content-length")
-        media = (http.header(scope, "content-type") or "").split(";")[0].strip().lower()
-        return (length is not None and length.isascii() and length.isdigit()
-                and int(length) <= self.max_bytes and media == "application/json"
+        return (length is not None and http.length_within(length, self.max_bytes)
+                and http.media_type(scope) == "application/json"
                 and http.header(scope, "transfer-encoding") is None)
 
     def _match(self, scope: Scope) -> tuple[Lane | None, dict[str, str]]:
@@ -300,8 +299,7 @@ async def _parameters(found: Lane, request: Request, params: dict[str, str],
             return None
         values.update(headers)
     if dependant.body_params:
-        media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-        if media != "application/json" or not body:
+        if not body:  # its media type and length are checked before it is read
             return None
         try:
             received = read_json(body)  # as Starlette's request.json() reads it

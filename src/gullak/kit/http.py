@@ -225,14 +225,12 @@ class BodyGuard:
             await self.app(scope, receive, send)
             return
         length = header(scope, "content-length")
-        # ASCII digits only: "²" (latin-1 0xB2) passes isdigit() but not int().
-        if length is not None and (not (length.isascii() and length.isdigit())
-                                   or int(length) > self.max_bytes):
+        if length is not None and not length_within(length, self.max_bytes):
             await self._refuse(scope, receive, send, 413, "payload_too_large",
                                "Request body too large",
                                f"The body may be at most {self.max_bytes} bytes.")
             return
-        media = (header(scope, "content-type") or "").split(";")[0].strip().lower()
+        media = media_type(scope)
         has_body = length not in (None, "0") or header(scope, "transfer-encoding") is not None
         if has_body and not _accepted(media) and not (
                 media == "application/x-www-form-urlencoded"
@@ -315,6 +313,17 @@ def _forwarded(scope: Scope) -> str | None:
 
 def _accepted(media: str) -> bool:
     return media in ACCEPTED_MEDIA or (media.startswith("application/") and media.endswith("+json"))
+
+
+def length_within(length: str, max_bytes: int) -> bool:
+    """A Content-Length of ASCII digits ("²", latin-1 0xB2, passes isdigit() but not int())
+    and at most `max_bytes`."""
+    return length.isascii() and length.isdigit() and int(length) <= max_bytes
+
+
+def media_type(scope: Scope) -> str:
+    """The request body's media type, without its parameters, in lower case ("" if none)."""
+    return (header(scope, "content-type") or "").split(";")[0].strip().lower()
 
 
 def header(scope: Scope, name: str) -> str | None:
